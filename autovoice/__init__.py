@@ -1,0 +1,48 @@
+"""autovoice: train text-to-speech voices and serve them fast.
+
+The public surface is listed in ``__all__``; everything else is an implementation detail.
+Importing autovoice is cheap: no torch, no onnxruntime, no plugins loaded.
+"""
+
+from autovoice._version import __version__
+from autovoice.errors import (
+    AutovoiceError,
+    ConfigError,
+    ConfigIssue,
+    DuplicatePluginError,
+    PluginError,
+    PluginUnavailableError,
+    UnknownPluginError,
+)
+from autovoice.hookspecs import hookimpl
+from autovoice.plugins import Registry, make_plugin_manager
+from autovoice.specs import (
+    BackendRequest,
+    BackendSpec,
+    DatasetSpec,
+    ModelSpec,
+    Requirement,
+    StoreSpec,
+    VocoderSpec,
+)
+
+__all__ = [
+    "AutovoiceError",
+    "BackendRequest",
+    "BackendSpec",
+    "ConfigError",
+    "ConfigIssue",
+    "DatasetSpec",
+    "DuplicatePluginError",
+    "ModelSpec",
+    "PluginError",
+    "PluginUnavailableError",
+    "Registry",
+    "Requirement",
+    "StoreSpec",
+    "UnknownPluginError",
+    "VocoderSpec",
+    "__version__",
+    "hookimpl",
+    "make_plugin_manager",
+]

@@ -1,0 +1,3 @@
+from autovoice.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""The hooks an autovoice plugin may implement. Each docstring is the contract.
+
+A plugin is a module (or object) with functions decorated by :data:`hookimpl` whose names are
+hooks below. Built-in plugins and third-party ones are found the same way: through the
+``autovoice`` entry-point group. Collector hooks run while a pipeline or trainer is assembled, never
+per sample, and must be cheap: return specs, import nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pluggy
+
+from autovoice.specs import (
+    BackendRequest,
+    BackendSpec,
+    DatasetSpec,
+    ModelSpec,
+    StoreSpec,
+    VocoderSpec,
+)
+
+PROJECT = "autovoice"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def autovoice_datasets() -> Sequence[DatasetSpec]:
+    """Return the dataset kinds this plugin provides (``voice``, ``paired``, ``augmented``, …).
+
+    The factory, called with the plugin's options and the ``data`` config section, returns a
+    dataset that validates its corpus before training starts (a bad file or manifest line raises
+    an error naming the file and line, or is skipped and counted when ``on_bad_sample = "skip"``)
+    and yields utterance records of numpy arrays. Names must be unique across all plugins.
+    """
+
+
+@hookspec
+def autovoice_models() -> Sequence[ModelSpec]:
+    """Return the acoustic models this plugin provides (text → mel, or mel → mel).
+
+    The factory builds a model from flat keyword arguments unpacked from the plugin's options.
+    A model trains through ``forward_for_training(batch) -> losses`` and declares the names,
+    dtypes and dynamic axes of its exported graph once, for the exporter and every backend.
+    Names must be unique across all plugins.
+    """
+
+
+@hookspec
+def autovoice_vocoders() -> Sequence[VocoderSpec]:
+    """Return the vocoders this plugin provides (mel → waveform).
+
+    Same contract as :func:`autovoice_models`; in addition a vocoder states the sample rate and
+    the hop length (samples per mel frame) it was trained for, and the pipeline refuses to pair
+    it with an acoustic model whose audio settings differ. Names must be unique across plugins.
+    """
+
+
+@hookspec
+def autovoice_checkpoint_stores() -> Sequence[StoreSpec]:
+    """Return the checkpoint stores this plugin provides, each with the URI schemes it serves.
+
+    A store's writes are atomic: a key is either absent or holds the complete bytes written; a
+    failed write never damages what the key held before. ``list`` returns only complete keys.
+    A scheme may be served by one store only.
+    """
+
+
+@hookspec
+def autovoice_backends() -> Sequence[BackendSpec]:
+    """Return the inference backends this plugin provides.
+
+    ``requires`` lists the modules the backend imports, so that a missing one is reported as
+    ``unavailable: needs PACKAGE`` without importing anything; ``probe`` may add a check that
+    needs the imports (a GPU present, a provider working). The factory, called with the plugin's
+    options, returns a backend whose ``load(artifact, device)`` gives a session with
+    ``run(inputs: Mapping[str, numpy.ndarray]) -> dict[str, numpy.ndarray]``: numpy in, numpy out;
+    tensors and device buffers stay inside the backend. Names must be unique across plugins.
+    """
+
+
+@hookspec(firstresult=True)
+def autovoice_select_backend(
+    request: BackendRequest, candidates: Sequence[BackendSpec]
+) -> str | None:
+    """Choose a backend for ``backend = "auto"``: return one of ``candidates``' names, or None to
+    leave the choice to the next plugin.
+
+    ``candidates`` holds only backends that are available here. The first non-None answer wins;
+    the built-in policy runs last, so any plugin's policy takes precedence over it.
+    """

@@ -1,0 +1,187 @@
+"""Plugin specs: cheap, frozen descriptors that hooks return.
+
+A spec names a plugin, says what it needs installed, and points at a factory by import path
+(``"package.module:attribute"``). Nothing heavy is imported until :meth:`PluginSpec.load` runs, so
+listing plugins never imports torch, onnxruntime or tensorrt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import attrs
+
+from autovoice.errors import PluginError, PluginUnavailableError
+
+_NAME = re.compile(r"^[a-z][a-z0-9_\-.]*$")
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _check_name(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"plugin name must be lower-case letters, digits, '_', '-' or '.': {value!r}"
+        )
+
+
+def _check_factory(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if not _FACTORY.match(value):
+        raise ValueError(f"factory must look like 'package.module:attribute', got {value!r}")
+
+
+def import_object(path: str) -> Any:
+    """Import ``"package.module:attr.sub"`` and return the object it names."""
+    module_name, _, attr_path = path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr_path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@attrs.frozen(kw_only=True)
+class Requirement:
+    """A module a plugin imports (``module``) and the distribution providing it (``package``)."""
+
+    module: str
+    package: str
+
+    def is_met(self) -> bool:
+        """True when ``module`` can be imported; checked without importing it."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):
+            return False
+
+
+@attrs.frozen
+class Availability:
+    """Whether a plugin can be used here, and if not, why, in words a user can act on."""
+
+    available: bool
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return "available" if self.available else f"unavailable: {self.reason}"
+
+
+@attrs.frozen(kw_only=True)
+class PluginSpec:
+    """What every spec has. Subclasses set ``kind`` and add what their kind needs."""
+
+    kind: ClassVar[str] = "plugin"
+
+    name: str = attrs.field(validator=_check_name)
+    factory: str = attrs.field(validator=_check_factory)
+    description: str = ""
+    requires: tuple[Requirement, ...] = ()
+    extra: str | None = None
+    """The autovoice extra that installs ``requires`` (``pip install 'autovoice[extra]'``)."""
+    options_type: type | None = None
+    """An attrs class for the plugin's option table; the config is structured against it."""
+    probe: str | None = None
+    """``"module:function"`` returning None when usable here, else a reason (no GPU, …).
+
+    Only called when every requirement is met; it may import the plugin's heavy libraries."""
+
+    def missing(self) -> tuple[Requirement, ...]:
+        return tuple(req for req in self.requires if not req.is_met())
+
+    def availability(self) -> Availability:
+        missing = self.missing()
+        if missing:
+            return Availability(False, self._install_hint(missing))
+        if self.probe is not None:
+            try:
+                reason = import_object(self.probe)()
+            except Exception as exc:  # a probe that crashes means "not usable", with why
+                reason = f"probe {self.probe} failed: {exc}"
+            if reason:
+                return Availability(False, str(reason))
+        return Availability(True)
+
+    def _install_hint(self, missing: tuple[Requirement, ...]) -> str:
+        needs = ", ".join(req.package for req in missing)
+        packages = " ".join(req.package for req in missing)
+        how = f"pip install 'autovoice[{self.extra}]'" if self.extra else f"pip install {packages}"
+        return f"needs {needs} ({how})"
+
+    def load(self) -> Any:
+        """Import and return the factory, or say what to install when requirements are missing."""
+        status = self.availability()
+        if not status.available:
+            raise PluginUnavailableError(f"{self.kind} {self.name!r} is {status}")
+        try:
+            return import_object(self.factory)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r}: cannot import its factory {self.factory}: {exc}"
+            ) from exc
+
+    def create(self, options: Any = None, **kwargs: Any) -> Any:
+        """Load the factory and call it with the plugin's options (an ``options_type`` instance)."""
+        factory: Callable[..., Any] = self.load()
+        if options is None and self.options_type is not None:
+            options = self.options_type()
+        return factory(options, **kwargs) if self.options_type is not None else factory(**kwargs)
+
+
+@attrs.frozen(kw_only=True)
+class DatasetSpec(PluginSpec):
+    """A dataset kind (voice, paired, augmented, …): reads a corpus into utterance records."""
+
+    kind: ClassVar[str] = "dataset"
+
+
+@attrs.frozen(kw_only=True)
+class ModelSpec(PluginSpec):
+    """An acoustic model (text → mel, or mel → mel): builds it, trains it, declares its graph."""
+
+    kind: ClassVar[str] = "model"
+
+
+@attrs.frozen(kw_only=True)
+class VocoderSpec(PluginSpec):
+    """A vocoder (mel → waveform): same contract as a model, plus the audio it produces."""
+
+    kind: ClassVar[str] = "vocoder"
+
+
+@attrs.frozen(kw_only=True)
+class StoreSpec(PluginSpec):
+    """A checkpoint store, chosen by the URI scheme of the checkpoint location."""
+
+    kind: ClassVar[str] = "store"
+    schemes: tuple[str, ...] = attrs.field(default=(), validator=attrs.validators.min_len(1))
+
+
+@attrs.frozen(kw_only=True)
+class BackendSpec(PluginSpec):
+    """An inference backend: which artifacts it runs (``onnx``, ``checkpoint``, ``engine``) on
+    which devices (``cpu``, ``cuda``)."""
+
+    kind: ClassVar[str] = "backend"
+    accepts: tuple[str, ...] = attrs.field(default=(), validator=attrs.validators.min_len(1))
+    devices: tuple[str, ...] = ("cpu",)
+
+
+@attrs.frozen(kw_only=True)
+class BackendRequest:
+    """What a pipeline stage asks of ``backend = "auto"``."""
+
+    stage: str = "any"
+    """``acoustic``, ``vocoder`` or ``any``."""
+    artifacts: tuple[str, ...] = ("onnx", "checkpoint", "engine")
+    """Artifact formats on hand for the stage (a bundle may lack engines or weights)."""
+    device: str = "auto"
+    """``cpu``, ``cuda`` or ``auto``."""
+    prefer: tuple[str, ...] = ("tensorrt", "onnxruntime", "pytorch")
+    """Backend names in order of preference; backends not named come after, by name."""
+
+
+SPEC_TYPES: dict[str, type[PluginSpec]] = {
+    cls.kind: cls for cls in (DatasetSpec, ModelSpec, VocoderSpec, StoreSpec, BackendSpec)
+}

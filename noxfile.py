@@ -1,0 +1,49 @@
+"""Sessions: tests, lint, typecheck, docs. ``nox -s tests`` is what CI runs.
+
+torch is installed from the pinned CPU release before the project's ``train`` extra, so that pip
+never resolves an unpinned torch to a multi-GB CUDA build.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+TORCH = "torch==2.13.0"  # the CPU build; a GPU machine installs its own CUDA build by hand
+
+
+def install_project(session: nox.Session, extras: str) -> None:
+    if "train" in extras:
+        session.install(TORCH)
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite on CPU; GPU and TensorRT tests skip without a device."""
+    install_project(session, "train,onnxruntime,dev")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and import order."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy (strict) on the core package."""
+    install_project(session, "dev")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate docs/configuration.md from the config classes' field docs."""
+    install_project(session, "dev")
+    with open("docs/configuration.md", "w") as out:
+        session.run("python", "-m", "autovoice.config.reference", stdout=out)
