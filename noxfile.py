@@ -47,3 +47,19 @@ def docs(session: nox.Session) -> None:
     install_project(session, "dev")
     with open("docs/configuration.md", "w") as out:
         session.run("python", "-m", "autovoice.config.reference", stdout=out)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """What autovoice does today: install, list plugins, show the resolved default config."""
+    install_project(session, "onnxruntime")
+    session.run("autovoice", "--version")
+    session.run("autovoice", "plugins")
+    session.run("autovoice", "config", "show")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark suites: ``nox -s bench -- --suite checkpoints [--quick]``."""
+    install_project(session, "train,onnxruntime,dev")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

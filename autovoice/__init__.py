@@ -7,11 +7,13 @@ Importing autovoice is cheap: no torch, no onnxruntime, no plugins loaded.
 from autovoice._version import __version__
 from autovoice.errors import (
     AutovoiceError,
+    BackendError,
     ConfigError,
     ConfigIssue,
     DuplicatePluginError,
     PluginError,
     PluginUnavailableError,
+    StoreError,
     UnknownPluginError,
 )
 from autovoice.hookspecs import hookimpl
@@ -28,6 +30,7 @@ from autovoice.specs import (
 
 __all__ = [
     "AutovoiceError",
+    "BackendError",
     "BackendRequest",
     "BackendSpec",
     "ConfigError",
@@ -39,6 +42,7 @@ __all__ = [
     "PluginUnavailableError",
     "Registry",
     "Requirement",
+    "StoreError",
     "StoreSpec",
     "UnknownPluginError",
     "VocoderSpec",

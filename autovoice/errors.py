@@ -65,6 +65,14 @@ class DuplicatePluginError(PluginError):
     """Two plugins registered the same name; the message names both."""
 
 
+class BackendError(AutovoiceError):
+    """An inference backend could not load or run an artifact; names the file or input."""
+
+
+class StoreError(AutovoiceError):
+    """A checkpoint store could not read or write a key; names the store and the key."""
+
+
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate most like ``name``, or None when nothing is close."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

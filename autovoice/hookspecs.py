@@ -42,8 +42,9 @@ def autovoice_datasets() -> Sequence[DatasetSpec]:
 def autovoice_models() -> Sequence[ModelSpec]:
     """Return the acoustic models this plugin provides (text → mel, or mel → mel).
 
-    The factory builds a model from flat keyword arguments unpacked from the plugin's options.
-    A model trains through ``forward_for_training(batch) -> losses`` and declares the names,
+    ``spec.create(options)`` calls the factory with the plugin's options (an instance of its
+    ``options_type``); the factory unpacks them into the flat keyword arguments of the model
+    class, which never sees a config object. A model trains through ``forward_for_training(batch) -> losses`` and declares the names,
     dtypes and dynamic axes of its exported graph once, for the exporter and every backend.
     Names must be unique across all plugins.
     """

@@ -171,6 +171,20 @@ class Registered:
     source: PluginSource
 
 
+def _check_schemes(stores: Mapping[str, Registered]) -> None:
+    """A URI scheme may be served by one store only."""
+    owner: dict[str, Registered] = {}
+    for entry in stores.values():
+        for scheme in getattr(entry.spec, "schemes", ()):
+            first = owner.setdefault(scheme, entry)
+            if first is not entry:
+                raise DuplicatePluginError(
+                    f"URI scheme {scheme!r} is served by two stores: {first.spec.name!r} "
+                    f"(plugin {first.plugin!r}, {first.source}) and {entry.spec.name!r} "
+                    f"(plugin {entry.plugin!r}, {entry.source})"
+                )
+
+
 class Registry:
     """Resolves plugin names to specs. Collects every hook once, on first use.
 
@@ -193,8 +207,13 @@ class Registry:
         for kind, hook_name in KIND_HOOKS.items():
             caller = getattr(self.pm.hook, hook_name)
             for impl in reversed(caller.get_hookimpls()):  # registration order
-                for spec in impl.function() or ():
+                specs = list(impl.function() or ())
+                self.pm.trace.root.get("collect")(
+                    hook_name, impl.plugin_name, "->", [getattr(s, "name", s) for s in specs]
+                )
+                for spec in specs:
                     self._add(entries[kind], kind, spec, impl.plugin_name)
+        _check_schemes(entries["store"])
         self._entries = entries
         return entries
 

@@ -268,3 +268,13 @@ def test_plugin_option_tables_round_trip(options):
     config = attrs.evolve(Config(), model=attrs.evolve(Config().model, options=options))
     back = structure(unstructure(config), Config)
     assert unstructure(back.model.options) == unstructure(config.model.options)
+
+
+def test_auto_store_is_resolved_by_the_uri_scheme(registry):
+    config = parse_config(
+        {"checkpoint": {"uri": "demo://bucket/run1", "options": {"retries": 1}}}, registry=registry
+    )
+    assert config.checkpoint.store == "auto"
+    assert config.checkpoint.options == DemoStoreOptions(retries=1)
+    with pytest.raises(ConfigError, match=r"\$\.checkpoint\.store: unknown store scheme 'nope'"):
+        parse_config({"checkpoint": {"uri": "nope://x"}}, registry=registry)

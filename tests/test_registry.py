@@ -248,9 +248,36 @@ def test_cli_plugins_table_shows_unavailable_reasons(capsys, monkeypatch):
         requires=(Requirement(module="autovoice_no_trt", package="tensorrt"),),
         extra="tensorrt",
     )
-    monkeypatch.setattr("autovoice.cli._registry", lambda: only(spec))
+    monkeypatch.setattr("autovoice.commands.plugins.registry", lambda: only(spec))
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["NAME", "KIND", "FROM", "STATUS"]
     assert out[1].split()[:2] == ["tensorrt", "backend"]
     assert out[1].endswith("unavailable: needs tensorrt (pip install 'autovoice[tensorrt]')")
+
+
+def test_two_stores_serving_one_scheme_is_an_error():
+    from autovoice import StoreSpec
+
+    class TwoStores:
+        @hookimpl
+        def autovoice_checkpoint_stores(self):
+            return [
+                StoreSpec(name="s3a", factory="json:dumps", schemes=("s3",)),
+                StoreSpec(name="s3b", factory="json:dumps", schemes=("s3", "gs")),
+            ]
+
+    registry = Registry.discover(plugins=[TwoStores()], entry_points=False)
+    with pytest.raises(DuplicatePluginError, match=r"scheme 's3' is served by two stores: 's3a'"):
+        registry.entries()
+
+
+def test_tracing_shows_collector_hooks(capsys):
+    registry = Registry.discover(
+        plugins=[Backends(backend("traced"))],
+        entry_points=False,
+        environ={"AUTOVOICE_TRACE_PLUGINS": "1"},
+    )
+    registry.entries()
+    err = capsys.readouterr().err
+    assert "autovoice_backends" in err and "traced" in err

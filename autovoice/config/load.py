@@ -191,6 +191,11 @@ def resolve_plugins(config: Config, registry: SpecLookup) -> tuple[Config, list[
     return attrs.evolve(config, **changes), issues
 
 
+def _store_by_uri(kind: str, name: str, registry: SpecLookup) -> bool:
+    """``store = "auto"``: the store is the one serving the URI's scheme."""
+    return kind == "store" and name == "auto" and hasattr(registry, "store_for")
+
+
 def _resolve_section(
     section: Any, registry: SpecLookup, path: str, issues: list[ConfigIssue]
 ) -> Any:
@@ -198,10 +203,13 @@ def _resolve_section(
     for field in attrs.fields(type(section)):
         kind = field.metadata.get("plugin")
         name = getattr(section, field.name)
-        if kind is None or name in UNSET_PLUGIN:
+        if kind is None or (name in UNSET_PLUGIN and not _store_by_uri(kind, name, registry)):
             continue
         try:
-            spec = registry.get(kind, name)
+            if _store_by_uri(kind, name, registry):
+                spec = registry.store_for(getattr(section, "uri", "") or ".")  # type: ignore[attr-defined]
+            else:
+                spec = registry.get(kind, name)
         except PluginError as exc:
             issues.append(ConfigIssue(f"{path}.{field.name}", str(exc)))
             continue

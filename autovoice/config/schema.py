@@ -194,7 +194,11 @@ class TrainingConfig:
 
 @attrs.frozen(kw_only=True)
 class CheckpointConfig:
-    store: str = setting("file", doc="Checkpoint store plugin.", plugin="store")
+    store: str = setting(
+        "auto",
+        doc="Checkpoint store plugin; auto picks the store serving the URI's scheme (a plain path: file).",
+        plugin="store",
+    )
     uri: str = setting(
         "", doc="Where checkpoints go; empty means <training.output_dir>/checkpoints."
     )

@@ -1,0 +1,133 @@
+"""The onnxruntime backend: opens ONNX files as sessions on a device.
+
+This module imports onnxruntime; :mod:`autovoice_onnxruntime` (the plugin entry) does not.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from autovoice_onnxruntime.errors import BackendError
+from autovoice_onnxruntime.options import OnnxRuntimeOptions
+from autovoice_onnxruntime.session import OnnxRuntimeSession
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+
+#: device kind -> execution providers to ask for, best first
+DEVICE_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "cpu": (CPU,),
+    "cuda": (CUDA, CPU),
+    "tensorrt": (TENSORRT, CUDA, CPU),
+}
+
+_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+class OnnxRuntimeBackend:
+    """Runs ONNX graphs with onnxruntime. ``options`` apply to every session it loads."""
+
+    name = "onnxruntime"
+
+    def __init__(self, options: OnnxRuntimeOptions | None = None) -> None:
+        self.options = options if options is not None else OnnxRuntimeOptions()
+
+    def load(self, artifact: str | os.PathLike[str], device: str = "cpu") -> OnnxRuntimeSession:
+        """Open the ONNX file ``artifact`` on ``device`` (``cpu``, ``cuda``, ``cuda:N`` or
+        ``tensorrt``). When onnxruntime cannot use the first provider asked for, the session
+        runs on the next one and says why in ``session.fallback`` and a warning."""
+        path = model_path(artifact)
+        requested, device_id = self.providers_for(device)
+        session = self._open(path, requested, device_id)
+        fallback = fallback_message(path, device, requested, session.get_providers())
+        if fallback is not None:
+            warnings.warn(fallback, RuntimeWarning, stacklevel=2)
+        return OnnxRuntimeSession(
+            session, path=path, device=device, requested=requested, fallback=fallback
+        )
+
+    def providers_for(self, device: str) -> tuple[tuple[str, ...], int | None]:
+        """The providers to ask for on ``device`` (or the ``providers`` option when set), and
+        the GPU index of ``cuda:N`` (None without one)."""
+        kind, _, index = str(device).partition(":")
+        if kind not in DEVICE_PROVIDERS or (index and (kind == "cpu" or not index.isdigit())):
+            raise BackendError(
+                f"onnxruntime backend: unknown device {device!r}; "
+                "devices: cpu, cuda, cuda:N, tensorrt, tensorrt:N"
+            )
+        providers = self.options.providers or DEVICE_PROVIDERS[kind]
+        unknown = [p for p in providers if p not in ort.get_all_providers()]
+        if unknown:
+            raise BackendError(
+                f"onnxruntime backend: unknown execution provider {unknown[0]!r}; "
+                f"onnxruntime knows: {', '.join(ort.get_all_providers())}"
+            )
+        return tuple(providers), int(index) if index else None
+
+    def session_options(self) -> Any:
+        """The ``onnxruntime.SessionOptions`` built from this backend's options."""
+        so = ort.SessionOptions()
+        if self.options.intra_op_threads:
+            so.intra_op_num_threads = self.options.intra_op_threads
+        if self.options.inter_op_threads:
+            so.inter_op_num_threads = self.options.inter_op_threads
+        level = _LEVELS[self.options.graph_optimization]
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+        return so
+
+    def _open(self, path: str, requested: Sequence[str], device_id: int | None) -> Any:
+        available = ort.get_available_providers()
+        usable = [p for p in requested if p in available] or [CPU]
+        gpu = {} if device_id is None else {"device_id": str(device_id)}
+        options = [gpu if p in (CUDA, TENSORRT) else {} for p in usable]
+        try:
+            return ort.InferenceSession(
+                path, self.session_options(), providers=usable, provider_options=options
+            )
+        except Exception as exc:  # onnxruntime's errors derive from Exception only
+            raise BackendError(f"{path}: cannot load the ONNX model: {exc}") from exc
+
+
+def model_path(artifact: str | os.PathLike[str]) -> str:
+    """``artifact`` as a path to an existing file, else a :class:`BackendError` naming it."""
+    try:
+        path = Path(os.fspath(artifact))
+    except TypeError:
+        raise BackendError(
+            f"onnxruntime backend: the model must be a path to an .onnx file, got {artifact!r}"
+        ) from None
+    if not path.exists():
+        raise BackendError(f"{path}: no such ONNX model file")
+    if not path.is_file():
+        raise BackendError(f"{path}: is not a file; give the path of an .onnx model")
+    return str(path)
+
+
+def fallback_message(
+    path: str, device: str, requested: Sequence[str], active: Sequence[str]
+) -> str | None:
+    """Why onnxruntime does not use the first provider asked for, or None when it does."""
+    wanted = requested[0]
+    if wanted in active:
+        return None
+    now = active[0] if active else "no provider"
+    if wanted in ort.get_available_providers():
+        why = f"{wanted} failed to start (onnxruntime's log above says why)"
+    else:
+        why = (
+            f"this onnxruntime build has no {wanted} (it has: "
+            f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu for CUDA"
+        )
+    return f"{path}: asked for {wanted} (device {device!r}) but the model runs on {now}: {why}"
