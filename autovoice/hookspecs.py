@@ -44,8 +44,9 @@ def autovoice_models() -> Sequence[ModelSpec]:
 
     ``spec.create(options)`` calls the factory with the plugin's options (an instance of its
     ``options_type``); the factory unpacks them into the flat keyword arguments of the model
-    class, which never sees a config object. A model trains through ``forward_for_training(batch) -> losses`` and declares the names,
-    dtypes and dynamic axes of its exported graph once, for the exporter and every backend.
+    class, which never sees a config object. A model trains through
+    ``forward_for_training(batch) -> losses`` and declares the names, dtypes and dynamic axes
+    of its exported graph once, for the exporter and every backend.
     Names must be unique across all plugins.
     """
 
