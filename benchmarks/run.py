@@ -21,7 +21,8 @@ from benchmarks._common import ROOT, machine, write_results
 def available_suites() -> list[str]:
     here = Path(__file__).resolve().parent
     return sorted(
-        m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(here)])
+        m.name.removeprefix("bench_")
+        for m in pkgutil.iter_modules([str(here)])
         if m.name.startswith("bench_")
     )
 
