@@ -1,0 +1,91 @@
+"""Graph signatures: the names, dtypes and axes of an exported model, declared once.
+
+The model plugin declares its signature; the ONNX exporter reads it for input/output names and
+dynamic axes, and every backend reads it to check inputs and name outputs. Torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+DTYPES = ("float32", "float16", "int64", "int32", "bool")
+
+
+@attrs.frozen
+class TensorSpec:
+    """One input or output: ``shape`` items are fixed sizes (int) or dynamic axis names (str)."""
+
+    name: str
+    dtype: str = attrs.field(validator=attrs.validators.in_(DTYPES))
+    shape: tuple[int | str, ...]
+
+    @property
+    def dynamic_axes(self) -> dict[int, str]:
+        return {i: dim for i, dim in enumerate(self.shape) if isinstance(dim, str)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
+        return cls(str(data["name"]), str(data["dtype"]), tuple(data["shape"]))
+
+
+@attrs.frozen
+class GraphSignature:
+    """Inputs and outputs of one exported graph, in order."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """``{tensor name: {axis: axis name}}``, as ``torch.onnx.export`` takes it."""
+        return {t.name: t.dynamic_axes for t in (*self.inputs, *self.outputs) if t.dynamic_axes}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GraphSignature:
+        return cls(
+            tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
+            tuple(TensorSpec.from_dict(t) for t in data["outputs"]),
+        )
+
+
+def acoustic_signature(n_mels: int) -> GraphSignature:
+    """Text to mel: the signature every acoustic model exports."""
+    return GraphSignature(
+        inputs=(
+            TensorSpec("tokens", "int64", ("batch", "tokens")),
+            TensorSpec("token_lengths", "int64", ("batch",)),
+            TensorSpec("speakers", "int64", ("batch",)),
+            TensorSpec("pace", "float32", ("batch",)),
+        ),
+        outputs=(
+            TensorSpec("mel", "float32", ("batch", n_mels, "frames")),
+            TensorSpec("mel_lengths", "int64", ("batch",)),
+        ),
+    )
+
+
+def vocoder_signature(n_mels: int) -> GraphSignature:
+    """Mel to waveform: the signature every vocoder exports."""
+    return GraphSignature(
+        inputs=(TensorSpec("mel", "float32", ("batch", n_mels, "frames")),),
+        outputs=(TensorSpec("audio", "float32", ("batch", "samples")),),
+    )

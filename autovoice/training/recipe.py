@@ -1,0 +1,74 @@
+"""The contract between the generic trainer and a model or vocoder plugin.
+
+A plugin's factory, called as ``factory(options, *, audio, n_symbols, n_speakers, training)``,
+returns a :class:`Recipe`: the named modules to train, their optimizers, and the steps to run on
+every batch, in order. An acoustic model has one step on one optimizer; a GAN vocoder has a
+discriminator step then a generator step, each on its own optimizer, sharing the generated audio
+through the per-batch ``scratch`` dict. The trainer does everything else: devices, precision,
+clipping, accumulation, schedules, non-finite guards, validation, checkpoints, logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from autovoice.signature import GraphSignature
+
+if TYPE_CHECKING:
+    import torch
+
+Batch = Mapping[str, "torch.Tensor"]
+LossFn = Callable[[Batch, dict[str, Any]], dict[str, "torch.Tensor"]]
+"""``(batch, scratch) -> {"loss": total, "mel_loss": ..., ...}``: the step minimizes ``"loss"``;
+other entries are logged. ``scratch`` is shared by the steps of one batch and then dropped."""
+
+
+@attrs.frozen(kw_only=True)
+class OptimizerSpec:
+    """An AdamW optimizer over some of the recipe's modules, with its learning-rate schedule."""
+
+    name: str
+    modules: tuple[str, ...]
+    lr: float
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-9
+    weight_decay: float = 0.0
+    schedule: str = attrs.field(
+        default="noam", validator=attrs.validators.in_(("noam", "exponential", "constant"))
+    )
+    """noam: linear warm-up then inverse square root; exponential: ``lr * gamma**step``."""
+    warmup_steps: int = 0
+    gamma: float = 0.999
+
+
+@attrs.frozen(kw_only=True)
+class TrainStep:
+    """One optimization step per batch: minimize ``loss(batch, scratch)["loss"]`` with the
+    optimizer named ``optimizer``, from ``start_step`` on."""
+
+    name: str
+    optimizer: str
+    loss: LossFn
+    start_step: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Recipe:
+    """What a plugin gives the trainer."""
+
+    modules: Mapping[str, torch.nn.Module]
+    optimizers: tuple[OptimizerSpec, ...]
+    steps: tuple[TrainStep, ...]
+    validate: Callable[[Batch], dict[str, float]]
+    """Metrics of one validation batch (averaged by the trainer); must include ``val_loss``."""
+    signature: GraphSignature
+    export_module: Callable[[], torch.nn.Module]
+    """A module whose ``forward`` takes and returns ``signature``'s tensors, weight norm removed."""
+    media: Callable[[Batch], dict[str, Any]] | None = None
+    """Optional: mel images (``"mel/<name>"``: 2-D numpy) and audio (``"audio/<name>"``: 1-D
+    numpy) of one validation batch, for TensorBoard."""
+    batch_keys: tuple[str, ...] = ()
+    """The batch entries the steps read; the trainer moves only these to the device."""
