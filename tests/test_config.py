@@ -121,12 +121,15 @@ def test_plugin_options_are_structured_against_the_plugin_class(registry):
 
 
 def test_options_for_a_plugin_without_options_are_refused():
-    registry = Registry.discover(
-        plugins=[], entry_points=True, environ={"AUTOVOICE_PLUGINS": "autovoice_stores"}
-    )
+    class Bare:
+        @hookimpl
+        def autovoice_checkpoint_stores(self):
+            return [StoreSpec(name="bare", factory="json:dumps", schemes=("bare",))]
+
+    registry = Registry.discover(plugins=[Bare()], entry_points=False)
     with pytest.raises(ConfigError) as exc_info:
-        parse_config({"checkpoint": {"store": "memory", "options": {"x": 1}}}, registry=registry)
-    assert messages(exc_info) == ["$.checkpoint.options: store 'memory' takes no options"]
+        parse_config({"checkpoint": {"store": "bare", "options": {"x": 1}}}, registry=registry)
+    assert messages(exc_info) == ["$.checkpoint.options: store 'bare' takes no options"]
 
 
 def test_strict_scalars_no_silent_coercion():

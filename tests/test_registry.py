@@ -25,7 +25,12 @@ from autovoice import plugins as plugins_module
 from autovoice.cli import main
 from autovoice.plugins import describe_plugins
 
-BUILTIN_ENTRY_POINTS = {"autovoice_stores", "autovoice_onnxruntime"}
+BUILTIN_ENTRY_POINTS = {
+    "autovoice_stores",
+    "autovoice_onnxruntime",
+    "autovoice_datasets",
+    "autovoice_models",
+}
 
 
 def backend(name, *, accepts=("onnx",), devices=("cpu",), requires=(), extra=None):
@@ -59,8 +64,11 @@ def test_builtins_are_discovered_through_entry_points():
     sources = {name: str(src) for name, src in registry.pm.sources.items()}
     for name in BUILTIN_ENTRY_POINTS:
         assert sources[name].startswith("autovoice ")
-    assert {"file", "memory"} <= set(registry.names("store"))
+    assert {"file", "fsspec"} <= set(registry.names("store"))
     assert "onnxruntime" in registry.names("backend")
+    assert {"voice", "paired", "augmented"} <= set(registry.names("dataset"))
+    assert registry.names("model") == ["voice_transformer"]
+    assert registry.names("vocoder") == ["hifigan"]
     entry = next(e for e in registry.entries("store") if e.spec.name == "file")
     assert entry.plugin == "autovoice_stores"
     assert entry.source.distribution == "autovoice"

@@ -8,4 +8,7 @@ lives in the library, so programs can do the same without the shell.
 COMMAND_MODULES = (
     "autovoice.commands.plugins",
     "autovoice.commands.config",
+    "autovoice.commands.corpus",
+    "autovoice.commands.prepare",
+    "autovoice.commands.checkpoints",
 )

@@ -1,0 +1,118 @@
+"""``autovoice corpus ACTION``: make and inspect corpora; each action is one small function."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def demo(args: argparse.Namespace) -> int:
+    from autovoice.corpus import make_demo_corpus
+
+    report = make_demo_corpus(
+        args.out_dir,
+        speakers=args.speakers,
+        sentences=args.sentences,
+        seed=args.seed,
+        sample_rate=args.sample_rate,
+        workers=args.workers,
+        progress=True,
+    )
+    print(
+        f"{report.out_dir}: {report.utterances} utterances, {report.speakers} speakers, "
+        f"{report.hours * 60:.1f} min of audio, made in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def add_demo(actions: Any) -> None:
+    p = actions.add_parser(
+        "demo",
+        help="speak the built-in sentences with eSpeak NG voices into OUT_DIR",
+        description="Make a small multi-speaker English corpus with eSpeak NG: every built-in "
+        "sentence spoken by every speaker, in LJSpeech and JSONL manifest layouts.",
+    )
+    p.add_argument("out_dir", metavar="OUT_DIR", help="new or empty folder to write")
+    p.add_argument("--speakers", type=int, default=4, metavar="N", help="voices (default: 4)")
+    p.add_argument(
+        "--sentences", type=int, default=None, metavar="N", help="first N sentences (default: all)"
+    )
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="speaker settings (default: 0)")
+    p.add_argument(
+        "--sample-rate", type=int, default=22050, metavar="SR", help="Hz (default: 22050)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="processes (default: one per CPU)"
+    )
+    p.set_defaults(func=demo)
+
+
+def _check_data(target: str, overrides: list[str]) -> Any:
+    """The ``[data]`` section to check: from a config file, or the defaults for a corpus path."""
+    from pathlib import Path
+
+    from autovoice.config import load_config, parse_config
+
+    if Path(target).suffix == ".toml":
+        from autovoice.commands.plugins import registry
+
+        return load_config(target, overrides=overrides, registry=registry()).data
+    return parse_config({"data": {"corpus": target}}, overrides=overrides).data
+
+
+def _report_lines(report: Any) -> list[str]:
+    d = report.durations
+    speakers = ", ".join(f"{name} {n}" for name, n in report.speakers.items())
+    lines = [
+        f"{report.corpus} ({report.format})",
+        f"  utterances: {report.utterances}, hours: {report.hours:.3f}, "
+        f"speakers: {len(report.speakers)}",
+        f"  durations (s): min {d.min:.2f}, median {d.median:.2f}, mean {d.mean:.2f}, "
+        f"max {d.max:.2f}",
+        f"  per speaker: {speakers or 'none'}",
+        f"  bad samples: {len(report.bad)}",
+    ]
+    examples = report.examples()
+    for reason, count in report.counts().items():
+        lines.append(f"    {reason}: {count}")
+        lines += [f"      {sample}" for sample in examples[reason]]
+    return lines
+
+
+def check(args: argparse.Namespace) -> int:
+    import json
+
+    from autovoice.data.corpus import scan_corpus
+
+    data = _check_data(args.target, args.set)
+    report = scan_corpus(data).report
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print("\n".join(_report_lines(report)))
+    fails = (bool(report.bad) and data.on_bad_sample == "error") or not report.utterances
+    return 1 if fails else 0
+
+
+def add_check(actions: Any) -> None:
+    from autovoice.commands.config import add_set_option
+
+    p = actions.add_parser(
+        "check",
+        help="validate a corpus and summarize it: hours, speakers, lengths, bad files",
+        description="Read every line and every audio header of a corpus (a config file's "
+        "data.corpus, or a corpus folder or manifest given directly) and report what training "
+        "would use and what it would reject, with file and line. Exits 1 when bad samples "
+        'would stop training (data.on_bad_sample = "error") or nothing is usable.',
+    )
+    p.add_argument("target", metavar="CONFIG|DIR", help="config file (.toml) or corpus path")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_set_option(p)
+    p.set_defaults(func=check)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("corpus", help="make or inspect a speech corpus")
+    actions = parser.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
+    add_demo(actions)
+    add_check(actions)

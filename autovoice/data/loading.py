@@ -1,0 +1,80 @@
+"""Features of an utterance: its prepared waveform and log-mel, through the cache when there is one.
+
+The waveform is the file decoded, made mono, resampled to ``audio.sample_rate``, trimmed and
+normalized (:func:`autovoice.audio.process.prepare_waveform`); the log-mel is the reference
+:func:`autovoice.audio.features.log_mel_from_config` of that waveform. With a cache, log-mels are
+cached always and waveforms only when they had to be resampled (decoding is cheap, resampling
+is not, and caching every waveform would double the corpus on disk).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from autovoice.audio.features import log_mel_from_config
+from autovoice.audio.io import read_audio
+from autovoice.audio.process import prepare_waveform
+from autovoice.config.schema import AudioConfig
+from autovoice.data.cache import FeatureCache
+from autovoice.data.records import CorpusError, Utterance
+from autovoice.errors import AutovoiceError
+
+
+class FeatureSource:
+    """Prepared waveforms and log-mels of utterances for one ``[audio]`` section."""
+
+    def __init__(self, audio: AudioConfig, cache: FeatureCache | None = None) -> None:
+        self.audio = audio
+        self.cache = cache
+
+    @classmethod
+    def create(cls, audio: AudioConfig, cache_dir: str | os.PathLike[str] = "") -> FeatureSource:
+        """A source caching under ``cache_dir``; empty for no cache."""
+        return cls(audio, FeatureCache(cache_dir, audio) if cache_dir else None)
+
+    def _decode(self, path: str) -> np.ndarray:
+        wave, rate = read_audio(path)
+        return prepare_waveform(wave, rate, self.audio)
+
+    def wave(self, utt: Utterance) -> np.ndarray:
+        """The prepared waveform, float32 in [-1, 1] at ``audio.sample_rate``."""
+        if self.cache is None or utt.sample_rate == self.audio.sample_rate:
+            return self._decode(utt.audio_path)
+        return self.cache.get(utt.audio_path, "wave", lambda: self._decode(utt.audio_path))
+
+    def mel_of(self, wave: np.ndarray) -> np.ndarray:
+        """The log-mel ``(n_mels, frames)`` of a prepared waveform (never cached)."""
+        return log_mel_from_config(wave, self.audio)
+
+    def mel(self, utt: Utterance) -> np.ndarray:
+        """The log-mel ``(n_mels, frames)`` of the utterance, cached when there is a cache."""
+        if self.cache is None:
+            return self.mel_of(self.wave(utt))
+        return self.cache.get(utt.audio_path, "mel", lambda: self.mel_of(self.wave(utt)))
+
+    def expected_frames(self, utt: Utterance) -> int:
+        """Mel frames estimated from the header (before trimming), for length bucketing."""
+        samples = round(utt.duration * self.audio.sample_rate)
+        return max(1, samples // self.audio.hop_length)
+
+
+def fill_cache(
+    source: FeatureSource, utterances: Iterable[Utterance]
+) -> Iterator[tuple[Utterance, str]]:
+    """Compute and store the features of every utterance; yields each with ``"cached"`` (already
+    there), ``"computed"`` or the error that stopped it (the audio named, never raised)."""
+    if source.cache is None:
+        raise CorpusError("data.cache_dir is empty: set it to the folder the cache should fill")
+    for utt in utterances:
+        if source.cache.path_for(utt.audio_path, "mel").is_file():
+            yield utt, "cached"
+            continue
+        try:
+            source.mel(utt)
+        except AutovoiceError as exc:
+            yield utt, f"{utt.where}: {exc}"
+            continue
+        yield utt, "computed"

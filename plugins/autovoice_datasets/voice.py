@@ -1,0 +1,128 @@
+"""The ``voice`` dataset: per utterance, text tokens, log-mel and speaker id, plus a random audio
+segment with the mel frames that cover it (for vocoder training).
+
+Item keys: ``id`` (str), ``tokens`` (T_text,) int64, ``mel`` (n_mels, T) float32, ``speaker``
+int64, ``token_length`` and ``mel_length`` int64; with ``segment_size > 0`` also ``audio``
+(segment_size,) float32 and ``audio_mel`` (n_mels, segment_size // hop_length) float32, where
+frame ``k`` of ``audio_mel`` is frame ``offset + k`` of ``mel`` and ``audio`` starts at sample
+``offset * hop_length``. Utterances shorter than a segment are padded with silence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from autovoice.config.schema import Config
+from autovoice.data.augment import item_rng
+from autovoice.data.dataset import DatasetInfo, Item, WaveTransform
+from autovoice_datasets.common import CorpusData, check_segment, load_corpus_data
+from autovoice_datasets.options import VoiceOptions
+
+
+def _fit(array: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """``array`` cut or padded with ``fill`` to ``size`` on its last axis."""
+    if array.shape[-1] >= size:
+        return array[..., :size]
+    pad = [(0, 0)] * (array.ndim - 1) + [(0, size - array.shape[-1])]
+    return np.pad(array, pad, constant_values=fill)
+
+
+def audio_segment(
+    wave: np.ndarray,
+    mel: np.ndarray,
+    *,
+    segment_size: int,
+    hop_length: int,
+    silence: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random frame-aligned segment of ``wave`` and the ``mel`` frames that cover it."""
+    frames = segment_size // hop_length
+    offset = int(rng.integers(0, max(0, mel.shape[1] - frames) + 1))
+    start = offset * hop_length
+    audio = _fit(wave[start : start + segment_size], segment_size, 0.0)
+    audio_mel = _fit(mel[:, offset : offset + frames], frames, silence)
+    return audio.astype(np.float32), audio_mel.astype(np.float32)
+
+
+class VoiceDataset:
+    """Utterances of a corpus as TTS / vocoder training items."""
+
+    mel_keys = ("mel",)
+
+    def __init__(self, data: CorpusData, *, segment_size: int, test_fraction: float | None) -> None:
+        audio = data.source.audio
+        check_segment(segment_size, audio.hop_length, "$.data.options.segment_size")
+        self.data = data
+        self.info: DatasetInfo = data.info
+        self.segment_size = segment_size
+        self.test_fraction = test_fraction
+        self.silence = float(np.log(audio.log_clamp))
+        self.epoch = 0
+        self._lengths = data.expected_frames()
+
+    def __len__(self) -> int:
+        return len(self.data.utterances)
+
+    def __getitem__(self, index: int) -> Item:
+        return self.item(index, self.epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self._lengths
+
+    @property
+    def durations(self) -> np.ndarray:
+        return np.array([u.duration for u in self.data.utterances], dtype=np.float64)
+
+    @property
+    def split_keys(self) -> list[str]:
+        return [u.id for u in self.data.utterances]
+
+    def for_evaluation(self) -> VoiceDataset:
+        return self
+
+    def item(self, index: int, epoch: int, transform: WaveTransform | None = None) -> Item:
+        if not 0 <= index < len(self):
+            raise IndexError(f"item {index} of a dataset of {len(self)}")
+        utt, source = self.data.utterances[index], self.data.source
+        rng = item_rng(self.data.seed, epoch, index)
+        wave = None
+        if transform is not None:
+            wave = transform(source.wave(utt), rng)
+            mel = source.mel_of(wave)
+        else:
+            mel = source.mel(utt)
+        tokens = self.data.tokens[index]
+        out: Item = {
+            "id": utt.id,
+            "tokens": tokens,
+            "mel": mel,
+            "speaker": np.int64(utt.speaker_id),
+            "token_length": np.int64(len(tokens)),
+            "mel_length": np.int64(mel.shape[1]),
+        }
+        if self.segment_size:
+            out["audio"], out["audio_mel"] = audio_segment(
+                source.wave(utt) if wave is None else wave,
+                mel,
+                segment_size=self.segment_size,
+                hop_length=source.audio.hop_length,
+                silence=self.silence,
+                rng=rng,
+            )
+        return out
+
+
+def create(options: VoiceOptions, *, config: Config, registry: Any = None) -> VoiceDataset:
+    """The ``voice`` dataset over ``config.data.corpus``."""
+    return VoiceDataset(
+        load_corpus_data(config),
+        segment_size=options.segment_size,
+        test_fraction=options.test_fraction,
+    )
