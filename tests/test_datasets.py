@@ -256,7 +256,21 @@ def test_resampled_waves_are_cached(tmp_path: Path, registry: Registry) -> None:
     ds = make(registry, "voice", VoiceOptions(segment_size=HOP), cfg)
     ds[0]
     names = sorted(p.name.split(".")[1] for p in (tmp_path / "cache").rglob("*.npy"))
-    assert names == ["mel", "wave"]
+    assert names == ["mel", "pitch", "wave"]
+
+
+def test_voice_items_carry_pitch_per_mel_frame(tmp_path: Path, registry: Registry) -> None:
+    t = np.arange(22050) / 22050
+    sf.write(tmp_path / "a.wav", 0.5 * np.sin(2 * np.pi * 150.0 * t), 22050)
+    (tmp_path / "manifest.jsonl").write_text('{"audio_filepath": "a.wav", "text": "hum"}\n')
+    cfg = config(tmp_path, tmp_path / "cache")
+    item = make(registry, "voice", VoiceOptions(segment_size=0), cfg)[0]
+    assert item["pitch"].shape == (item["mel"].shape[1],)
+    voiced = item["pitch"][item["pitch"] > 0]
+    assert len(voiced) > 0.9 * len(item["pitch"])
+    assert abs(float(np.median(voiced)) - 150.0) < 1.5
+    without = make(registry, "voice", VoiceOptions(segment_size=0, pitch=False), cfg)[0]
+    assert "pitch" not in without
 
 
 def _run_cli(module: Any, argv: list[str]) -> int:

@@ -10,6 +10,7 @@ item key           batch key           shape
 ``mel``            ``mels``            (B, n_mels, T) float32, padded with ``mel_pad``
 ``source_mel``     ``source_mels``     same, for paired data
 ``target_mel``     ``target_mels``     same
+``pitch``          ``pitch``           (B, T) float32 f0 in Hz, padded with 0 (unvoiced)
 =================  ==================  =====================================================
 
 Every other array is stacked (``speaker`` → ``speakers`` (B,), ``audio`` → ``audio``
@@ -32,10 +33,11 @@ PADDED: Mapping[str, tuple[str, str]] = {
     "mel": ("mels", "mel"),
     "source_mel": ("source_mels", "source_mel"),
     "target_mel": ("target_mels", "target_mel"),
+    "pitch": ("pitch", "pitch"),
 }
 """Item key -> (batch key, stem of its ``_lengths`` and ``_mask``)."""
 
-_UNCHANGED = frozenset({"audio", "tokens"})
+_UNCHANGED = frozenset({"audio", "tokens", "pitch"})
 
 
 class CollateError(AutovoiceError):
@@ -87,7 +89,7 @@ def collate(items: Sequence[Mapping[str, Any]], *, mel_pad: float = 0.0) -> dict
         if key in PADDED:
             name, stem = PADDED[key]
             arrays = [np.asarray(v) for v in values]
-            fill = 0 if arrays[0].dtype.kind in "iub" else mel_pad
+            fill = mel_pad if stem.endswith("mel") else 0
             batch[name], lengths = pad_time(arrays, fill)
             batch[f"{stem}_lengths"] = lengths
             batch[f"{stem}_mask"] = length_mask(lengths, batch[name].shape[-1])

@@ -16,6 +16,7 @@ import numpy as np
 
 from autovoice.audio.features import log_mel_from_config
 from autovoice.audio.io import read_audio
+from autovoice.audio.pitch import estimate_pitch
 from autovoice.audio.process import prepare_waveform
 from autovoice.config.schema import AudioConfig
 from autovoice.data.cache import FeatureCache
@@ -54,6 +55,28 @@ class FeatureSource:
         if self.cache is None:
             return self.mel_of(self.wave(utt))
         return self.cache.get(utt.audio_path, "mel", lambda: self.mel_of(self.wave(utt)))
+
+    def pitch_of(self, wave: np.ndarray, n_frames: int) -> np.ndarray:
+        """f0 in Hz per mel frame (0 where unvoiced) of a prepared waveform (never cached)."""
+        audio = self.audio
+        return estimate_pitch(
+            wave,
+            sample_rate=audio.sample_rate,
+            hop_length=audio.hop_length,
+            n_frames=n_frames,
+            frame_length=audio.n_fft,
+        )
+
+    def pitch(self, utt: Utterance, n_frames: int) -> np.ndarray:
+        """f0 per mel frame of the utterance, cached when there is a cache."""
+
+        def compute() -> np.ndarray:
+            return self.pitch_of(self.wave(utt), n_frames)
+
+        if self.cache is None:
+            return compute()
+        cached = self.cache.get(utt.audio_path, "pitch", compute)
+        return cached if cached.shape[-1] == n_frames else compute()
 
     def expected_frames(self, utt: Utterance) -> int:
         """Mel frames estimated from the header (before trimming), for length bucketing."""

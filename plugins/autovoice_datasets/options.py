@@ -25,6 +25,11 @@ class VoiceOptions:
         "vocoder training; a multiple of audio.hop_length; 0 leaves audio out.",
         checks=[ge(0)],
     )
+    pitch: bool = setting(
+        True,
+        doc="Give each item its f0 per mel frame (Hz, 0 where unvoiced), for acoustic models "
+        "with a pitch predictor.",
+    )
     test_fraction: float | None = setting(
         None, doc=_TEST_FRACTION_DOC, checks=[optional(between(0, 0.5))]
     )

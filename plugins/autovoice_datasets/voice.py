@@ -2,7 +2,8 @@
 segment with the mel frames that cover it (for vocoder training).
 
 Item keys: ``id`` (str), ``tokens`` (T_text,) int64, ``mel`` (n_mels, T) float32, ``speaker``
-int64, ``token_length`` and ``mel_length`` int64; with ``segment_size > 0`` also ``audio``
+int64, ``token_length`` and ``mel_length`` int64, ``pitch`` (T,) float32 f0 in Hz (0 where
+unvoiced) unless the ``pitch`` option is off; with ``segment_size > 0`` also ``audio``
 (segment_size,) float32 and ``audio_mel`` (n_mels, segment_size // hop_length) float32, where
 frame ``k`` of ``audio_mel`` is frame ``offset + k`` of ``mel`` and ``audio`` starts at sample
 ``offset * hop_length``. Utterances shorter than a segment are padded with silence.
@@ -52,12 +53,20 @@ class VoiceDataset:
 
     mel_keys = ("mel",)
 
-    def __init__(self, data: CorpusData, *, segment_size: int, test_fraction: float | None) -> None:
+    def __init__(
+        self,
+        data: CorpusData,
+        *,
+        segment_size: int,
+        test_fraction: float | None,
+        pitch: bool = True,
+    ) -> None:
         audio = data.source.audio
         check_segment(segment_size, audio.hop_length, "$.data.options.segment_size")
         self.data = data
         self.info: DatasetInfo = data.info
         self.segment_size = segment_size
+        self.with_pitch = pitch
         self.test_fraction = test_fraction
         self.silence = float(np.log(audio.log_clamp))
         self.epoch = 0
@@ -107,6 +116,11 @@ class VoiceDataset:
             "token_length": np.int64(len(tokens)),
             "mel_length": np.int64(mel.shape[1]),
         }
+        if self.with_pitch:
+            n_frames = mel.shape[1]
+            out["pitch"] = (
+                source.pitch(utt, n_frames) if wave is None else source.pitch_of(wave, n_frames)
+            )
         if self.segment_size:
             out["audio"], out["audio_mel"] = audio_segment(
                 source.wave(utt) if wave is None else wave,
@@ -125,4 +139,5 @@ def create(options: VoiceOptions, *, config: Config, registry: Any = None) -> Vo
         load_corpus_data(config),
         segment_size=options.segment_size,
         test_fraction=options.test_fraction,
+        pitch=options.pitch,
     )
