@@ -1,4 +1,4 @@
-"""The built-in checkpoint stores: one contract, run against ``file`` and ``memory``."""
+"""The built-in checkpoint stores: one contract, run against ``file`` and ``fsspec``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from autovoice.errors import AutovoiceError
 from autovoice.plugins import Registry
 from autovoice_stores.base import CheckpointStore, StoreError
 from autovoice_stores.local import LocalStore
-from autovoice_stores.memory import MemoryStore
-from autovoice_stores.options import FileStoreOptions
+from autovoice_stores.options import FileStoreOptions, FsspecStoreOptions
+from autovoice_stores.remote import FsspecStore
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +21,12 @@ def registry() -> Registry:
     return Registry.discover()
 
 
-@pytest.fixture(params=["file", "memory"])
+@pytest.fixture(params=["file", "fsspec"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, registry: Registry) -> CheckpointStore:
     spec = registry.get("store", request.param)
     if request.param == "file":
         return spec.create(FileStoreOptions(fsync=True), uri=str(tmp_path / "store"))
-    return spec.create(uri=f"memory://test-{uuid.uuid4().hex}")
+    return spec.create(uri=f"memory://test-{uuid.uuid4().hex}/root")
 
 
 def test_round_trip(store: CheckpointStore) -> None:
@@ -203,29 +203,95 @@ def test_interrupted_write_keeps_previous_value(
     assert _files(tmp_path) == ["k"]
 
 
-# --- memory store specifics ------------------------------------------------------------------
+# --- fsspec store specifics ------------------------------------------------------------------
 
 
-def test_memory_stores_with_one_uri_share_keys() -> None:
-    uri = f"memory://shared-{uuid.uuid4().hex}"
-    MemoryStore(uri=uri).write_bytes("k", b"v")
-    assert MemoryStore(uri=uri).read_bytes("k") == b"v"
-    assert MemoryStore(uri=uri + "-other").list() == []
+def _memory_uri() -> str:
+    return f"memory://test-{uuid.uuid4().hex}"
 
 
-def test_memory_store_keeps_a_copy() -> None:
-    store = MemoryStore(uri=f"memory://{uuid.uuid4().hex}")
+def test_fsspec_stores_with_one_uri_share_keys() -> None:
+    uri = _memory_uri()
+    FsspecStore(uri=uri).write_bytes("k", b"v")
+    assert FsspecStore(uri=uri).read_bytes("k") == b"v"
+    assert FsspecStore(uri=uri + "-other").list() == []
+    assert FsspecStore(uri=uri + "/k2").list() == []  # a sibling root is another store
+
+
+def test_fsspec_store_keeps_a_copy() -> None:
+    store = FsspecStore(uri=_memory_uri())
     data = bytearray(b"abc")
     store.write_bytes("k", data)
     data[0] = ord("z")
     assert store.read_bytes("k") == b"abc"
-    store.clear()
-    assert store.list() == []
 
 
-def test_memory_store_rejects_other_uris() -> None:
-    with pytest.raises(StoreError, match="memory://NAME"):
-        MemoryStore(uri="file:///tmp/x")
+def test_fsspec_stale_temporary_is_hidden_and_cleaned() -> None:
+    store = FsspecStore(uri=_memory_uri())
+    store.write_bytes("ckpt/step-1.pt", b"done")
+    stale = f"{store.root}/ckpt/.step-2.pt.tmp-0123456789abcdef"
+    store.fs.pipe_file(stale, b"half")
+    assert store.list() == ["ckpt/step-1.pt"]
+    assert not store.exists("ckpt/step-2.pt")
+    assert store.cleanup_temporaries(older_than=3600) == []
+    assert store.fs.isfile(stale)
+    assert store.cleanup_temporaries() == ["ckpt/step-2.pt"]
+    assert not store.fs.isfile(stale)
+    assert store.list() == ["ckpt/step-1.pt"]
+
+
+@pytest.mark.parametrize("fail_at", ["pipe_file", "mv"])
+def test_fsspec_failed_write_keeps_previous_value_and_no_temporary(
+    monkeypatch: pytest.MonkeyPatch, fail_at: str
+) -> None:
+    store = FsspecStore(uri=_memory_uri())
+    store.write_bytes("ckpt/model.pt", b"previous")
+    original = getattr(store.fs, fail_at)
+
+    def boom(path: str, *args: object, **kwargs: object) -> object:
+        if fail_at == "pipe_file":
+            original(path, b"half")  # a partial upload, then the failure
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.fs, fail_at, boom)
+    with pytest.raises(StoreError) as caught:
+        store.write_bytes("ckpt/model.pt", b"new and longer")
+    monkeypatch.undo()
+    assert "'ckpt/model.pt'" in str(caught.value)
+    assert "No space left" in str(caught.value)
+    assert store.read_bytes("ckpt/model.pt") == b"previous"
+    assert store.fs.find(store.root) == [f"{store.root}/ckpt/model.pt"]
+
+
+def test_fsspec_direct_writes_skip_the_temporary(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FsspecStore(FsspecStoreOptions(write_via_temporary=False), uri=_memory_uri())
+    monkeypatch.setattr(store.fs, "mv", None)  # a move would now fail
+    store.write_bytes("a/b", b"v")
+    assert store.read_bytes("a/b") == b"v"
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("file:///tmp/x", "file store"),
+        ("/tmp/x", "needs a URI"),
+        ("nonesuch-proto://x", "cannot open"),
+    ],
+)
+def test_fsspec_store_refuses_what_it_cannot_serve(uri: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message) as caught:
+        FsspecStore(uri=uri)
+    assert uri in str(caught.value)
+
+
+def test_fsspec_options_come_from_the_config_table() -> None:
+    from autovoice.config import structure
+
+    options = structure(
+        {"storage_options": {"anon": True}, "write_via_temporary": False}, FsspecStoreOptions
+    )
+    assert dict(options.storage_options) == {"anon": True}
+    assert options.write_via_temporary is False
 
 
 # --- discovery -------------------------------------------------------------------------------
@@ -233,13 +299,36 @@ def test_memory_store_rejects_other_uris() -> None:
 
 def test_registry_finds_both_stores(registry: Registry, tmp_path: Path) -> None:
     file_spec = registry.get("store", "file")
-    memory_spec = registry.get("store", "memory")
+    fsspec_spec = registry.get("store", "fsspec")
     assert file_spec.options_type is FileStoreOptions
-    assert memory_spec.options_type is None
+    assert fsspec_spec.options_type is FsspecStoreOptions
     assert registry.store_for("/tmp/x") is file_spec
     assert registry.store_for("file:///tmp/x") is file_spec
-    assert registry.store_for("memory://x") is memory_spec
+    assert registry.store_for("memory://x") is fsspec_spec
+    assert registry.store_for("s3://bucket/runs") is fsspec_spec
     created = file_spec.create(uri=str(tmp_path))
     assert isinstance(created, LocalStore)
     assert created.options == FileStoreOptions()
-    assert isinstance(memory_spec.create(uri="memory://x"), MemoryStore)
+    remote = fsspec_spec.create(uri="memory://x")
+    assert isinstance(remote, FsspecStore)
+    assert remote.options == FsspecStoreOptions()
+
+
+def test_file_store_delete_removes_emptied_directories(tmp_path: Path) -> None:
+    store = LocalStore(uri=tmp_path / "root")
+    store.write_bytes("a/b/c", b"1")
+    store.write_bytes("a/d", b"2")
+    store.delete("a/b/c")
+    assert not (tmp_path / "root/a/b").exists()
+    assert (tmp_path / "root/a/d").is_file()
+    store.delete("a/d")
+    store.write_bytes("x/y/z", b"3")
+    store.delete("x/y/z")
+    assert (tmp_path / "root").is_dir()  # the root itself stays
+    assert list((tmp_path / "root").iterdir()) == []
+
+
+def test_file_store_files_are_not_executable(tmp_path: Path) -> None:
+    store = LocalStore(uri=tmp_path)
+    store.write_bytes("k", b"v")
+    assert (tmp_path / "k").stat().st_mode & 0o111 == 0

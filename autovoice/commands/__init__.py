@@ -11,4 +11,5 @@ COMMAND_MODULES = (
     "autovoice.commands.corpus",
     "autovoice.commands.prepare",
     "autovoice.commands.checkpoints",
+    "autovoice.commands.train",
 )

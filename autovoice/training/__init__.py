@@ -1,4 +1,5 @@
-"""Training (torch): recipes, torch twins of the features, and the checkpoint manager.
+"""Training (torch): the generic trainer, recipes, dataloaders, torch twins of the features,
+and the checkpoint manager.
 
 The names below are resolved on first use, so importing a torch-free submodule such as
 ``autovoice.training.checkpoint_catalog`` (the command line lists checkpoints with it) does not
@@ -22,6 +23,16 @@ _EXPORTS = {
     "UnsafeCheckpointError": "autovoice.training.checkpoint_records",
     "WeightsReport": "autovoice.training.checkpoint_records",
     "select_retained": "autovoice.training.retention",
+    "Trainer": "autovoice.training.trainer",
+    "TrainingError": "autovoice.training.trainer",
+    "build_trainer": "autovoice.training.build",
+    "Recipe": "autovoice.training.recipe",
+    "OptimizerSpec": "autovoice.training.recipe",
+    "TrainStep": "autovoice.training.recipe",
+    "create_dataloaders": "autovoice.training.data",
+    "preprocess_batch": "autovoice.training.data",
+    "get_dataset_stats": "autovoice.training.data",
+    "LogMel": "autovoice.training.features",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,4 @@
-"""Built-in checkpoint stores: ``file`` (a local directory) and ``memory`` (process-local).
+"""Built-in checkpoint stores: ``file`` (a local directory) and ``fsspec`` (any fsspec URI).
 
 Importing this module is cheap: the stores themselves live in submodules that
 :meth:`autovoice.specs.PluginSpec.load` imports on first use.
@@ -7,10 +7,37 @@ Importing this module is cheap: the stores themselves live in submodules that
 from __future__ import annotations
 
 from autovoice.hookspecs import hookimpl
-from autovoice.specs import StoreSpec
-from autovoice_stores.options import FileStoreOptions
+from autovoice.specs import Requirement, StoreSpec
+from autovoice_stores.options import FileStoreOptions, FsspecStoreOptions
 
-__all__ = ["FileStoreOptions", "autovoice_checkpoint_stores"]
+__all__ = [
+    "FSSPEC_SCHEMES",
+    "FileStoreOptions",
+    "FsspecStoreOptions",
+    "autovoice_checkpoint_stores",
+]
+
+#: The URI schemes the ``fsspec`` store claims. Any other fsspec protocol works too when the
+#: store is named explicitly (``[checkpoint] store = "fsspec"``).
+FSSPEC_SCHEMES = (
+    "memory",
+    "s3",
+    "s3a",
+    "gs",
+    "gcs",
+    "az",
+    "abfs",
+    "abfss",
+    "adl",
+    "hdfs",
+    "webhdfs",
+    "sftp",
+    "ssh",
+    "ftp",
+    "smb",
+    "oss",
+    "dbfs",
+)
 
 
 @hookimpl
@@ -25,10 +52,12 @@ def autovoice_checkpoint_stores() -> list[StoreSpec]:
             "atomic writes by rename.",
         ),
         StoreSpec(
-            name="memory",
-            factory="autovoice_stores.memory:MemoryStore",
-            schemes=("memory",),
-            description="Checkpoints in this process's memory (memory://NAME), for tests and "
-            "programs; stores with the same URI share their keys.",
+            name="fsspec",
+            factory="autovoice_stores.remote:FsspecStore",
+            schemes=FSSPEC_SCHEMES,
+            options_type=FsspecStoreOptions,
+            requires=(Requirement(module="fsspec", package="fsspec"),),
+            description="Checkpoints at any fsspec URI (memory://, s3://, gs://, sftp://, ...); "
+            "the protocol's own package (s3fs, gcsfs, ...) must be installed.",
         ),
     ]

@@ -1,7 +1,7 @@
 """The checkpoint store contract, its error, and the key rules every store shares.
 
 A store is built by its spec's factory: ``LocalStore(options, uri="runs/a")`` or
-``MemoryStore(uri="memory://a")``. Keys are ``/``-separated relative paths such as
+``FsspecStore(options, uri="memory://a")``. Keys are ``/``-separated relative paths such as
 ``"ckpt/step-001000.pt"``; see :func:`check_key` for what is refused.
 """
 
@@ -11,12 +11,16 @@ import builtins
 import re
 from typing import Protocol, runtime_checkable
 
-from autovoice.errors import AutovoiceError
+from autovoice.errors import StoreError
 
-
-class StoreError(AutovoiceError):
-    """A checkpoint store could not read, write or name something; the message names the store
-    URI and the key."""
+__all__ = [
+    "CheckpointStore",
+    "StoreError",
+    "check_key",
+    "key_problem",
+    "temporary_name",
+    "temporary_target",
+]
 
 
 @runtime_checkable

@@ -82,7 +82,8 @@ class LocalStore:
         try:
             created = _make_parents(path.parent)
             tmp = path.with_name(temporary_name(path.name, secrets.token_hex(8)))
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0))
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            fd = os.open(tmp, flags, 0o666)
         except OSError as exc:
             raise self._fail("write", key, exc) from exc
         try:
@@ -142,8 +143,22 @@ class LocalStore:
             return
         except OSError as exc:
             raise self._fail("delete", key, exc) from exc
+        emptied = self._prune(path.parent)
         if self.options.fsync:
-            self._sync(key, {path.parent})
+            self._sync(key, {emptied[-1].parent if emptied else path.parent})
+
+    def _prune(self, directory: Path) -> list[Path]:
+        """Remove ``directory`` and its parents below the root while they are empty (a
+        directory is only where keys live); return the ones removed."""
+        removed = []
+        while directory != self.root and self.root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (or already gone): stop here
+                break
+            removed.append(directory)
+            directory = directory.parent
+        return removed
 
     def cleanup_temporaries(self, older_than: float = 0.0) -> builtins.list[str]:
         now = time.time()

@@ -1,0 +1,51 @@
+"""``autovoice train CONFIG [--stage acoustic|vocoder] [--resume latest|PATH] [--set K=V]``.
+
+Under ``torchrun --nproc-per-node N -m autovoice train CONFIG`` every process runs this command;
+rank 0 logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from autovoice.commands.config import add_set_option
+from autovoice.commands.plugins import registry
+
+
+def run(args: argparse.Namespace) -> int:
+    from autovoice.config import load_config
+    from autovoice.training.build import build_trainer
+    from autovoice.training.runtime import init_runtime, process_group
+
+    reg = registry()
+    config = load_config(args.config, overrides=args.set, registry=reg)
+    with process_group(init_runtime(config.training)) as runtime:
+        trainer = build_trainer(
+            config, stage=args.stage, registry=reg, runtime=runtime, progress=not args.quiet
+        )
+        if args.resume:
+            trainer.resume(args.resume)
+        result = trainer.fit()
+    if runtime.is_main:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+        print(
+            f"{args.stage}: step {result.step}, epoch {result.epoch}"
+            + (f": {shown}" if shown else "")
+        )
+        print(f"checkpoints: {trainer.checkpoints.uri}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("train", help="train the acoustic model or the vocoder")
+    parser.add_argument("config", metavar="CONFIG", help="a TOML config file")
+    parser.add_argument(
+        "--stage", choices=("acoustic", "vocoder"), default="acoustic", help="what to train"
+    )
+    parser.add_argument(
+        "--resume", metavar="latest|PATH", help="continue from the latest or a given checkpoint"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_set_option(parser)
+    parser.set_defaults(func=run)

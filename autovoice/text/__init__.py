@@ -1,0 +1,23 @@
+"""The text front end: normalization, symbol tables, padding and masks (pure, torch-free)."""
+
+from autovoice.text.frontend import ESPEAK_VOICES, TextFrontEnd, TokenBatch, Tokens
+from autovoice.text.normalize import SUPPORTED_LANGUAGES, TextError, normalize_text
+from autovoice.text.symbols import PAD, SymbolTable, characters_table, phonemes_table
+from autovoice.text.tokenize import length_mask, pad_sequences, unpad
+
+__all__ = [
+    "ESPEAK_VOICES",
+    "PAD",
+    "SUPPORTED_LANGUAGES",
+    "SymbolTable",
+    "TextError",
+    "TextFrontEnd",
+    "TokenBatch",
+    "Tokens",
+    "characters_table",
+    "length_mask",
+    "normalize_text",
+    "pad_sequences",
+    "phonemes_table",
+    "unpad",
+]

@@ -1,0 +1,129 @@
+"""The text front end: raw text to symbol ids, one text at a time or as a padded batch.
+
+Characters mode normalizes (and lower-cases) the text and encodes its characters. Phonemes mode
+normalizes it, converts it to IPA with eSpeak NG and encodes the phonemes; eSpeak is imported on
+first use, so characters mode never loads it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from autovoice.text.normalize import TextError, check_language, normalize_text
+from autovoice.text.symbols import KINDS, SymbolTable, characters_table, phonemes_table
+from autovoice.text.tokenize import length_mask, pad_sequences
+
+if TYPE_CHECKING:
+    from autovoice.config.schema import TextConfig
+
+# the eSpeak NG voice that phonemizes each supported language
+ESPEAK_VOICES = {"en": "en-us"}
+_SHOWN = 80  # characters of an offending text quoted in an error
+
+
+@attrs.frozen(kw_only=True)
+class Tokens:
+    """One text's symbol ids, the string they encode, and the symbols that were dropped."""
+
+    ids: npt.NDArray[np.int64] = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+    text: str
+    unknown: Counter[str]
+
+
+class TokenBatch(TypedDict):
+    """A padded batch: ``tokens`` and ``token_mask`` are ``(B, T)``, ``token_lengths`` ``(B,)``."""
+
+    tokens: npt.NDArray[np.int64]
+    token_lengths: npt.NDArray[np.int64]
+    token_mask: npt.NDArray[np.bool_]
+    unknown: Counter[str]
+
+
+def _check_language(_instance: Any, _attribute: Any, language: str) -> None:
+    check_language(language)
+
+
+def _check_kind(_instance: Any, _attribute: Any, kind: str) -> None:
+    if kind not in KINDS:
+        raise TextError(f"unknown symbols {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def _default_table(front_end: TextFrontEnd) -> SymbolTable:
+    if front_end.symbols == "phonemes":
+        return phonemes_table()
+    return characters_table(cased=not front_end.lowercase)
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+@attrs.frozen(kw_only=True)
+class TextFrontEnd:
+    """Text to ids for one language and symbol kind.
+
+    ``table`` defaults to the built-in table of ``symbols``; pass the table a checkpoint or voice
+    bundle carries to encode exactly as the model was trained.
+    """
+
+    language: str = attrs.field(default="en", validator=_check_language)
+    symbols: str = attrs.field(default="characters", validator=_check_kind)
+    normalize: bool = True
+    lowercase: bool = True
+    table: SymbolTable = attrs.field(default=attrs.Factory(_default_table, takes_self=True))
+
+    @table.validator
+    def _check_table(self, _attribute: Any, table: SymbolTable) -> None:
+        if table.kind != self.symbols:
+            raise TextError(f"a {table.kind} symbol table cannot encode {self.symbols}")
+
+    @classmethod
+    def from_config(cls, text: TextConfig) -> TextFrontEnd:
+        """The front end the ``[text]`` section describes."""
+        return cls(
+            language=text.language,
+            symbols=text.symbols,
+            normalize=text.normalize,
+            lowercase=text.lowercase,
+        )
+
+    def process(self, text: str) -> Tokens:
+        """The ids of ``text``; a TextError naming it when nothing in it can be spoken."""
+        spoken = normalize_text(text, self.language) if self.normalize else text
+        if not spoken.strip():
+            raise TextError(f"text {_quote(text)} is empty after normalization")
+        if self.symbols == "phonemes":
+            written = self._phonemize(spoken)
+        else:
+            written = spoken.lower() if self.lowercase else spoken
+        ids, unknown = self.table.encode(written)
+        if not written.strip() or not ids.size:
+            raise TextError(f"text {_quote(text)} has no known {self.symbols} to speak")
+        return Tokens(ids=ids, text=written, unknown=unknown)
+
+    def batch(self, texts: Iterable[str], multiple_of: int = 1) -> TokenBatch:
+        """Each text processed and padded with the pad id into one ``(B, T)`` batch."""
+        processed = [self.process(text) for text in texts]
+        tokens, lengths = pad_sequences(
+            [item.ids for item in processed], pad_id=self.table.pad_id, multiple_of=multiple_of
+        )
+        unknown: Counter[str] = Counter()
+        for item in processed:
+            unknown.update(item.unknown)
+        return TokenBatch(
+            tokens=tokens.astype(np.int64, copy=False),
+            token_lengths=lengths,
+            token_mask=length_mask(lengths, tokens.shape[1]),
+            unknown=unknown,
+        )
+
+    def _phonemize(self, spoken: str) -> str:
+        from autovoice.espeak import phonemize
+
+        return phonemize(spoken, voice=ESPEAK_VOICES[self.language])

@@ -1,0 +1,264 @@
+"""The generic trainer: drives any model or vocoder plugin's :class:`Recipe`.
+
+Per batch it runs the recipe's steps in order, each on its own optimizer, with autocast, gradient
+accumulation, clipping, schedules and a guard that skips non-finite steps (and stops after too
+many in a row). Every ``val_every`` steps it validates; every ``checkpoint_every`` steps (and at
+the end) it saves through :class:`CheckpointManager`, with the loader's place so that a resumed run
+continues exactly. Logs go to TensorBoard and a progress bar on rank 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from autovoice.config.schema import Config
+from autovoice.errors import AutovoiceError
+from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.optim import build_optimizers
+from autovoice.training.recipe import Recipe, TrainStep
+from autovoice.training.runtime import Runtime, all_mean, autocast, grad_scaler
+from autovoice.training.tracking import Tracker
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(AutovoiceError):
+    """Training cannot go on (too many non-finite steps, nothing to train on)."""
+
+
+class StepRunner(torch.nn.Module):
+    """All of a recipe's modules in one module whose forward runs a named step, so that one
+    DistributedDataParallel wrapper synchronizes every step's gradients."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.parts = torch.nn.ModuleDict(dict(recipe.modules))
+        self.steps = {step.name: step for step in recipe.steps}
+
+    def forward(
+        self, name: str, batch: Mapping[str, torch.Tensor], scratch: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        return self.steps[name].loss(batch, scratch)
+
+
+@attrs.frozen
+class FitResult:
+    step: int
+    epoch: int
+    metrics: Mapping[str, float]
+    skipped_steps: int
+    train_losses: tuple[float, ...]
+    """The ``loss`` of the first step of every optimizer step, in order (for exactness checks)."""
+
+
+class Trainer:
+    """Trains one recipe. ``loaders`` are those of :func:`create_dataloaders`."""
+
+    def __init__(
+        self,
+        *,
+        recipe: Recipe,
+        loaders: Mapping[str, Any],
+        checkpoints: CheckpointManager,
+        config: Config,
+        runtime: Runtime,
+        symbols: Mapping[str, Any] | None = None,
+        tracker: Tracker | None = None,
+        max_nonfinite: int = 20,
+    ) -> None:
+        self.recipe, self.loaders, self.config = recipe, loaders, config
+        self.training = config.training
+        self.checkpoints, self.runtime, self.symbols = checkpoints, runtime, symbols
+        self.tracker = tracker or Tracker.disabled()
+        self.max_nonfinite = max_nonfinite
+        self.modules = {name: m.to(runtime.device) for name, m in recipe.modules.items()}
+        self.optimizers, self.schedulers = build_optimizers(recipe.optimizers, self.modules)
+        self.scaler = grad_scaler(runtime)
+        runner: torch.nn.Module = StepRunner(recipe)
+        if runtime.distributed:
+            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+            # with several steps (a GAN), each step leaves some modules' parameters unused
+            unused = len(recipe.steps) > 1
+            runner = DistributedDataParallel(runner, device_ids=ids, find_unused_parameters=unused)
+        self.runner = runner
+        self.step, self.nonfinite, self.skipped = 0, 0, 0
+        self.losses: list[float] = []
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def train_loader(self) -> Any:
+        return self.loaders["train"]
+
+    def resume(self, path: str) -> None:
+        """Restore everything from ``path`` or ``"latest"`` (RNG states and loader place too)."""
+        epoch, step, checkpoint = self.checkpoints.resume_from_checkpoint(
+            path, self.modules, self.optimizers, self.schedulers, self.scaler
+        )
+        extra = checkpoint.extra_state
+        if "loader" in extra:
+            self.train_loader.load_state_dict(extra["loader"])
+        self.step, self.skipped = step, int(extra.get("skipped", 0))
+        logger.info("resumed from %s at step %d (epoch %d)", checkpoint.location, step, epoch)
+
+    def save(self, metrics: Mapping[str, float]) -> None:
+        self.checkpoints.save(
+            self.modules,
+            self.optimizers,
+            self.schedulers,
+            epoch=self.epoch,
+            step=self.step,
+            metrics=dict(metrics),
+            config=self.config,
+            scaler=self.scaler,
+            extra_state={"loader": self.train_loader.state_dict(), "skipped": self.skipped},
+            symbols=self.symbols,
+        )
+
+    @property
+    def epoch(self) -> int:
+        return int(self.train_loader.state_dict()["epoch"])
+
+    # -- the loop ---------------------------------------------------------------------------
+    def batches(self) -> Iterator[Mapping[str, Any]]:
+        """Training batches without end, epoch after epoch, from the loader's current place."""
+        while True:
+            empty = True
+            for batch in self.train_loader:
+                empty = False
+                yield batch
+            if empty:
+                raise TrainingError(
+                    "the training split has no batches: a larger corpus or a "
+                    "smaller training.batch_size is needed"
+                )
+
+    def fit(self) -> FitResult:
+        """Train until ``training.max_steps``; returns the last validation metrics."""
+        t = self.training
+        metrics: dict[str, float] = {}
+        batches = self.batches()
+        self.tracker.start(total=t.max_steps, initial=self.step)
+        while self.step < t.max_steps:
+            logs = self.optimizer_step(batches)
+            self.step += 1
+            self.tracker.advance(self.step, logs, self._lrs())
+            if self.step % t.val_every == 0 or self.step == t.max_steps:
+                metrics = self.validate()
+            if self.step % t.checkpoint_every == 0 or self.step == t.max_steps:
+                self.save(metrics)
+        self.tracker.close()
+        return FitResult(self.step, self.epoch, metrics, self.skipped, tuple(self.losses))
+
+    def optimizer_step(self, batches: Iterator[Mapping[str, Any]]) -> dict[str, float]:
+        """One optimizer step of every active TrainStep, over ``grad_accumulation`` batches."""
+        for module in self.modules.values():
+            module.train()
+        accumulate = self.training.grad_accumulation
+        active = [s for s in self.recipe.steps if self.step >= s.start_step]
+        logs: dict[str, float] = {}
+        finite = {s.name: True for s in active}
+        for micro in range(accumulate):
+            batch = self.to_device(next(batches))
+            scratch: dict[str, Any] = {}
+            for step in active:
+                out = self._backward(step, batch, scratch, last=micro == accumulate - 1)
+                if out is None:
+                    finite[step.name] = False
+                    continue
+                for key, value in out.items():
+                    logs[f"{step.name}/{key}"] = (
+                        logs.get(f"{step.name}/{key}", 0.0) + value / accumulate
+                    )
+        for step in active:
+            self._apply(step, finite[step.name])
+        first = f"{active[0].name}/loss" if active else ""
+        self.losses.append(logs.get(first, math.nan))
+        return logs
+
+    def _backward(
+        self, step: TrainStep, batch: Mapping[str, Any], scratch: dict[str, Any], *, last: bool
+    ) -> dict[str, float] | None:
+        sync = last or not self.runtime.distributed
+        context = contextlib.nullcontext() if sync else self.runner.no_sync()  # type: ignore[operator]
+        with context:
+            with autocast(self.runtime):
+                out = self.runner(step.name, batch, scratch)
+            loss = out["loss"]
+            if not torch.isfinite(loss).item():
+                return None
+            scaled = loss / self.training.grad_accumulation
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return {k: float(v.detach().float().item()) for k, v in out.items()}
+
+    def _apply(self, step: TrainStep, finite: bool) -> None:
+        opt, sched = self.optimizers[step.optimizer], self.schedulers[step.optimizer]
+        if finite and self.scaler is not None:
+            self.scaler.unscale_(opt)
+        params = [p for group in opt.param_groups for p in group["params"]]
+        if finite and self.training.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.training.grad_clip)
+            finite = bool(torch.isfinite(norm).item()) or self.scaler is not None
+        if finite:
+            if self.scaler is not None:
+                self.scaler.step(opt)
+                self.scaler.update()
+            else:
+                opt.step()
+            sched.step()
+            self.nonfinite = 0
+        else:
+            self.skipped += 1
+            self.nonfinite += 1
+            logger.warning(
+                "step %d: non-finite %s loss or gradients, skipped", self.step, step.name
+            )
+            if self.nonfinite > self.max_nonfinite:
+                raise TrainingError(
+                    f"{self.nonfinite} non-finite steps in a row at step {self.step}: lower "
+                    "training.learning_rate, check the data, or use fp32"
+                )
+        opt.zero_grad(set_to_none=True)
+
+    def to_device(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        keys = self.recipe.batch_keys or tuple(batch)
+        device = self.runtime.device
+        return {
+            k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k in keys else v
+            for k, v in batch.items()
+        }
+
+    def _lrs(self) -> dict[str, float]:
+        return {name: float(opt.param_groups[0]["lr"]) for name, opt in self.optimizers.items()}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean metrics over the validation split (every rank's shard), plus media on rank 0."""
+        loader = self.loaders.get("val")
+        if loader is None or len(loader) == 0:
+            return {}
+        for module in self.modules.values():
+            module.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        first: Mapping[str, Any] | None = None
+        for batch in loader:
+            batch = self.to_device(batch)
+            first = first or batch
+            with autocast(self.runtime):
+                metrics = self.recipe.validate(batch)
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            count += 1
+        means = all_mean(sums, count, self.runtime)
+        self.tracker.validation(self.step, means)
+        if self.recipe.media is not None and first is not None and self.runtime.is_main:
+            self.tracker.media(self.step, self.recipe.media(first))
+        return means

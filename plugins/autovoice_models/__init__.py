@@ -1,0 +1,24 @@
+"""Built-in acoustic models and vocoders: VoiceTransformer and HiFi-GAN.
+
+Importing this module is cheap: the specs live in small modules without torch; the models are
+imported by the trainer and exporter through each spec's factory.
+"""
+
+from __future__ import annotations
+
+from autovoice.hookspecs import hookimpl
+from autovoice.specs import ModelSpec, VocoderSpec
+
+
+@hookimpl
+def autovoice_models() -> list[ModelSpec]:
+    from autovoice_models.voice_transformer.spec import SPEC
+
+    return [SPEC]
+
+
+@hookimpl
+def autovoice_vocoders() -> list[VocoderSpec]:
+    from autovoice_models.hifigan.spec import SPEC
+
+    return [SPEC]
