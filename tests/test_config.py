@@ -156,9 +156,9 @@ def test_missing_file_names_it(tmp_path):
 
 def test_overrides_make_a_new_config_and_leave_the_old_one():
     base = Config()
-    new = apply_overrides(base, ["training.batch_size=8", "model.name=voice_transformer"])
-    assert new.training.batch_size == 8 and new.model.name == "voice_transformer"
-    assert base.training.batch_size == 16 and base.model.name == ""
+    new = apply_overrides(base, ["training.batch_size=8", "model.name=my_model"])
+    assert new.training.batch_size == 8 and new.model.name == "my_model"
+    assert base.training.batch_size == 16 and base.model.name == "voice_transformer"
     assert new.audio is base.audio  # untouched sections are shared, not copied
 
 

@@ -147,13 +147,15 @@ class DataConfig:
 
 @attrs.frozen(kw_only=True)
 class ModelConfig:
-    name: str = setting("", doc="Acoustic model plugin (text to mel).", plugin="model")
+    name: str = setting(
+        "voice_transformer", doc="Acoustic model plugin (text to mel).", plugin="model"
+    )
     options: Any = options_field("model")
 
 
 @attrs.frozen(kw_only=True)
 class VocoderConfig:
-    name: str = setting("", doc="Vocoder plugin (mel to waveform).", plugin="vocoder")
+    name: str = setting("hifigan", doc="Vocoder plugin (mel to waveform).", plugin="vocoder")
     options: Any = options_field("vocoder")
 
 

@@ -89,5 +89,7 @@ def build_trainer(
         config=config,
         runtime=runtime,
         symbols=symbols,
+        speakers=tuple(info.speakers),
+        stage=stage,
         tracker=tracker,
     )

@@ -71,12 +71,15 @@ class Trainer:
         config: Config,
         runtime: Runtime,
         symbols: Mapping[str, Any] | None = None,
+        speakers: tuple[str, ...] = (),
+        stage: str = "acoustic",
         tracker: Tracker | None = None,
         max_nonfinite: int = 20,
     ) -> None:
         self.recipe, self.loaders, self.config = recipe, loaders, config
         self.training = config.training
         self.checkpoints, self.runtime, self.symbols = checkpoints, runtime, symbols
+        self.speakers, self.stage = tuple(speakers), stage
         self.tracker = tracker or Tracker.disabled()
         self.max_nonfinite = max_nonfinite
         self.modules = {name: m.to(runtime.device) for name, m in recipe.modules.items()}
@@ -118,7 +121,12 @@ class Trainer:
             metrics=dict(metrics),
             config=self.config,
             scaler=self.scaler,
-            extra_state={"loader": self.train_loader.state_dict(), "skipped": self.skipped},
+            extra_state={
+                "loader": self.train_loader.state_dict(),
+                "skipped": self.skipped,
+                "speakers": list(self.speakers),
+                "stage": self.stage,
+            },
             symbols=self.symbols,
         )
 
