@@ -41,9 +41,16 @@ class DemoStorePlugin:
         ]
 
 
+def registry_with(*plugins):
+    """Only these plugins, plus the built-in models the default config names."""
+    import autovoice_models
+
+    return Registry.discover(plugins=[autovoice_models, *plugins], entry_points=False)
+
+
 @pytest.fixture
 def registry():
-    return Registry.discover(plugins=[DemoStorePlugin()], entry_points=False)
+    return registry_with(DemoStorePlugin())
 
 
 def write(tmp_path, text, name="voice.toml"):
@@ -126,7 +133,7 @@ def test_options_for_a_plugin_without_options_are_refused():
         def autovoice_checkpoint_stores(self):
             return [StoreSpec(name="bare", factory="json:dumps", schemes=("bare",))]
 
-    registry = Registry.discover(plugins=[Bare()], entry_points=False)
+    registry = registry_with(Bare())
     with pytest.raises(ConfigError) as exc_info:
         parse_config({"checkpoint": {"store": "bare", "options": {"x": 1}}}, registry=registry)
     assert messages(exc_info) == ["$.checkpoint.options: store 'bare' takes no options"]
