@@ -30,6 +30,7 @@ BUILTIN_ENTRY_POINTS = {
     "autovoice_onnxruntime",
     "autovoice_datasets",
     "autovoice_models",
+    "autovoice_tensorrt",
 }
 
 

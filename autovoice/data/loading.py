@@ -87,16 +87,17 @@ class FeatureSource:
 def fill_cache(
     source: FeatureSource, utterances: Iterable[Utterance]
 ) -> Iterator[tuple[Utterance, str]]:
-    """Compute and store the features of every utterance; yields each with ``"cached"`` (already
+    """Compute and store the features of every utterance (log-mel and f0); yields each with ``"cached"`` (already
     there), ``"computed"`` or the error that stopped it (the audio named, never raised)."""
     if source.cache is None:
         raise CorpusError("data.cache_dir is empty: set it to the folder the cache should fill")
     for utt in utterances:
-        if source.cache.path_for(utt.audio_path, "mel").is_file():
+        cache = source.cache
+        if all(cache.path_for(utt.audio_path, kind).is_file() for kind in ("mel", "pitch")):
             yield utt, "cached"
             continue
         try:
-            source.mel(utt)
+            source.pitch(utt, source.mel(utt).shape[1])
         except AutovoiceError as exc:
             yield utt, f"{utt.where}: {exc}"
             continue

@@ -1,0 +1,307 @@
+"""VoiceTransformer: tokens and a speaker id to a log-mel spectrogram, FastPitch style.
+
+A transformer encoder reads the tokens; a speaker embedding is added to its output; duration,
+pitch and energy predictors read the result; pitch and energy are embedded and added back; a
+length regulator repeats each token over its frames; a transformer decoder turns those into the
+mel. Durations are learned by the built-in aligner (:mod:`.alignment`), so no external aligner
+or duration files are needed. Every step works on padded batches with masks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from autovoice_models.voice_transformer.alignment import (
+    Aligner,
+    beta_binomial_log_prior,
+    binarization_loss,
+    forward_sum_loss,
+    monotonic_alignment_search,
+)
+from autovoice_models.voice_transformer.layers import FFTStack, lengths_to_mask
+from autovoice_models.voice_transformer.predictors import TemporalPredictor, ValueEmbedding
+from autovoice_models.voice_transformer.regulator import frame_ends, regulate
+from autovoice_models.voice_transformer.targets import (
+    RunningNorm,
+    frame_energy,
+    frame_log_f0,
+    token_average,
+)
+
+__all__ = ["TrainingOutputs", "VoiceTransformer", "VoiceTransformerExport"]
+
+BATCH_KEYS = ("tokens", "token_lengths", "mels", "mel_lengths", "speakers", "pitch")
+
+
+class TrainingOutputs(NamedTuple):
+    """Everything one teacher-forced pass computes: the losses and what the images show."""
+
+    losses: dict[str, torch.Tensor]
+    mel: torch.Tensor
+    """Predicted mel ``(batch, n_mels, frames)``."""
+    log_probs: torch.Tensor
+    """Aligner log-probabilities ``(batch, frames, tokens)``."""
+    hard: torch.Tensor
+    """Hard alignment ``(batch, frames, tokens)`` from monotonic alignment search."""
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weight = mask.to(values.dtype)
+    while weight.dim() < values.dim():
+        weight = weight.unsqueeze(1)
+    weight = weight.expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp(min=1)
+
+
+def _longest(lengths: torch.Tensor) -> torch.Tensor:
+    """The largest length, by TopK: the dynamo exporter's ReduceMax does not convert to opset 17."""
+    return torch.topk(lengths, 1).values[0]
+
+
+class VoiceTransformer(nn.Module):
+    """The acoustic model; see the module docstring. All arguments are flat keywords."""
+
+    steps: torch.Tensor
+
+    def __init__(
+        self,
+        *,
+        n_symbols: int,
+        n_speakers: int,
+        n_mels: int,
+        d_model: int,
+        encoder_layers: int,
+        decoder_layers: int,
+        heads: int,
+        ff_dim: int,
+        ff_kernel: int,
+        predictor_channels: int,
+        predictor_kernel: int,
+        aligner_dim: int,
+        dropout: float,
+        max_duration: int = 75,
+        prior_scaling: float = 1.0,
+        bin_loss_start_step: int = 1000,
+        bin_loss_warmup_steps: int = 500,
+        stats_batches: int = 200,
+        duration_weight: float = 0.1,
+        pitch_weight: float = 0.1,
+        energy_weight: float = 0.1,
+        align_weight: float = 1.0,
+        bin_weight: float = 1.0,
+        aligner_temperature: float = 0.05,
+        mel_pad_value: float = 0.0,
+    ) -> None:
+        super().__init__()
+        stack = {"d_model": d_model, "heads": heads, "ff_dim": ff_dim, "ff_kernel": ff_kernel}
+        predictor = {"d_model": d_model, "channels": predictor_channels, "kernel": predictor_kernel}
+        self.n_mels = n_mels
+        self.max_duration = max_duration
+        self.prior_scaling = prior_scaling
+        self.mel_pad_value = mel_pad_value
+        self.bin_schedule = (bin_loss_start_step, bin_loss_warmup_steps)
+        self.weights = {
+            "duration_loss": duration_weight,
+            "pitch_loss": pitch_weight,
+            "energy_loss": energy_weight,
+            "forward_sum_loss": align_weight,
+        }
+        self.bin_weight = bin_weight
+        self.embedding = nn.Embedding(n_symbols, d_model, padding_idx=0)
+        self.speaker_embedding = nn.Embedding(n_speakers, d_model)
+        self.encoder = FFTStack(layers=encoder_layers, dropout=dropout, **stack)
+        self.duration_predictor = TemporalPredictor(dropout=dropout, **predictor)
+        self.pitch_predictor = TemporalPredictor(dropout=dropout, **predictor)
+        self.energy_predictor = TemporalPredictor(dropout=dropout, **predictor)
+        self.pitch_embedding = ValueEmbedding(d_model=d_model)
+        self.energy_embedding = ValueEmbedding(d_model=d_model)
+        self.decoder = FFTStack(layers=decoder_layers, dropout=dropout, **stack)
+        self.mel_projection = nn.Linear(d_model, n_mels)
+        self.aligner = Aligner(
+            text_dim=d_model, n_mels=n_mels, dim=aligner_dim, temperature=aligner_temperature
+        )
+        self.pitch_norm = RunningNorm(
+            batches=stats_batches, init_mean=math.log(150.0), init_std=0.3
+        )
+        self.energy_norm = RunningNorm(batches=stats_batches, init_mean=-3.0, init_std=1.0)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+
+    # -- shared by training and inference ---------------------------------------------------
+
+    def _encode(
+        self, tokens: torch.Tensor, speakers: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(token embeddings, encoder output + speaker embedding)``, both zero at padding."""
+        keep = mask[..., None].to(torch.float32)
+        embedded = self.embedding(tokens) * keep
+        encoded = self.encoder(embedded, mask) + self.speaker_embedding(speakers)[:, None, :]
+        return embedded, encoded * keep
+
+    def _add_variance(
+        self, encoded: torch.Tensor, pitch: torch.Tensor, energy: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        pitch_part: torch.Tensor = self.pitch_embedding(pitch, mask)
+        energy_part: torch.Tensor = self.energy_embedding(energy, mask)
+        return encoded + pitch_part + energy_part
+
+    def _decode(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """Regulated frames ``(batch, frames, d_model)`` to a mel ``(batch, n_mels, frames)``."""
+        mel = self.mel_projection(self.decoder(frames, frame_mask)).transpose(1, 2)
+        return torch.where(frame_mask[:, None, :], mel, torch.full_like(mel, self.mel_pad_value))
+
+    # -- inference -------------------------------------------------------------------------
+
+    def infer(
+        self,
+        tokens: torch.Tensor,
+        token_lengths: torch.Tensor,
+        speakers: torch.Tensor,
+        pace: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Synthesize a padded batch: ``(mel (batch, n_mels, frames), mel_lengths (batch,))``.
+
+        ``pace`` above 1 speaks faster (durations are divided by it; values are clamped to at
+        least 0.01). Frames past an item's length hold ``mel_pad_value``; every item gets at
+        least one frame.
+        """
+        mask = lengths_to_mask(token_lengths, tokens.shape[1])
+        _, encoded = self._encode(tokens, speakers, mask)
+        log_durations = self.duration_predictor(encoded, mask)
+        durations = torch.clamp(torch.exp(log_durations) - 1, min=0, max=self.max_duration)
+        pitch = self.pitch_predictor(encoded, mask)
+        energy = self.energy_predictor(encoded, mask)
+        features = self._add_variance(encoded, pitch, energy, mask)
+        ends = frame_ends(durations * mask.to(durations.dtype), pace.clamp(min=0.01))
+        ends = ends + (ends[:, -1:] == 0).to(ends.dtype)
+        lengths = ends[:, -1]
+        frames, frame_mask = regulate(features, ends, _longest(lengths))
+        return self._decode(frames, frame_mask), lengths
+
+    # -- training --------------------------------------------------------------------------
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Same as :meth:`forward_for_training`, so wrappers such as DDP see the training pass."""
+        return self.forward_for_training(batch)
+
+    def forward_for_training(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The losses of one batch: ``loss`` (the total minimized) and its weighted parts."""
+        return self.run_teacher_forced(batch).losses
+
+    def run_teacher_forced(self, batch: Mapping[str, torch.Tensor]) -> TrainingOutputs:
+        """Align, predict and decode with the aligner's durations and the true pitch/energy.
+
+        Reads ``tokens``, ``token_lengths``, ``mels`` (log-mel), ``mel_lengths``, ``speakers``
+        and ``pitch`` (Hz per frame, 0 where unvoiced). In training mode it also counts the
+        batch (for the binarization schedule) and feeds the normalization statistics.
+        """
+        tokens, mels = batch["tokens"], batch["mels"].float()
+        token_mask = lengths_to_mask(batch["token_lengths"], tokens.shape[1])
+        frame_mask = lengths_to_mask(batch["mel_lengths"], mels.shape[2])
+        embedded, encoded = self._encode(tokens, batch["speakers"], token_mask)
+        log_probs, hard = self._align(batch, embedded, mels, token_mask, frame_mask)
+        durations = hard.sum(1)
+        pitch, energy = self._variance_targets(batch, mels, hard, frame_mask)
+        features = self._add_variance(encoded, pitch, energy, token_mask)
+        ends = torch.cumsum(durations, dim=1).to(torch.int64)
+        frames, _ = regulate(features, ends, mels.shape[2])
+        mel = self._decode(frames, frame_mask)
+        losses = {
+            "mel_loss": _masked_mean((mel.float() - mels).abs(), frame_mask),
+            "duration_loss": self._predictor_loss(
+                self.duration_predictor, encoded, torch.log1p(durations), token_mask
+            ),
+            "pitch_loss": self._predictor_loss(self.pitch_predictor, encoded, pitch, token_mask),
+            "energy_loss": self._predictor_loss(self.energy_predictor, encoded, energy, token_mask),
+            "forward_sum_loss": forward_sum_loss(
+                log_probs, batch["token_lengths"], batch["mel_lengths"]
+            ),
+            "bin_loss": binarization_loss(hard, log_probs),
+        }
+        losses["loss"] = self._total(losses)
+        if self.training:
+            self.steps += 1
+        return TrainingOutputs(losses=losses, mel=mel, log_probs=log_probs, hard=hard)
+
+    def _align(
+        self,
+        batch: Mapping[str, torch.Tensor],
+        embedded: torch.Tensor,
+        mels: torch.Tensor,
+        token_mask: torch.Tensor,
+        frame_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Aligner log-probabilities and the hard alignment found by MAS (on the CPU)."""
+        token_lengths, mel_lengths = batch["token_lengths"], batch["mel_lengths"]
+        log_prior = beta_binomial_log_prior(
+            token_lengths,
+            mel_lengths,
+            token_mask.shape[1],
+            frame_mask.shape[1],
+            self.prior_scaling,
+        )
+        log_probs = self.aligner(embedded, mels, token_mask, frame_mask, log_prior)
+        hard = monotonic_alignment_search(
+            log_probs.detach().float().cpu().numpy(),
+            token_lengths.cpu().numpy(),
+            mel_lengths.cpu().numpy(),
+        )
+        return log_probs, torch.from_numpy(hard).to(log_probs.device)
+
+    def _variance_targets(
+        self,
+        batch: Mapping[str, torch.Tensor],
+        mels: torch.Tensor,
+        hard: torch.Tensor,
+        frame_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalized per-token pitch and energy targets."""
+        log_f0, voiced = frame_log_f0(batch["pitch"].float())
+        voiced = voiced & frame_mask
+        energy = frame_energy(mels)
+        self.pitch_norm.update(log_f0, voiced)
+        self.energy_norm.update(energy, frame_mask)
+        pitch = token_average(hard, self.pitch_norm.normalize(log_f0), voiced)
+        return pitch, token_average(hard, self.energy_norm.normalize(energy), frame_mask)
+
+    @staticmethod
+    def _predictor_loss(
+        predictor: nn.Module, encoded: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        prediction = predictor(encoded, mask).float()
+        return _masked_mean((prediction - target).pow(2), mask)
+
+    def bin_loss_scale(self) -> torch.Tensor:
+        """The binarization loss weight at the current step: 0 before the start step, then a
+        linear ramp to ``bin_weight`` over the warm-up steps."""
+        start, warmup = self.bin_schedule
+        progress = (self.steps - start + 1).to(torch.float32) / max(warmup, 1)
+        return self.bin_weight * progress.clamp(min=0, max=1)
+
+    def _total(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        total = losses["mel_loss"] + self.bin_loss_scale() * losses["bin_loss"]
+        for name, weight in self.weights.items():
+            total = total + weight * losses[name]
+        return total
+
+
+class VoiceTransformerExport(nn.Module):
+    """The exported graph: ``forward(tokens, token_lengths, speakers, pace) -> (mel,
+    mel_lengths)``, the acoustic signature."""
+
+    def __init__(self, model: VoiceTransformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        token_lengths: torch.Tensor,
+        speakers: torch.Tensor,
+        pace: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.infer(tokens, token_lengths, speakers, pace)

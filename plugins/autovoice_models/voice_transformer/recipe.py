@@ -1,0 +1,116 @@
+"""The trainer's recipe for VoiceTransformer: one module, one optimizer, one step."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+
+from autovoice.config.schema import AudioConfig, TrainingConfig
+from autovoice.signature import acoustic_signature
+from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
+from autovoice_models.voice_transformer.model import (
+    BATCH_KEYS,
+    VoiceTransformer,
+    VoiceTransformerExport,
+)
+from autovoice_models.voice_transformer.spec import VoiceTransformerOptions, model_kwargs
+
+__all__ = ["build_model", "build_recipe"]
+
+
+def build_model(
+    options: VoiceTransformerOptions, *, audio: AudioConfig, n_symbols: int, n_speakers: int
+) -> VoiceTransformer:
+    """A VoiceTransformer with the options' sizes for this audio setup and symbol table."""
+    return VoiceTransformer(
+        n_symbols=n_symbols,
+        n_speakers=n_speakers,
+        n_mels=audio.n_mels,
+        mel_pad_value=math.log(audio.log_clamp),
+        **model_kwargs(options),
+    )
+
+
+@contextmanager
+def _evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no gradients inside; the previous mode restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _validate(model: VoiceTransformer, batch: Batch) -> dict[str, float]:
+    with _evaluating(model):
+        losses = model.forward_for_training(batch)
+    metrics = {name: float(value) for name, value in losses.items()}
+    metrics["val_loss"] = metrics["mel_loss"]
+    return metrics
+
+
+def _media(model: VoiceTransformer, batch: Batch) -> dict[str, Any]:
+    """Images of the first item: target, teacher-forced and free-running mels, alignment."""
+    first = {key: batch[key][:1] for key in BATCH_KEYS}
+    frames, tokens = int(first["mel_lengths"][0]), int(first["token_lengths"][0])
+    with _evaluating(model):
+        outputs = model.run_teacher_forced(first)
+        pace = torch.ones(1, device=first["tokens"].device)
+        mel, length = model.infer(first["tokens"], first["token_lengths"], first["speakers"], pace)
+    alignment = torch.softmax(outputs.log_probs[0, :frames, :tokens].float(), dim=-1)
+
+    def image(tensor: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(tensor.detach().float().cpu().numpy())
+
+    return {
+        "mel/target": image(first["mels"][0, :, :frames]),
+        "mel/teacher_forced": image(outputs.mel[0, :, :frames]),
+        "mel/predicted": image(mel[0, :, : int(length[0])]),
+        "mel/alignment": image(alignment.T),
+        "mel/alignment_hard": image(outputs.hard[0, :frames, :tokens].T),
+    }
+
+
+def build_recipe(
+    options: VoiceTransformerOptions,
+    *,
+    audio: AudioConfig,
+    n_symbols: int,
+    n_speakers: int,
+    training: TrainingConfig,
+) -> Recipe:
+    """The recipe the trainer runs: noam-scheduled AdamW on the model's total loss."""
+    model = build_model(options, audio=audio, n_symbols=n_symbols, n_speakers=n_speakers)
+
+    def loss(batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return model.forward_for_training(batch)
+
+    def export_module() -> torch.nn.Module:
+        return VoiceTransformerExport(copy.deepcopy(model)).eval()
+
+    return Recipe(
+        modules={"model": model},
+        optimizers=(
+            OptimizerSpec(
+                name="model",
+                modules=("model",),
+                lr=training.learning_rate,
+                schedule="noam",
+                warmup_steps=training.warmup_steps,
+            ),
+        ),
+        steps=(TrainStep(name="model", optimizer="model", loss=loss),),
+        validate=lambda batch: _validate(model, batch),
+        signature=acoustic_signature(audio.n_mels),
+        export_module=export_module,
+        media=lambda batch: _media(model, batch),
+        batch_keys=BATCH_KEYS,
+    )
