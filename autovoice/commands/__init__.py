@@ -12,4 +12,6 @@ COMMAND_MODULES = (
     "autovoice.commands.prepare",
     "autovoice.commands.checkpoints",
     "autovoice.commands.train",
+    "autovoice.commands.export",
+    "autovoice.commands.info",
 )

@@ -1,0 +1,343 @@
+"""Voice bundles, the unit of deployment: read and verify one without torch.
+
+A bundle is a directory (or a ``.tar`` of one) holding ``manifest.json``, ``acoustic.onnx``,
+``vocoder.onnx``, the export modules' weights (``*.safetensors``) and optional TensorRT engines.
+The manifest lists the audio and text settings, the symbol table, the speakers, each stage's
+plugin, options and graph signature, and the SHA-256 and size of every other file. See
+``docs/export.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import attrs
+
+from autovoice.config import AudioConfig, TextConfig, structure
+from autovoice.errors import AutovoiceError
+from autovoice.signature import GraphSignature
+from autovoice.text import SymbolTable
+
+FORMAT = "autovoice-voice"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+STAGES = ("acoustic", "vocoder")
+_CHUNK = 1 << 20
+
+
+class BundleError(AutovoiceError):
+    """A voice bundle that cannot be read: names the file and, for the manifest, the field."""
+
+
+@attrs.frozen(kw_only=True)
+class StageInfo:
+    """One stage of a bundle: the plugin that rebuilds it and the files that hold it."""
+
+    name: str
+    plugin: str
+    options: Mapping[str, Any]
+    onnx: Path
+    weights: Path
+    signature: GraphSignature
+    opset: int
+    checkpoint: Mapping[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class EngineInfo:
+    """A TensorRT engine built for one stage on one kind of GPU."""
+
+    stage: str
+    file: Path
+    key: str
+    precision: str
+    profiles: tuple[Any, ...]
+    tensorrt: str
+    gpu: str
+
+
+@attrs.frozen(kw_only=True)
+class VoiceBundle:
+    """An opened bundle; :meth:`open` reads and checks the manifest."""
+
+    root: Path
+    manifest: Mapping[str, Any]
+    audio: AudioConfig
+    text: TextConfig
+    symbols: SymbolTable
+    speakers: tuple[str, ...]
+    stages: Mapping[str, StageInfo]
+    engines: tuple[EngineInfo, ...]
+    limits: Mapping[str, int]
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        verify: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> VoiceBundle:
+        """The bundle at ``path`` (a directory or a ``.tar``, extracted once into ``cache_dir``);
+        with ``verify`` every file's checksum is checked first."""
+        root = bundle_root(path, cache_dir)
+        bundle = _parse(root, read_manifest(root))
+        if verify:
+            bundle.verify()
+        return bundle
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def files(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.manifest["files"]  # type: ignore[no-any-return]
+
+    def stage(self, name: str) -> StageInfo:
+        """The ``acoustic`` or ``vocoder`` stage."""
+        if name not in self.stages:
+            raise BundleError(f"{self.root}: no stage {name!r}; stages: {', '.join(STAGES)}")
+        return self.stages[name]
+
+    def verify(self) -> None:
+        """Check the size and SHA-256 of every file the manifest lists."""
+        for name, entry in self.files.items():
+            check_file(self.root, name, entry)
+
+
+def default_voice_path() -> Path | None:
+    """The voice shipped with the package, if any (none is shipped yet)."""
+    return None
+
+
+def is_bundle(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` looks like a bundle: a directory with a manifest, or a ``.tar``."""
+    where = Path(path)
+    return (where / MANIFEST).is_file() or (where.is_file() and tarfile.is_tarfile(where))
+
+
+# -- files and checksums ------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_table(root: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``{name: {"sha256", "size"}}`` of the files ``names`` (relative to ``root``)."""
+    return {
+        name: {"sha256": sha256_file(root / name), "size": (root / name).stat().st_size}
+        for name in sorted(names)
+    }
+
+
+def check_file(root: Path, name: str, entry: Mapping[str, Any]) -> None:
+    """Raise :class:`BundleError` naming ``name`` unless it has the listed size and checksum."""
+    path = root / _relative(name, f"$.files[{name!r}]", root)
+    if not path.is_file():
+        raise BundleError(f"{path}: missing (listed in {MANIFEST})")
+    size = path.stat().st_size
+    if size != entry.get("size"):
+        raise BundleError(f"{path}: size {size} bytes, {MANIFEST} says {entry.get('size')}")
+    if sha256_file(path) != entry.get("sha256"):
+        raise BundleError(f"{path}: checksum mismatch: the file is corrupt or was changed")
+
+
+# -- locating and extracting --------------------------------------------------------------------
+
+
+def bundle_root(path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None) -> Path:
+    """The bundle directory of ``path``; a ``.tar`` is extracted (once) under ``cache_dir``."""
+    where = Path(path)
+    if where.is_dir():
+        return where
+    if not where.exists():
+        raise BundleError(f"{where}: no such voice bundle")
+    if not tarfile.is_tarfile(where):
+        raise BundleError(f"{where}: not a voice bundle (a directory or a .tar)")
+    return _extract(where, Path(cache_dir) if cache_dir else default_cache_dir())
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "autovoice" / "bundles"
+
+
+def _extract(archive: Path, cache_dir: Path) -> Path:
+    target = cache_dir / sha256_file(archive)[:24]
+    if (target / MANIFEST).is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache_dir))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(scratch, filter="data")
+        os.replace(_archive_top(scratch, archive), target)
+    except (tarfile.TarError, OSError) as exc:
+        if not (target / MANIFEST).is_file():
+            raise BundleError(f"{archive}: cannot extract the voice bundle: {exc}") from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _archive_top(scratch: Path, archive: Path) -> Path:
+    """The directory holding the manifest: the archive's root or its single top folder."""
+    if (scratch / MANIFEST).is_file():
+        return scratch
+    entries = list(scratch.iterdir())
+    if len(entries) == 1 and (entries[0] / MANIFEST).is_file():
+        return entries[0]
+    raise BundleError(f"{archive}: no {MANIFEST} at the top of the archive")
+
+
+# -- the manifest -------------------------------------------------------------------------------
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of the bundle directory ``root``."""
+    path = root / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{root}: not a voice bundle (no {MANIFEST})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{path}: $: expected an object")
+    return data
+
+
+class _Fields:
+    """Typed reads of manifest fields; every error names the field's path."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def error(self, path: str, message: str) -> BundleError:
+        return BundleError(f"{self.root / MANIFEST}: {path}: {message}")
+
+    def get(
+        self, data: Mapping[str, Any], path: str, key: str, kind: type | tuple[type, ...]
+    ) -> Any:
+        if key not in data:
+            raise self.error(f"{path}.{key}", "missing")
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.error(f"{path}.{key}", f"expected {names}, got {value!r:.60}")
+        return value
+
+    def file(self, data: Mapping[str, Any], path: str, key: str, files: Mapping[str, Any]) -> Path:
+        name = self.get(data, path, key, str)
+        if name not in files:
+            raise self.error(f"{path}.{key}", f"{name!r} is not listed in $.files")
+        return self.root / _relative(name, f"{path}.{key}", self.root)
+
+
+def _relative(name: str, path: str, root: Path) -> str:
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        raise BundleError(f"{root / MANIFEST}: {path}: {name!r} is not a path inside the bundle")
+    return name
+
+
+def _parse(root: Path, data: Mapping[str, Any]) -> VoiceBundle:
+    f = _Fields(root)
+    _check_format(f, data)
+    f.get(data, "$", "name", str)
+    files = f.get(data, "$", "files", dict)
+    speakers = f.get(data, "$", "speakers", list)
+    if not all(isinstance(s, str) for s in speakers):
+        raise f.error("$.speakers", "expected a list of names")
+    return VoiceBundle(
+        root=root,
+        manifest=data,
+        audio=_section(f, data, "audio", AudioConfig),
+        text=_section(f, data, "text", TextConfig),
+        symbols=_symbols(f, data),
+        speakers=tuple(speakers),
+        stages={name: _stage(f, data, name, files) for name in STAGES},
+        engines=tuple(_engine(f, e, i, files) for i, e in enumerate(data.get("engines", []))),
+        limits=_limits(f, data),
+    )
+
+
+def _check_format(f: _Fields, data: Mapping[str, Any]) -> None:
+    if f.get(data, "$", "format", str) != FORMAT:
+        raise f.error("$.format", f"expected {FORMAT!r}, got {data['format']!r}")
+    version = f.get(data, "$", "format_version", int)
+    if version > FORMAT_VERSION:
+        raise f.error(
+            "$.format_version",
+            f"version {version} is newer than this autovoice reads ({FORMAT_VERSION}); upgrade",
+        )
+
+
+def _section(f: _Fields, data: Mapping[str, Any], key: str, cls: type[Any]) -> Any:
+    try:
+        return structure(f.get(data, "$", key, dict), cls, path=f"$.{key}")
+    except AutovoiceError as exc:
+        raise BundleError(f"{f.root / MANIFEST}: {exc}") from None
+
+
+def _symbols(f: _Fields, data: Mapping[str, Any]) -> SymbolTable:
+    try:
+        return SymbolTable.from_dict(f.get(data, "$", "symbols", dict))
+    except AutovoiceError as exc:
+        raise f.error("$.symbols", str(exc)) from None
+
+
+def _stage(f: _Fields, data: Mapping[str, Any], name: str, files: Mapping[str, Any]) -> StageInfo:
+    at = f"$.{name}"
+    stage = f.get(data, "$", name, dict)
+    try:
+        signature = GraphSignature.from_dict(f.get(stage, at, "signature", dict))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise f.error(f"{at}.signature", f"not a graph signature ({exc})") from None
+    return StageInfo(
+        name=name,
+        plugin=f.get(stage, at, "plugin", str),
+        options=f.get(stage, at, "options", dict),
+        onnx=f.file(stage, at, "onnx", files),
+        weights=f.file(stage, at, "weights", files),
+        signature=signature,
+        opset=f.get(stage, at, "opset", int),
+        checkpoint=stage.get("checkpoint") or {},
+    )
+
+
+def _engine(f: _Fields, entry: Any, index: int, files: Mapping[str, Any]) -> EngineInfo:
+    at = f"$.engines[{index}]"
+    if not isinstance(entry, dict):
+        raise f.error(at, "expected an object")
+    stage = f.get(entry, at, "stage", str)
+    if stage not in STAGES:
+        raise f.error(f"{at}.stage", f"expected one of {', '.join(STAGES)}, got {stage!r}")
+    return EngineInfo(
+        stage=stage,
+        file=f.file(entry, at, "file", files),
+        key=f.get(entry, at, "key", str),
+        precision=f.get(entry, at, "precision", str),
+        profiles=tuple(f.get(entry, at, "profiles", list)),
+        tensorrt=f.get(entry, at, "tensorrt", str),
+        gpu=f.get(entry, at, "gpu", str),
+    )
+
+
+def _limits(f: _Fields, data: Mapping[str, Any]) -> dict[str, int]:
+    limits = f.get(data, "$", "limits", dict)
+    return {key: f.get(limits, "$.limits", key, int) for key in ("max_tokens", "max_frames")}

@@ -1,0 +1,38 @@
+"""Export: PyTorch models to ONNX, checked against PyTorch, packed as a voice bundle.
+
+``export_voice`` turns an acoustic and a vocoder checkpoint into a bundle (see
+:mod:`autovoice.bundle` for reading one). Names are resolved on first use, so importing this
+package, or its torch-free modules (``errors``, ``graph``, ``checkpoints``), does not import
+torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ExportError": "autovoice.export.errors",
+    "ExportValidationError": "autovoice.export.errors",
+    "CheckpointRef": "autovoice.export.checkpoints",
+    "resolve_checkpoint": "autovoice.export.checkpoints",
+    "read_graph_signature": "autovoice.export.graph",
+    "check_graph": "autovoice.export.graph",
+    "export_onnx": "autovoice.export.onnx",
+    "ValidationCase": "autovoice.export.validate",
+    "ValidationReport": "autovoice.export.validate",
+    "ValidationLengths": "autovoice.export.validate",
+    "acoustic_cases": "autovoice.export.validate",
+    "vocoder_cases": "autovoice.export.validate",
+    "validate_exported_model": "autovoice.export.validate",
+    "export_voice": "autovoice.export.bundle_writer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'autovoice.export' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

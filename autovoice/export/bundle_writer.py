@@ -1,0 +1,285 @@
+"""Checkpoints to a voice bundle: rebuild, export to ONNX, check against PyTorch, pack.
+
+Each stage is rebuilt from its checkpoint alone (the config, symbol table and speakers saved
+with it), so a bundle never depends on the config file at hand. The bundle is written into a
+temporary directory beside the target and renamed into place when complete: a failed export
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import shutil
+import tarfile
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from autovoice.bundle import VoiceBundle
+from autovoice.config import Config, ExportConfig, apply_overrides, parse_config, unstructure
+from autovoice.export.checkpoints import CheckpointRef, resolve_checkpoint
+from autovoice.export.errors import ExportError
+from autovoice.export.manifest import build_manifest, check_audio_match, write_manifest
+from autovoice.export.onnx import export_onnx
+from autovoice.export.validate import (
+    ValidationCase,
+    ValidationLengths,
+    acoustic_cases,
+    validate_exported_model,
+    vocoder_cases,
+)
+from autovoice.plugins import Registry
+from autovoice.text import SymbolTable
+from autovoice.training.build import STAGES, build_recipe
+from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.checkpoint_records import META_FILE, Checkpoint
+from autovoice.training.checkpoint_state import load_modules
+from autovoice.training.recipe import Recipe
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["StageSource", "export_settings", "export_voice", "load_stage"]
+
+_UNFOLDED = ("parametrizations.", "weight_g", "weight_v")
+
+
+@attrs.frozen(kw_only=True)
+class _DataInfo:
+    n_symbols: int
+    n_speakers: int
+
+
+@attrs.frozen(kw_only=True)
+class StageSource:
+    """One stage rebuilt from its checkpoint, weights loaded."""
+
+    stage: str
+    ref: CheckpointRef
+    checkpoint: Checkpoint
+    config: Config
+    recipe: Recipe
+    symbols: Mapping[str, Any]
+    speakers: tuple[str, ...]
+
+    @property
+    def section(self) -> Any:
+        return self.config.model if STAGES[self.stage] == "model" else self.config.vocoder
+
+
+def load_stage(text: str | os.PathLike[str], stage: str, registry: Registry) -> StageSource:
+    """The ``stage`` (acoustic or vocoder) of the checkpoint ``text`` names."""
+    ref = resolve_checkpoint(text, registry)
+    manager = CheckpointManager(ref.store, registry=registry, recover=False)
+    checkpoint, weights, _state = manager.read(ref.name)
+    saved = checkpoint.extra_state.get("stage")
+    if saved not in STAGES:
+        raise ExportError(f"{ref.location}: the checkpoint does not say which stage it trained")
+    if saved != stage:
+        raise ExportError(f"{ref.location}: a {saved} checkpoint, given as the {stage} one")
+    if not isinstance(checkpoint.config, Mapping) or not isinstance(checkpoint.symbols, Mapping):
+        raise ExportError(f"{ref.location}: {META_FILE} lacks the config or the symbol table")
+    config = parse_config(
+        checkpoint.config, registry=registry, source=f"{ref.location}/{META_FILE}"
+    )
+    speakers = tuple(str(s) for s in checkpoint.extra_state.get("speakers", ()))
+    table = SymbolTable.from_dict(checkpoint.symbols)
+    info = _DataInfo(n_symbols=len(table), n_speakers=len(speakers))
+    recipe = build_recipe(config, stage, info, registry)
+    load_modules(recipe.modules, weights, ref.location)
+    return StageSource(
+        stage=stage,
+        ref=ref,
+        checkpoint=checkpoint,
+        config=config,
+        recipe=recipe,
+        symbols=dict(checkpoint.symbols),
+        speakers=speakers,
+    )
+
+
+def export_settings(base: ExportConfig, overrides: Sequence[str]) -> ExportConfig:
+    """``base`` with ``export.KEY=VALUE`` overrides applied (other sections are refused)."""
+    wrong = [text for text in overrides if not text.strip().startswith("export.")]
+    if wrong:
+        raise ExportError(f"--set {wrong[0]}: only export.* settings apply to an export")
+    return apply_overrides(attrs.evolve(Config(), export=base), overrides).export
+
+
+def _check_folded(module: torch.nn.Module, where: str) -> None:
+    unfolded = [key for key in module.state_dict() if any(m in key for m in _UNFOLDED)]
+    if unfolded:
+        raise ExportError(f"{where}: the export module still has weight norm ({unfolded[0]})")
+
+
+def _cases(source: StageSource, lengths: ValidationLengths) -> list[ValidationCase]:
+    audio = source.config.audio
+    if source.stage == "acoustic":
+        n_symbols = len(SymbolTable.from_dict(source.symbols))
+        n_speakers = max(len(source.speakers), 1)
+        return acoustic_cases(n_symbols=n_symbols, n_speakers=n_speakers, lengths=lengths)
+    return vocoder_cases(n_mels=audio.n_mels, lengths=lengths, floor=math.log(audio.log_clamp))
+
+
+def _example(cases: Sequence[ValidationCase]) -> Mapping[str, Any]:
+    """The traced inputs: the short case of the largest batch (mixed lengths)."""
+    return max(cases, key=lambda c: next(iter(c.inputs.values())).shape[0]).inputs
+
+
+def _save_weights(module: torch.nn.Module, path: Path, source: StageSource) -> None:
+    from safetensors.torch import save_file
+
+    state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+    meta = {"stage": source.stage, "plugin": str(source.section.name)}
+    try:
+        save_file(state, os.fspath(path), metadata=meta)
+    except RuntimeError:  # tensors sharing memory: store each as its own copy
+        save_file({k: v.clone() for k, v in state.items()}, os.fspath(path), metadata=meta)
+
+
+def _checkpoint_entry(source: StageSource) -> dict[str, Any]:
+    meta = source.ref.store.read_bytes(f"{source.ref.name}/{META_FILE}")
+    return {
+        "location": source.ref.location,
+        "step": source.checkpoint.step,
+        "sha256_meta": hashlib.sha256(meta).hexdigest(),
+    }
+
+
+def export_stage(
+    source: StageSource, root: Path, settings: ExportConfig, lengths: ValidationLengths
+) -> dict[str, Any]:
+    """Write ``<stage>.onnx`` and ``<stage>.safetensors`` into ``root``; the manifest entry."""
+    module = source.recipe.export_module().eval()
+    _check_folded(module, source.ref.location)
+    signature = source.recipe.signature
+    cases = _cases(source, lengths)
+    onnx_path = root / f"{source.stage}.onnx"
+    export_onnx(module, signature, onnx_path, opset=settings.opset, example_inputs=_example(cases))
+    entry: dict[str, Any] = {}
+    if settings.validate:
+        report = validate_exported_model(
+            module, onnx_path, signature, cases, tolerance=settings.tolerance
+        )
+        logger.info("%s: ONNX matches PyTorch within %.3g", source.stage, report.worst)
+        entry["validation"] = {
+            "tolerance": settings.tolerance,
+            "max_abs_diff": report.worst,
+            "cases": [c.name for c in report.cases],
+        }
+    _save_weights(module, root / f"{source.stage}.safetensors", source)
+    return {
+        "plugin": str(source.section.name),
+        "options": unstructure(source.section.options),
+        "onnx": onnx_path.name,
+        "weights": f"{source.stage}.safetensors",
+        "signature": signature.to_dict(),
+        "opset": settings.opset,
+        "checkpoint": _checkpoint_entry(source),
+        **entry,
+    }
+
+
+def _target(out_dir: str | os.PathLike[str], archive: bool) -> Path:
+    target = Path(out_dir)
+    if archive and target.suffix != ".tar":
+        target = target.with_name(target.name + ".tar")
+    return target
+
+
+def _pack(work: Path, target: Path) -> None:
+    scratch = target.with_name(f".{target.name}.partial")
+    with tarfile.open(scratch, "w") as tar:
+        for path in sorted(work.rglob("*")):
+            tar.add(path, arcname=path.relative_to(work).as_posix(), recursive=False)
+    os.replace(scratch, target)
+
+
+def _publish(work: Path, target: Path, archive: bool) -> None:
+    if archive:
+        _pack(work, target)
+        shutil.rmtree(work)
+        return
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(work, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_voice(
+    acoustic_checkpoint: str | os.PathLike[str],
+    vocoder_checkpoint: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    settings: ExportConfig | None = None,
+    overrides: Sequence[str] = (),
+    registry: Registry | None = None,
+    name: str | None = None,
+    archive: bool = False,
+    overwrite: bool = False,
+    lengths: ValidationLengths | None = None,
+) -> Path:
+    """Export a voice bundle from two checkpoints (each as :func:`resolve_checkpoint` reads
+    it); returns the bundle's directory, or its ``.tar`` with ``archive``.
+
+    ``settings`` default to the acoustic checkpoint's ``[export]`` section, with ``overrides``
+    (``export.KEY=VALUE``) on top; ``out_dir`` defaults to ``export.output_dir``. ``lengths``
+    are the short, typical and long inputs of the parity check.
+    """
+    registry = registry if registry is not None else Registry.discover()
+    acoustic = load_stage(acoustic_checkpoint, "acoustic", registry)
+    vocoder = load_stage(vocoder_checkpoint, "vocoder", registry)
+    check_audio_match(acoustic.config.audio, vocoder.config.audio, vocoder.ref.location)
+    settings = export_settings(settings or acoustic.config.export, overrides)
+    if settings.tensorrt:
+        raise ExportError(
+            "$.export.tensorrt: engines are built from a bundle by the tensorrt backend, "
+            "not during export; export without it, then build the engines"
+        )
+    target = _target(out_dir if out_dir is not None else settings.output_dir, archive)
+    if target.exists() and not overwrite:
+        raise ExportError(f"{target}: already exists; remove it or allow overwriting (--force)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
+    work.mkdir()
+    try:
+        sizes = lengths or ValidationLengths()
+        _write_bundle(work, acoustic, vocoder, settings, sizes, name or target.stem)
+        _publish(work, target, archive)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_bundle(
+    work: Path,
+    acoustic: StageSource,
+    vocoder: StageSource,
+    settings: ExportConfig,
+    lengths: ValidationLengths,
+    name: str,
+) -> None:
+    stages = {s.stage: export_stage(s, work, settings, lengths) for s in (acoustic, vocoder)}
+    manifest = build_manifest(
+        root=work,
+        name=name,
+        audio=acoustic.config.audio,
+        text=acoustic.config.text,
+        symbols=acoustic.symbols,
+        speakers=acoustic.speakers,
+        stages=stages,
+        settings=settings,
+    )
+    write_manifest(work, manifest)
+    VoiceBundle.open(work, verify=True)  # what the readers will see, checked once

@@ -1,0 +1,182 @@
+"""Parity of an exported graph with PyTorch: run both on the same inputs, compare every output.
+
+:func:`acoustic_cases` and :func:`vocoder_cases` make short, typical and long inputs at batch
+sizes 1 and 4 (mixed lengths within a batch); :func:`validate_exported_model` runs them through
+ONNX Runtime (CPU) and the module and raises :class:`ExportValidationError` at the first output
+outside the tolerance.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+import torch
+
+from autovoice.export.errors import ExportValidationError
+from autovoice.export.onnx import example_tensors
+from autovoice.signature import GraphSignature
+
+__all__ = [
+    "CaseResult",
+    "ValidationCase",
+    "ValidationLengths",
+    "ValidationReport",
+    "acoustic_cases",
+    "validate_exported_model",
+    "vocoder_cases",
+]
+
+LABELS = ("short", "typical", "long")
+PACES = (1.0, 0.8, 1.25, 1.5)
+
+
+@attrs.frozen(kw_only=True)
+class ValidationCase:
+    """One set of inputs, by input name, and its label in messages."""
+
+    name: str
+    inputs: Mapping[str, np.ndarray]
+
+
+@attrs.frozen(kw_only=True)
+class ValidationLengths:
+    """Short, typical and long input lengths: tokens of text, frames of mel."""
+
+    tokens: tuple[int, int, int] = (8, 64, 256)
+    frames: tuple[int, int, int] = (16, 128, 512)
+    batch_sizes: tuple[int, ...] = (1, 4)
+
+
+@attrs.frozen(kw_only=True)
+class CaseResult:
+    name: str
+    max_abs_diff: Mapping[str, float]
+
+
+@attrs.frozen(kw_only=True)
+class ValidationReport:
+    """Largest absolute difference of every output in every case."""
+
+    tolerance: float
+    cases: tuple[CaseResult, ...]
+
+    @property
+    def worst(self) -> float:
+        return max((d for c in self.cases for d in c.max_abs_diff.values()), default=0.0)
+
+
+def _lengths(longest: int, batch: int) -> np.ndarray:
+    """``longest`` first, then shorter ones down to about a quarter of it."""
+    fractions = np.linspace(1.0, 0.25, batch) if batch > 1 else np.ones(1)
+    return np.maximum(1, np.round(longest * fractions)).astype(np.int64)
+
+
+def acoustic_cases(
+    *, n_symbols: int, n_speakers: int, lengths: ValidationLengths, seed: int = 0
+) -> list[ValidationCase]:
+    """Random token sequences (padded with 0 past each length), speakers and paces."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for label, longest in zip(LABELS, lengths.tokens, strict=True):
+        for batch in lengths.batch_sizes:
+            token_lengths = _lengths(longest, batch)
+            tokens = rng.integers(1, max(n_symbols, 2), size=(batch, longest), dtype=np.int64)
+            tokens[np.arange(longest)[None, :] >= token_lengths[:, None]] = 0
+            inputs = {
+                "tokens": tokens,
+                "token_lengths": token_lengths,
+                "speakers": rng.integers(0, max(n_speakers, 1), size=batch, dtype=np.int64),
+                "pace": np.resize(np.array(PACES, dtype=np.float32), batch),
+            }
+            cases.append(ValidationCase(name=f"{label} (batch {batch})", inputs=inputs))
+    return cases
+
+
+def vocoder_cases(
+    *, n_mels: int, lengths: ValidationLengths, floor: float = -11.5, seed: int = 0
+) -> list[ValidationCase]:
+    """Log-mel-like inputs: smooth random curves between ``floor`` and about 2."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for label, frames in zip(LABELS, lengths.frames, strict=True):
+        for batch in lengths.batch_sizes:
+            walk = np.cumsum(rng.normal(0.0, 0.3, size=(batch, n_mels, frames)), axis=-1)
+            mel = np.clip(-5.0 + walk, floor, 2.0).astype(np.float32)
+            cases.append(ValidationCase(name=f"{label} (batch {batch})", inputs={"mel": mel}))
+    return cases
+
+
+def _session(onnx_path: Path) -> object:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(os.fspath(onnx_path), providers=["CPUExecutionProvider"])
+
+
+def _torch_outputs(
+    module: torch.nn.Module, signature: GraphSignature, case: ValidationCase
+) -> list[np.ndarray]:
+    with torch.no_grad():
+        result = module(*example_tensors(signature, case.inputs))
+    outputs = result if isinstance(result, (tuple, list)) else (result,)
+    return [o.detach().cpu().numpy() for o in outputs]
+
+
+def _max_abs_diff(actual: np.ndarray, expected: np.ndarray) -> float:
+    diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+    return float(np.nan_to_num(diff, nan=np.inf).max(initial=0.0))
+
+
+def _compare(
+    where: str,
+    case: str,
+    names: Sequence[str],
+    got: Sequence[np.ndarray],
+    want: Sequence[np.ndarray],
+    tolerance: float,
+) -> dict[str, float]:
+    if len(got) != len(want):
+        raise ExportValidationError(
+            f"{where}: case {case}: {len(got)} outputs in ONNX Runtime, {len(want)} in PyTorch"
+        )
+    diffs = {}
+    for name, actual, expected in zip(names, got, want, strict=True):
+        if actual.shape != expected.shape:
+            raise ExportValidationError(
+                f"{where}: case {case}: output {name!r} has shape {list(actual.shape)} in ONNX "
+                f"Runtime but {list(expected.shape)} in PyTorch"
+            )
+        diffs[name] = _max_abs_diff(actual, expected)
+        if not diffs[name] <= tolerance:
+            raise ExportValidationError(
+                f"{where}: case {case}: output {name!r} differs from PyTorch by up to "
+                f"{diffs[name]:.3g} (max abs diff), more than the tolerance {tolerance:g}"
+            )
+    return diffs
+
+
+def validate_exported_model(
+    module: torch.nn.Module,
+    onnx_path: str | os.PathLike[str],
+    signature: GraphSignature,
+    cases: Sequence[ValidationCase],
+    *,
+    tolerance: float,
+) -> ValidationReport:
+    """Run every case through ONNX Runtime (CPU) and ``module``; raise
+    :class:`ExportValidationError` naming the case, the output and the largest absolute
+    difference at the first output beyond ``tolerance`` (or of another shape)."""
+    path = Path(onnx_path)
+    session = _session(path)
+    module.eval()
+    results = []
+    for case in cases:
+        feed = {name: np.ascontiguousarray(case.inputs[name]) for name in signature.input_names}
+        got = session.run(signature.output_names, feed)  # type: ignore[attr-defined]
+        want = _torch_outputs(module, signature, case)
+        diffs = _compare(os.fspath(path), case.name, signature.output_names, got, want, tolerance)
+        results.append(CaseResult(name=case.name, max_abs_diff=diffs))
+    return ValidationReport(tolerance=tolerance, cases=tuple(results))
