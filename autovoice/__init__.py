@@ -28,6 +28,18 @@ from autovoice.specs import (
     VocoderSpec,
 )
 
+_LAZY = {"VoiceInferenceEngine": "autovoice.inference"}
+
+
+def __getattr__(name: str) -> object:
+    """Heavier parts of the public API, imported on first use (``import autovoice`` stays cheap)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'autovoice' has no attribute {name!r}")
+
+
 __all__ = [
     "AutovoiceError",
     "BackendError",
@@ -46,6 +58,7 @@ __all__ = [
     "StoreSpec",
     "UnknownPluginError",
     "VocoderSpec",
+    "VoiceInferenceEngine",
     "__version__",
     "hookimpl",
     "make_plugin_manager",

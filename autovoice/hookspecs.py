@@ -78,9 +78,13 @@ def autovoice_backends() -> Sequence[BackendSpec]:
     ``requires`` lists the modules the backend imports, so that a missing one is reported as
     ``unavailable: needs PACKAGE`` without importing anything; ``probe`` may add a check that
     needs the imports (a GPU present, a provider working). The factory, called with the plugin's
-    options, returns a backend whose ``load(artifact, device)`` gives a session with
-    ``run(inputs: Mapping[str, numpy.ndarray]) -> dict[str, numpy.ndarray]``: numpy in, numpy out;
-    tensors and device buffers stay inside the backend. Names must be unique across plugins.
+    options, returns a backend whose ``load(artifact, device, *, stage=None)`` gives a session
+    with ``run(inputs: Mapping[str, numpy.ndarray]) -> dict[str, numpy.ndarray]``: numpy in,
+    numpy out; tensors and device buffers stay inside the backend. ``artifact`` is a file of a
+    format the spec ``accepts`` (``onnx``, ``weights``, ``checkpoint``, ``engine``); ``stage``,
+    passed by the inference engine, describes the voice stage it holds (an
+    :class:`autovoice.inference.StageContext`: name, plugin, options, graph signature, audio
+    settings), which a backend may use or ignore. Names must be unique across plugins.
     """
 
 

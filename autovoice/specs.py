@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -50,11 +51,30 @@ class Requirement:
     package: str
 
     def is_met(self) -> bool:
-        """True when ``module`` can be imported; checked without importing it."""
+        """True when ``module`` can be imported; checked without importing it (nor, for a
+        dotted name, its parent packages)."""
+        top, *rest = self.module.split(".")
         try:
-            return importlib.util.find_spec(self.module) is not None
+            spec = importlib.util.find_spec(top)
         except (ImportError, ValueError):
             return False
+        if spec is None or not rest:
+            return spec is not None
+        places = list(spec.submodule_search_locations or ())
+        for part in rest:
+            found = [os.path.join(p, part) for p in places if os.path.isdir(os.path.join(p, part))]
+            if not found:
+                return any(
+                    os.path.exists(os.path.join(p, part + ext))
+                    for p in places
+                    for ext in (".py", ".so", ".pyd", ".abi3.so")
+                ) or any(
+                    name.startswith(part + ".") and name.endswith((".so", ".pyd"))
+                    for p in places
+                    for name in os.listdir(p)
+                )
+            places = found
+        return True
 
 
 @attrs.frozen
@@ -160,8 +180,8 @@ class StoreSpec(PluginSpec):
 
 @attrs.frozen(kw_only=True)
 class BackendSpec(PluginSpec):
-    """An inference backend: which artifacts it runs (``onnx``, ``checkpoint``, ``engine``) on
-    which devices (``cpu``, ``cuda``)."""
+    """An inference backend: which artifacts it runs (``onnx``, ``weights`` (a bundle's
+    safetensors), ``checkpoint``, ``engine``) on which devices (``cpu``, ``cuda``)."""
 
     kind: ClassVar[str] = "backend"
     accepts: tuple[str, ...] = attrs.field(default=(), validator=attrs.validators.min_len(1))
@@ -174,7 +194,7 @@ class BackendRequest:
 
     stage: str = "any"
     """``acoustic``, ``vocoder`` or ``any``."""
-    artifacts: tuple[str, ...] = ("onnx", "checkpoint", "engine")
+    artifacts: tuple[str, ...] = ("onnx", "weights", "checkpoint", "engine")
     """Artifact formats on hand for the stage (a bundle may lack engines or weights)."""
     device: str = "auto"
     """``cpu``, ``cuda`` or ``auto``."""

@@ -42,10 +42,13 @@ class DemoStorePlugin:
 
 
 def registry_with(*plugins):
-    """Only these plugins, plus the built-in models the default config names."""
+    """Only these plugins, plus the built-in dataset and models the default config names."""
+    import autovoice_datasets
     import autovoice_models
 
-    return Registry.discover(plugins=[autovoice_models, *plugins], entry_points=False)
+    return Registry.discover(
+        plugins=[autovoice_datasets, autovoice_models, *plugins], entry_points=False
+    )
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 import autovoice_datasets
+import autovoice_models
 import autovoice_stores
 from autovoice.audio.features import log_mel_from_config, num_frames
 from autovoice.audio.io import read_audio
@@ -40,7 +41,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    return Registry.discover(plugins=[autovoice_datasets, autovoice_stores], entry_points=False)
+    return Registry.discover(
+        plugins=[autovoice_datasets, autovoice_stores, autovoice_models], entry_points=False
+    )
 
 
 def config(corpus: Path, cache: Path | str = "", **audio: Any) -> Config:

@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import autovoice_datasets  # noqa: E402
 import autovoice_models  # noqa: E402
 import autovoice_stores  # noqa: E402
 from autovoice.audio.features import log_mel_from_config  # noqa: E402
@@ -146,7 +147,9 @@ def test_custom_upsample_rates_fit_another_hop():
 
 
 def test_config_checks_the_options_table_and_segment_size():
-    registry = Registry.discover(plugins=[autovoice_stores, autovoice_models], entry_points=False)
+    registry = Registry.discover(
+        plugins=[autovoice_stores, autovoice_models, autovoice_datasets], entry_points=False
+    )
     assert registry.get("vocoder", "hifigan") is SPEC
     data = {"vocoder": {"name": "hifigan", "options": {"preset": "v4", "discriminators": "mpd"}}}
     with pytest.raises(ConfigError) as info:

@@ -52,9 +52,7 @@ def reference_section() -> list[str]:
     lines = PLUGINS_MD.read_text(encoding="utf-8").splitlines()
     assert REFERENCE_HEADING in lines, f"{PLUGINS_MD} has no {REFERENCE_HEADING!r} section"
     start = lines.index(REFERENCE_HEADING) + 1
-    end = next(
-        (i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines)
-    )
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
     return _outside_fences(lines[start:end])
 
 

@@ -31,6 +31,7 @@ BUILTIN_ENTRY_POINTS = {
     "autovoice_datasets",
     "autovoice_models",
     "autovoice_tensorrt",
+    "autovoice_torch",
 }
 
 
@@ -290,3 +291,17 @@ def test_tracing_shows_collector_hooks(capsys):
     registry.entries()
     err = capsys.readouterr().err
     assert "autovoice_backends" in err and "traced" in err
+
+
+def test_dotted_requirements_are_checked_without_importing_parents():
+    code = (
+        "import sys; from autovoice.specs import Requirement;"
+        "print(Requirement(module='json.decoder', package='x').is_met(),"
+        " Requirement(module='json.nope', package='x').is_met(),"
+        " Requirement(module='nopkg_autovoice.sub', package='x').is_met(),"
+        " 'json' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "False", "False", "False"]

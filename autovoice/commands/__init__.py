@@ -14,4 +14,5 @@ COMMAND_MODULES = (
     "autovoice.commands.train",
     "autovoice.commands.export",
     "autovoice.commands.info",
+    "autovoice.commands.synthesize",
 )

@@ -1,4 +1,5 @@
-"""``autovoice train CONFIG [--stage acoustic|vocoder] [--resume latest|PATH] [--set K=V]``.
+"""``autovoice train CONFIG [--stage acoustic|vocoder|finetune-vocoder] [--resume latest|PATH]
+[--set K=V]``.
 
 Under ``torchrun --nproc-per-node N -m autovoice train CONFIG`` every process runs this command;
 rank 0 logs and writes checkpoints.
@@ -22,7 +23,13 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides=args.set, registry=reg)
     with process_group(init_runtime(config.training)) as runtime:
         trainer = build_trainer(
-            config, stage=args.stage, registry=reg, runtime=runtime, progress=not args.quiet
+            config,
+            stage=args.stage,
+            registry=reg,
+            runtime=runtime,
+            progress=not args.quiet,
+            acoustic=args.acoustic,
+            init=None if args.resume else args.init,
         )
         if args.resume:
             trainer.resume(args.resume)
@@ -41,7 +48,21 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("train", help="train the acoustic model or the vocoder")
     parser.add_argument("config", metavar="CONFIG", help="a TOML config file")
     parser.add_argument(
-        "--stage", choices=("acoustic", "vocoder"), default="acoustic", help="what to train"
+        "--stage",
+        choices=("acoustic", "vocoder", "finetune-vocoder"),
+        default="acoustic",
+        help="what to train: the acoustic model, the vocoder on recorded mels, or the vocoder "
+        "fine-tuned on the acoustic model's predicted mels",
+    )
+    parser.add_argument(
+        "--acoustic",
+        metavar="CKPT",
+        help="finetune-vocoder: the acoustic checkpoint (default: the run's acoustic stage)",
+    )
+    parser.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="start from these weights (finetune-vocoder default: the run's vocoder stage)",
     )
     parser.add_argument(
         "--resume", metavar="latest|PATH", help="continue from the latest or a given checkpoint"

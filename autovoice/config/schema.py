@@ -107,7 +107,7 @@ class TextConfig:
 @attrs.frozen(kw_only=True)
 class DataConfig:
     dataset: str = setting(
-        "",
+        "voice",
         doc="Dataset plugin that reads the corpus (voice, paired, augmented, ...).",
         plugin="dataset",
     )

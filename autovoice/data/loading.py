@@ -87,8 +87,9 @@ class FeatureSource:
 def fill_cache(
     source: FeatureSource, utterances: Iterable[Utterance]
 ) -> Iterator[tuple[Utterance, str]]:
-    """Compute and store the features of every utterance (log-mel and f0); yields each with ``"cached"`` (already
-    there), ``"computed"`` or the error that stopped it (the audio named, never raised)."""
+    """Compute and store the features of every utterance (log-mel and f0); yields each with
+    ``"cached"`` (already there), ``"computed"`` or the error that stopped it (the audio named,
+    never raised)."""
     if source.cache is None:
         raise CorpusError("data.cache_dir is empty: set it to the folder the cache should fill")
     for utt in utterances:

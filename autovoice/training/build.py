@@ -2,14 +2,18 @@
 logs. ``autovoice train`` and programs call :func:`build_trainer` and then ``fit()``.
 
 Stages: ``acoustic`` trains ``[model]`` (text to mel); ``vocoder`` trains ``[vocoder]`` on the
-corpus' own mels. Each stage keeps its checkpoints and logs under ``training.output_dir/<stage>``
-unless ``checkpoint.uri`` says otherwise.
+corpus' own mels; ``finetune-vocoder`` trains it on the acoustic model's predicted mels
+(:mod:`autovoice.training.finetune`), starting from the vocoder stage's weights. Each stage keeps
+its checkpoints and logs under ``training.output_dir/<stage>`` unless ``checkpoint.uri`` says
+otherwise.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from autovoice.config.load import resolve_plugins
 from autovoice.config.schema import Config
@@ -22,7 +26,7 @@ from autovoice.training.runtime import Runtime, init_runtime
 from autovoice.training.tracking import Tracker
 from autovoice.training.trainer import Trainer
 
-STAGES = {"acoustic": "model", "vocoder": "vocoder"}
+STAGES = {"acoustic": "model", "vocoder": "vocoder", "finetune-vocoder": "vocoder"}
 
 
 def stage_dir(config: Config, stage: str) -> Path:
@@ -54,13 +58,22 @@ def build_trainer(
     registry: Registry | None = None,
     runtime: Runtime | None = None,
     progress: bool = True,
+    acoustic: str | None = None,
+    init: str | None = None,
 ) -> Trainer:
-    """Everything a stage needs, ready to ``fit()`` (after ``resume()`` if wanted)."""
+    """Everything a stage needs, ready to ``fit()`` (after ``resume()`` if wanted).
+
+    ``finetune-vocoder`` reads the acoustic checkpoint ``acoustic`` (default: the run's acoustic
+    stage) and starts from the vocoder weights of ``init`` (default: the run's vocoder stage);
+    ``init`` also warm-starts other stages (weights only, mismatched shapes skipped)."""
     registry = registry or Registry.discover()
     config, issues = resolve_plugins(config, registry)  # options tables -> option classes
     if issues:
         raise ConfigError(issues)
     runtime = runtime or init_runtime(config.training)
+    if stage == "finetune-vocoder":
+        config = _with_predicted_mels(config, acoustic, registry, runtime)
+        init = init or str(stage_dir(config, "vocoder") / "checkpoints")
     loaders = create_dataloaders(
         config,
         distributed=runtime.distributed,
@@ -82,6 +95,8 @@ def build_trainer(
         description=stage,
     )
     symbols = dict(info.symbols)
+    if init is not None:
+        _warm_start(init, recipe, registry, strict=stage == "finetune-vocoder")
     return Trainer(
         recipe=recipe,
         loaders=loaders,
@@ -93,3 +108,32 @@ def build_trainer(
         stage=stage,
         tracker=tracker,
     )
+
+
+def _with_predicted_mels(
+    config: Config, acoustic: str | None, registry: Registry, runtime: Runtime
+) -> Config:
+    """``config`` whose voice dataset reads the acoustic model's predicted mels (made once)."""
+    from autovoice.training.finetune import predict_mels
+    from autovoice.training.runtime import barrier
+
+    if config.data.dataset != "voice":
+        raise AutovoiceError("finetune-vocoder needs data.dataset = 'voice'")
+    mel_dir = stage_dir(config, "finetune-vocoder") / "predicted-mels"
+    done = mel_dir / ".complete"
+    if runtime.is_main and not done.exists():
+        source = acoustic or str(stage_dir(config, "acoustic") / "checkpoints")
+        predict_mels(config, source, mel_dir, registry=registry)
+        done.write_text(source + "\n")
+    barrier(runtime)
+    options = attrs.evolve(config.data.options, mel_dir=str(mel_dir))
+    return attrs.evolve(config, data=attrs.evolve(config.data, options=options))
+
+
+def _warm_start(init: str, recipe: Recipe, registry: Registry, *, strict: bool) -> None:
+    """Load the weights of checkpoint ``init`` into the recipe's modules (weights only)."""
+    from autovoice.export.checkpoints import resolve_checkpoint
+
+    ref = resolve_checkpoint(init, registry)
+    manager = CheckpointManager(ref.store, registry=registry, recover=False)
+    manager.load_weights(ref.name, dict(recipe.modules), strict=strict)

@@ -98,3 +98,9 @@ def all_mean(values: dict[str, float], count: int, runtime: Runtime) -> dict[str
     torch_dist.all_reduce(t)
     total = float(t[-1].item())
     return {k: float(t[i].item()) / max(total, 1.0) for i, k in enumerate(keys)}
+
+
+def barrier(runtime: Runtime) -> None:
+    """Wait for every rank (nothing to wait for in a single process)."""
+    if runtime.distributed and torch_dist.is_initialized():
+        torch_dist.barrier()

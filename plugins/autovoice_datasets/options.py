@@ -25,6 +25,12 @@ class VoiceOptions:
         "vocoder training; a multiple of audio.hop_length; 0 leaves audio out.",
         checks=[ge(0)],
     )
+    mel_dir: str = setting(
+        "",
+        doc="Folder of mels predicted by an acoustic model (one <id>.npy per utterance, as "
+        "`autovoice train --stage finetune-vocoder` writes them): audio segments then come with "
+        "the predicted mel frames instead of the recorded ones. Empty: the recorded mels.",
+    )
     pitch: bool = setting(
         True,
         doc="Give each item its f0 per mel frame (Hz, 0 where unvoiced), for acoustic models "

@@ -11,6 +11,7 @@ frame ``k`` of ``audio_mel`` is frame ``offset + k`` of ``mel`` and ``audio`` st
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from autovoice.config.schema import Config
 from autovoice.data.augment import item_rng
 from autovoice.data.dataset import DatasetInfo, Item, WaveTransform
+from autovoice.data.records import CorpusError
 from autovoice_datasets.common import CorpusData, check_segment, load_corpus_data
 from autovoice_datasets.options import VoiceOptions
 
@@ -48,6 +50,11 @@ def audio_segment(
     return audio.astype(np.float32), audio_mel.astype(np.float32)
 
 
+def predicted_mel_name(utt_id: str) -> str:
+    """The file name of an utterance's predicted mel in a ``mel_dir``."""
+    return utt_id.replace("/", "__").replace("\\", "__") + ".npy"
+
+
 class VoiceDataset:
     """Utterances of a corpus as TTS / vocoder training items."""
 
@@ -60,6 +67,7 @@ class VoiceDataset:
         segment_size: int,
         test_fraction: float | None,
         pitch: bool = True,
+        mel_dir: str = "",
     ) -> None:
         audio = data.source.audio
         check_segment(segment_size, audio.hop_length, "$.data.options.segment_size")
@@ -67,6 +75,7 @@ class VoiceDataset:
         self.info: DatasetInfo = data.info
         self.segment_size = segment_size
         self.with_pitch = pitch
+        self.mel_dir = mel_dir
         self.test_fraction = test_fraction
         self.silence = float(np.log(audio.log_clamp))
         self.epoch = 0
@@ -92,6 +101,9 @@ class VoiceDataset:
     @property
     def split_keys(self) -> list[str]:
         return [u.id for u in self.data.utterances]
+
+    def _predicted(self, utt_id: str, mel: np.ndarray) -> np.ndarray:
+        return _load_predicted(self.mel_dir, utt_id, mel.shape[1])
 
     def for_evaluation(self) -> VoiceDataset:
         return self
@@ -124,13 +136,27 @@ class VoiceDataset:
         if self.segment_size:
             out["audio"], out["audio_mel"] = audio_segment(
                 source.wave(utt) if wave is None else wave,
-                mel,
+                self._predicted(utt.id, mel) if self.mel_dir else mel,
                 segment_size=self.segment_size,
                 hop_length=source.audio.hop_length,
                 silence=self.silence,
                 rng=rng,
             )
         return out
+
+
+def _load_predicted(mel_dir: str, utt_id: str, frames: int) -> np.ndarray:
+    path = Path(mel_dir) / predicted_mel_name(utt_id)
+    try:
+        mel = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise CorpusError(f"{path}: cannot read the predicted mel of {utt_id}: {exc}") from None
+    if mel.ndim != 2 or mel.shape[1] != frames:
+        raise CorpusError(
+            f"{path}: predicted mel of {utt_id} has shape {mel.shape}, the recording has "
+            f"{frames} frames: predict the mels again for this corpus and audio settings"
+        )
+    return mel.astype(np.float32)
 
 
 def create(options: VoiceOptions, *, config: Config, registry: Any = None) -> VoiceDataset:
@@ -140,4 +166,5 @@ def create(options: VoiceOptions, *, config: Config, registry: Any = None) -> Vo
         segment_size=options.segment_size,
         test_fraction=options.test_fraction,
         pitch=options.pitch,
+        mel_dir=options.mel_dir,
     )

@@ -44,10 +44,13 @@ class OnnxRuntimeBackend:
     def __init__(self, options: OnnxRuntimeOptions | None = None) -> None:
         self.options = options if options is not None else OnnxRuntimeOptions()
 
-    def load(self, artifact: str | os.PathLike[str], device: str = "cpu") -> OnnxRuntimeSession:
+    def load(
+        self, artifact: str | os.PathLike[str], device: str = "cpu", *, stage: Any = None
+    ) -> OnnxRuntimeSession:
         """Open the ONNX file ``artifact`` on ``device`` (``cpu``, ``cuda``, ``cuda:N`` or
         ``tensorrt``). When onnxruntime cannot use the first provider asked for, the session
-        runs on the next one and says why in ``session.fallback`` and a warning."""
+        runs on the next one and says why in ``session.fallback`` and a warning. ``stage``
+        (the voice stage the model belongs to) is not needed: the ONNX file holds everything."""
         path = model_path(artifact)
         requested, device_id = self.providers_for(device)
         session = self._open(path, requested, device_id)

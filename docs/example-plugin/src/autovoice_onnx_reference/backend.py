@@ -32,8 +32,11 @@ class ReferenceBackend:
     def __init__(self, options: ReferenceOptions | None = None) -> None:
         self.options = options if options is not None else ReferenceOptions()
 
-    def load(self, artifact: str | os.PathLike[str], device: str = "cpu") -> ReferenceSession:
-        """Read the ONNX file ``artifact`` and prepare it to run on ``device`` (``cpu``)."""
+    def load(
+        self, artifact: str | os.PathLike[str], device: str = "cpu", *, stage: object = None
+    ) -> ReferenceSession:
+        """Read the ONNX file ``artifact`` and prepare it to run on ``device`` (``cpu``).
+        ``stage`` describes the voice stage the file holds; an ONNX file needs nothing more."""
         if device not in self.devices:
             raise ReferenceBackendError(
                 f"backend {NAME!r} runs on cpu only, not on {device!r}; "

@@ -1,0 +1,30 @@
+"""Synthesis: a voice bundle's two stages, each on a backend plugin, behind one engine.
+
+Torch-free: importing this package, or synthesizing through ONNX Runtime or TensorRT, never
+imports torch; only the ``pytorch`` backend does, when a stage is loaded on it.
+"""
+
+from autovoice.inference.checks import InferenceError
+from autovoice.inference.engine import SynthesisTiming, VoiceInferenceEngine, open_voice
+from autovoice.inference.sentences import join_with_pauses, split_sentences
+from autovoice.inference.stages import (
+    DEFAULT_PREFER,
+    BackendFallbackWarning,
+    StageContext,
+    StageRunner,
+    open_stage,
+)
+
+__all__ = [
+    "DEFAULT_PREFER",
+    "BackendFallbackWarning",
+    "InferenceError",
+    "StageContext",
+    "StageRunner",
+    "SynthesisTiming",
+    "VoiceInferenceEngine",
+    "join_with_pauses",
+    "open_stage",
+    "open_voice",
+    "split_sentences",
+]

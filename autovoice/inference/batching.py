@@ -1,0 +1,49 @@
+"""Batching helpers of the pipeline (pure numpy): grouping texts, padding mels, cutting audio."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["TAIL_FRAMES", "cut_waves", "groups_by_length", "pad_mels"]
+
+TAIL_FRAMES = 16
+"""Silent frames appended after the longest mel of a batch. They cover the vocoder's look-ahead,
+so the audio of an item does not depend on what follows it (the next item's padding, or the
+end of the array): a batch gives each item the audio it gets alone."""
+
+
+def groups_by_length(texts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Indices of ``texts`` in groups of at most ``batch_size``, similar lengths together
+    (sorted by length, stable), so that a batch holds little padding."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pad_mels(
+    mel: npt.NDArray[np.floating], lengths: npt.NDArray[np.int64], *, pad_value: float, tail: int
+) -> npt.NDArray[np.float32]:
+    """``mel`` ``(batch, n_mels, frames)`` cut to the longest length plus ``tail`` frames, every
+    frame past an item's own length set to ``pad_value``."""
+    batch, n_mels, frames = mel.shape
+    longest = int(lengths.max()) if lengths.size else 0
+    if longest > frames:
+        raise ValueError(f"a mel length ({longest}) exceeds the mel's {frames} frames")
+    out = np.full((batch, n_mels, longest + tail), pad_value, np.float32)
+    for i, length in enumerate(lengths.tolist()):
+        out[i, :, :length] = mel[i, :, :length]
+    return out
+
+
+def cut_waves(
+    audio: npt.NDArray[np.floating], samples: npt.NDArray[np.int64]
+) -> list[npt.NDArray[np.float32]]:
+    """Row ``i`` of ``audio`` ``(batch, samples)`` cut to ``samples[i]``, each a new array."""
+    audio = np.asarray(audio)
+    if audio.ndim != 2 or audio.shape[0] != len(samples):
+        raise ValueError(f"expected audio of shape ({len(samples)}, samples), got {audio.shape}")
+    return [np.array(row[:n], np.float32) for row, n in zip(audio, samples.tolist(), strict=True)]

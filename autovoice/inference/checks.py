@@ -1,0 +1,72 @@
+"""Checks of what callers pass to the engine; each failure names the argument (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from autovoice.errors import AutovoiceError
+
+__all__ = ["PACE_RANGE", "InferenceError", "batch_size", "pace", "speaker", "text", "texts"]
+
+PACE_RANGE = (0.25, 4.0)
+
+
+class InferenceError(AutovoiceError):
+    """Input the engine cannot synthesize (empty or too long text, unknown speaker, bad pace) or
+    a voice it cannot open; the message names the argument."""
+
+
+def text(value: object, max_chars: int, where: str = "text") -> str:
+    """``value`` when it is a non-blank string of at most ``max_chars`` characters."""
+    if not isinstance(value, str):
+        raise InferenceError(f"{where}: expected text (a str), got {type(value).__name__}")
+    if not value.strip():
+        raise InferenceError(f"{where}: the text is empty")
+    if len(value) > max_chars:
+        raise InferenceError(
+            f"{where}: the text has {len(value)} characters, more than the limit of "
+            f"{max_chars} (max_chars); split it or raise the limit"
+        )
+    return value
+
+
+def texts(values: object, max_chars: int) -> list[str]:
+    """``values`` when it is a non-empty sequence of texts, each checked by :func:`text`."""
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise InferenceError("texts must be a non-empty list of strings")
+    if len(values) == 1:
+        return [text(values[0], max_chars)]
+    return [text(value, max_chars, f"texts[{i}]") for i, value in enumerate(values)]
+
+
+def speaker(value: object, speakers: Sequence[str]) -> int:
+    """``value`` as a speaker id of a voice with ``speakers`` (one unnamed speaker when empty)."""
+    count = max(len(speakers), 1)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InferenceError(f"speaker_id must be an integer, got {value!r}")
+    if not 0 <= value < count:
+        names = f" ({', '.join(speakers)})" if speakers else ""
+        raise InferenceError(
+            f"unknown speaker_id {value}: this voice has speakers 0 to {count - 1}{names}"
+        )
+    return int(value)
+
+
+def pace(value: object) -> float:
+    """``value`` as a speaking rate within :data:`PACE_RANGE`."""
+    low, high = PACE_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InferenceError(f"pace must be a number, got {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InferenceError(f"pace must be between {low} and {high}, got {value}")
+    return float(value)
+
+
+def batch_size(value: object) -> int:
+    """``value`` as a batch size (an integer >= 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InferenceError(f"batch_size must be an integer >= 1, got {value!r}")
+    return int(value)

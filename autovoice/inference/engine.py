@@ -1,0 +1,330 @@
+"""The synthesis pipeline: text → tokens → acoustic stage → mel → vocoder stage → waveform.
+
+:class:`VoiceInferenceEngine` opens a voice bundle, loads each stage on a backend (the same one
+or not: "hybrid"), and synthesizes one text, a long text in sentence batches, or a batch of
+texts. It never imports torch itself; only the ``pytorch`` backend does, when chosen.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from autovoice.bundle import VoiceBundle, default_voice_path
+from autovoice.config.convert import structure
+from autovoice.config.schema import InferenceConfig
+from autovoice.inference import checks
+from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
+from autovoice.inference.checks import InferenceError
+from autovoice.inference.sentences import join_with_pauses, split_sentences
+from autovoice.inference.stages import (
+    DEFAULT_PREFER,
+    StageContext,
+    StageRunner,
+    backend_order,
+    open_stage,
+)
+from autovoice.plugins import Registry
+from autovoice.specs import BackendSpec
+from autovoice.text import TextFrontEnd
+
+__all__ = ["SENTENCE_CHARS", "SynthesisTiming", "VoiceInferenceEngine", "open_voice"]
+
+Wave = npt.NDArray[np.float32]
+SENTENCE_CHARS = 300
+"""Sentences longer than this many characters are cut at clause marks or spaces."""
+THREAD_FIELDS = ("threads", "intra_op_threads")
+"""Option fields of a backend that take the engine's ``threads`` when left at 0."""
+
+
+@attrs.frozen(kw_only=True)
+class SynthesisTiming:
+    """Wall-clock seconds of one synthesis call, of each stage in it, and the audio it made."""
+
+    seconds: float
+    audio_seconds: float
+    acoustic_seconds: float
+    vocoder_seconds: float
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: compute seconds per second of audio (below 1 is faster)."""
+        return self.seconds / self.audio_seconds if self.audio_seconds > 0 else math.inf
+
+
+def open_voice(voice: str | os.PathLike[str] | VoiceBundle | None) -> VoiceBundle:
+    """The bundle ``voice`` names; None or ``""`` is the default voice, when one is installed."""
+    if isinstance(voice, VoiceBundle):
+        return voice
+    if voice is None or str(voice) == "":
+        default = default_voice_path()
+        if default is None:
+            raise InferenceError(
+                "no voice given and no default voice is installed; pass a voice bundle "
+                "(autovoice export makes one from checkpoints)"
+            )
+        voice = default
+    return VoiceBundle.open(voice)
+
+
+def _front_end(bundle: VoiceBundle) -> TextFrontEnd:
+    """The text front end the voice was trained with, encoding with the voice's own table."""
+    return TextFrontEnd(
+        language=bundle.text.language,
+        symbols=bundle.text.symbols,
+        normalize=bundle.text.normalize,
+        lowercase=bundle.text.lowercase,
+        table=bundle.symbols,
+    )
+
+
+class VoiceInferenceEngine:
+    """Speech from text with one voice bundle.
+
+    ``backend`` serves both stages unless ``acoustic_backend`` / ``vocoder_backend`` name their
+    own: a backend name, an ordered fallback list (a sequence or ``"a,b"``), or ``"auto"``; see
+    :mod:`autovoice.inference.stages` for how each is chosen and when a fallback warns.
+    ``backend_options`` maps backend names to their options (an instance of the backend's
+    options class, or a table structured against it). ``threads`` (0: the backend decides)
+    fills a backend option named ``threads`` or ``intra_op_threads`` left at 0.
+
+    Calls are thread-safe: each stage runs under its own lock and the text front end is
+    stateless. :attr:`last_timing` is the timing of the most recent call of any thread.
+    """
+
+    def __init__(
+        self,
+        voice: str | os.PathLike[str] | VoiceBundle | None,
+        *,
+        backend: str | Sequence[str] = "auto",
+        acoustic_backend: str | Sequence[str] | None = None,
+        vocoder_backend: str | Sequence[str] | None = None,
+        prefer: Sequence[str] | None = None,
+        device: str = "auto",
+        threads: int = 0,
+        max_chars: int = 2000,
+        sentence_pause: float = 0.2,
+        backend_options: Mapping[str, Any] | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
+            raise InferenceError(f"max_chars must be an integer >= 1, got {max_chars!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise InferenceError(f"threads must be an integer >= 0, got {threads!r}")
+        self.bundle = open_voice(voice)
+        self.registry = registry if registry is not None else Registry.discover()
+        self.max_chars = max_chars
+        self.threads = threads
+        self.pause_samples = round(max(sentence_pause, 0.0) * self.sample_rate)
+        self._options = dict(backend_options or {})
+        self.front_end = _front_end(self.bundle)
+        chosen = {"acoustic": acoustic_backend, "vocoder": vocoder_backend}
+        self.stages: dict[str, StageRunner] = {
+            name: self._open(name, chosen[name] or backend, prefer, device) for name in chosen
+        }
+        self.last_timing: SynthesisTiming | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: InferenceConfig, *, registry: Registry | None = None, **overrides: Any
+    ) -> VoiceInferenceEngine:
+        """The engine the ``[inference]`` section describes (keyword ``overrides`` win). Its
+        ``options`` table belongs to the first backend named by ``backend``,
+        ``acoustic_backend`` or ``vocoder_backend``; ``prefer`` at its default leaves ``auto``
+        to the registry's policy."""
+        named = [config.backend, config.acoustic_backend, config.vocoder_backend]
+        owners = [backend_order(name)[0] for name in named if name and name != "auto"]
+        settings: dict[str, Any] = {
+            "backend": config.backend,
+            "acoustic_backend": config.acoustic_backend or None,
+            "vocoder_backend": config.vocoder_backend or None,
+            "prefer": None if tuple(config.prefer) == DEFAULT_PREFER else tuple(config.prefer),
+            "device": config.device,
+            "threads": config.threads,
+            "backend_options": {owners[0]: config.options} if owners and config.options else {},
+        }
+        return cls(config.voice or None, registry=registry, **{**settings, **overrides})
+
+    @property
+    def sample_rate(self) -> int:
+        return self.bundle.audio.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.bundle.audio.hop_length
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        return self.bundle.speakers
+
+    @property
+    def backends(self) -> dict[str, str]:
+        """Which backend serves each stage: ``{"acoustic": ..., "vocoder": ...}``."""
+        return {name: runner.backend for name, runner in self.stages.items()}
+
+    @property
+    def last_rtf(self) -> float | None:
+        """Real-time factor of the most recent call, None before the first."""
+        return self.last_timing.rtf if self.last_timing is not None else None
+
+    @property
+    def sentence_chars(self) -> int:
+        """Longest piece of text synthesized in one go: :data:`SENTENCE_CHARS`, or the voice's
+        ``max_tokens`` limit when lower."""
+        limit = int(self.bundle.limits.get("max_tokens", 0))
+        return min(SENTENCE_CHARS, limit) if limit > 0 else SENTENCE_CHARS
+
+    @property
+    def silence(self) -> float:
+        """The log-mel value of silence, which padded frames hold."""
+        return math.log(self.bundle.audio.log_clamp)
+
+    def describe(self) -> dict[str, Any]:
+        """The voice, and per stage its backend, artifact, device and the backends skipped."""
+        stages = {
+            name: {
+                "backend": r.backend,
+                "artifact": r.artifact,
+                "device": r.device,
+                "skipped": list(r.skipped),
+            }
+            for name, r in self.stages.items()
+        }
+        return {"voice": str(self.bundle.root), "sample_rate": self.sample_rate, "stages": stages}
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _open(
+        self, name: str, backend: str | Sequence[str], prefer: Sequence[str] | None, device: str
+    ) -> StageRunner:
+        info = self.bundle.stage(name)
+        context = StageContext(
+            name=name,
+            plugin=info.plugin,
+            options=info.options,
+            signature=info.signature,
+            audio=self.bundle.audio,
+            n_symbols=len(self.bundle.symbols),
+            n_speakers=max(len(self.bundle.speakers), 1),
+            engines=tuple(e for e in self.bundle.engines if e.stage == name),
+            registry=self.registry,
+        )
+        artifacts = {"onnx": info.onnx, "weights": info.weights}
+        if context.engines:
+            artifacts["engine"] = context.engines[0].file
+        return open_stage(
+            context,
+            {kind: path for kind, path in artifacts.items() if path.is_file()},
+            registry=self.registry,
+            backend=backend,
+            prefer=prefer,
+            device=device,
+            options_for=self._backend_options,
+        )
+
+    def _backend_options(self, spec: BackendSpec) -> Any:
+        if spec.options_type is None:
+            return None
+        given = self._options.get(spec.name)
+        options: Any
+        if isinstance(given, spec.options_type):
+            options = given
+        else:
+            where = f"$.inference.options ({spec.name})"
+            options = structure(dict(given or {}), spec.options_type, path=where)
+        for field in THREAD_FIELDS:
+            if self.threads and getattr(options, field, None) == 0:
+                options = attrs.evolve(options, **{field: self.threads})
+        return options
+
+    # -- synthesis -------------------------------------------------------------------------
+
+    def synthesize_speech(
+        self, text: str, speaker_id: int = 0, batch_size: int = 1, pace: float = 1.0
+    ) -> Wave:
+        """``text`` as one waveform (float32, at :attr:`sample_rate`): split into sentences,
+        synthesized ``batch_size`` at a time (sentences of similar length together) and joined
+        with short pauses."""
+        return self.synthesize_many([text], speaker_id, batch_size, pace)[0]
+
+    def synthesize_many(
+        self, texts: Sequence[str], speaker_id: int = 0, batch_size: int = 1, pace: float = 1.0
+    ) -> list[Wave]:
+        """One waveform per text, each as :meth:`synthesize_speech` makes it; the sentences of
+        all the texts are batched together, ``batch_size`` at a time."""
+        checked = checks.texts(texts, self.max_chars)
+        speaker, rate = checks.speaker(speaker_id, self.speakers), checks.pace(pace)
+        size = checks.batch_size(batch_size)
+        started = time.perf_counter()
+        pieces = [split_sentences(text, max_chars=self.sentence_chars) for text in checked]
+        flat = [sentence for sentences in pieces for sentence in sentences]
+        waves: list[Wave] = [np.zeros(0, np.float32)] * len(flat)
+        stage_seconds = np.zeros(2)
+        for group in groups_by_length(flat, size):
+            chunk, seconds = self._run([flat[i] for i in group], speaker, rate)
+            stage_seconds += seconds
+            for i, wave in zip(group, chunk, strict=True):
+                waves[i] = wave
+        ends = np.cumsum([len(sentences) for sentences in pieces]).tolist()
+        joined = [
+            join_with_pauses(waves[start:end], self.pause_samples)
+            for start, end in zip([0, *ends[:-1]], ends, strict=True)
+        ]
+        self._record(started, sum(len(w) for w in joined), stage_seconds)
+        return joined
+
+    def synthesize_batch(
+        self, texts: Sequence[str], speaker_id: int = 0, pace: float = 1.0
+    ) -> list[Wave]:
+        """One waveform per text (float32, at :attr:`sample_rate`), the texts synthesized as one
+        padded batch through both stages, each cut to its own length. No sentence splitting."""
+        checked = checks.texts(texts, self.max_chars)
+        speaker, rate = checks.speaker(speaker_id, self.speakers), checks.pace(pace)
+        started = time.perf_counter()
+        waves, stage_seconds = self._run(checked, speaker, rate)
+        self._record(started, sum(len(w) for w in waves), np.asarray(stage_seconds))
+        return waves
+
+    def _run(
+        self, texts: Sequence[str], speaker: int, pace: float
+    ) -> tuple[list[Wave], tuple[float, float]]:
+        """Waveforms of ``texts`` as one batch, and the seconds each stage took."""
+        batch = self.front_end.batch(texts)
+        limit = int(self.bundle.limits.get("max_tokens", 0))
+        longest = int(batch["token_lengths"].max())
+        if 0 < limit < longest:
+            raise InferenceError(
+                f"a text has {longest} symbols, more than this voice takes at once ({limit}); "
+                "synthesize_speech splits long text into sentences"
+            )
+        size = len(texts)
+        started = time.perf_counter()
+        acoustic = self.stages["acoustic"].run(
+            {
+                "tokens": batch["tokens"],
+                "token_lengths": batch["token_lengths"],
+                "speakers": np.full(size, speaker, np.int64),
+                "pace": np.full(size, pace, np.float32),
+            }
+        )
+        middle = time.perf_counter()
+        lengths = np.asarray(acoustic["mel_lengths"], np.int64).reshape(size)
+        mel = pad_mels(acoustic["mel"], lengths, pad_value=self.silence, tail=TAIL_FRAMES)
+        audio = self.stages["vocoder"].run({"mel": mel})["audio"]
+        ended = time.perf_counter()
+        return cut_waves(audio, lengths * self.hop_length), (middle - started, ended - middle)
+
+    def _record(self, started: float, samples: int, stage_seconds: npt.NDArray[Any]) -> None:
+        self.last_timing = SynthesisTiming(
+            seconds=time.perf_counter() - started,
+            audio_seconds=samples / self.sample_rate,
+            acoustic_seconds=float(stage_seconds[0]),
+            vocoder_seconds=float(stage_seconds[1]),
+        )

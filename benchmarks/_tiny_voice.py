@@ -1,0 +1,92 @@
+"""A tiny voice bundle made on the spot: demo corpus, a few training steps, export.
+
+The models are far too small and too briefly trained to speak: the bundle is for tests and for
+measuring speed, never for judging quality. Needs torch (``autovoice[train]``) and eSpeak NG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autovoice.config import Config, apply_overrides
+
+__all__ = ["ACOUSTIC", "VOCODER", "make_tiny_voice"]
+
+ACOUSTIC = (
+    "model.name='voice_transformer'",
+    "model.options.preset='tiny'",
+    "model.options.d_model=64",
+    "model.options.encoder_layers=1",
+    "model.options.decoder_layers=1",
+    "model.options.ff_dim=128",
+    "model.options.predictor_channels=64",
+    "model.options.aligner_dim=32",
+    "data.options.segment_size=0",
+    "data.options.pitch=true",
+    "training.learning_rate=1e-2",
+    "training.warmup_steps=2",
+)
+"""A VoiceTransformer smaller than the tiny preset, trained fast enough to predict durations."""
+
+VOCODER = (
+    "vocoder.name='hifigan'",
+    "vocoder.options.preset='v3'",
+    "vocoder.options.upsample_initial_channel=32",
+    "vocoder.options.segment_size=2048",
+    "vocoder.options.discriminators='none'",
+    "data.options.segment_size=2048",
+    "data.options.pitch=false",
+)
+"""A HiFi-GAN V3 with a quarter of its channels, spectral losses only."""
+
+
+def _config(workdir: Path, steps: int, extra: tuple[str, ...]) -> Config:
+    return apply_overrides(
+        Config(),
+        [
+            f"data.corpus='{workdir / 'corpus'}'",
+            "data.val_fraction=0.2",
+            "data.min_duration=0.1",
+            "training.batch_size=4",
+            f"training.max_steps={steps}",
+            "training.val_every=1000",
+            "training.checkpoint_every=1000",
+            "training.log_every=1000",
+            "training.device='cpu'",
+            f"training.output_dir='{workdir / 'runs'}'",
+            *extra,
+        ],
+    )
+
+
+def make_tiny_voice(
+    workdir: str | Path,
+    *,
+    acoustic_steps: int = 12,
+    vocoder_steps: int = 2,
+    speakers: int = 2,
+    sentences: int = 8,
+) -> Path:
+    """Train both stages in ``workdir`` (new or empty) and export ``workdir/voice``."""
+    import torch
+
+    from autovoice.corpus.demo import make_demo_corpus
+    from autovoice.export import export_voice
+    from autovoice.training.build import build_trainer
+    from autovoice.training.runtime import Runtime
+
+    root = Path(workdir)
+    make_demo_corpus(root / "corpus", speakers=speakers, sentences=sentences, seed=0, workers=1)
+    runtime = Runtime(torch.device("cpu"), "fp32")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for stage, steps, extra in (
+            ("acoustic", acoustic_steps, ACOUSTIC),
+            ("vocoder", vocoder_steps, VOCODER),
+        ):
+            config = _config(root, steps, extra)
+            build_trainer(config, stage=stage, runtime=runtime, progress=False).fit()
+    runs = root / "runs"
+    return export_voice(
+        runs / "acoustic", runs / "vocoder", root / "voice", overrides=["export.validate=false"]
+    )
