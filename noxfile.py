@@ -51,11 +51,39 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """What autovoice does today: install, list plugins, show the resolved default config."""
-    install_project(session, "onnxruntime")
-    session.run("autovoice", "--version")
-    session.run("autovoice", "plugins")
-    session.run("autovoice", "config", "show")
+    """The whole path in a few minutes on a CPU: make a corpus, train the acoustic model (then
+    resume it), train the vocoder, export a voice bundle, and speak demo.wav with ONNX Runtime."""
+    install_project(session, "train,onnxruntime")
+    config = "configs/quick-demo.toml"
+    session.run(
+        "autovoice", "corpus", "demo", "demo-run/corpus", "--speakers", "2", "--sentences", "120"
+    )
+    session.run(
+        "autovoice", "train", config, "--stage", "acoustic", "--set", "training.max_steps=100"
+    )
+    session.run("autovoice", "train", config, "--stage", "acoustic", "--resume", "latest")
+    session.run("autovoice", "train", config, "--stage", "vocoder")
+    session.run(
+        "autovoice",
+        "export",
+        "demo-run/runs/acoustic",
+        "demo-run/runs/vocoder",
+        "--out",
+        "demo-run/voice",
+        "--force",
+    )
+    session.run(
+        "autovoice",
+        "synthesize",
+        "Hello there. This voice learned to speak a few minutes ago.",
+        "-o",
+        "demo.wav",
+        "--voice",
+        "demo-run/voice",
+        "--backend",
+        "onnxruntime",
+        "--verbose",
+    )
 
 
 @nox.session
@@ -63,3 +91,10 @@ def bench(session: nox.Session) -> None:
     """Benchmark suites: ``nox -s bench -- --suite checkpoints [--quick]``."""
     install_project(session, "train,onnxruntime,dev")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """GPU and TensorRT tests, on a machine with CUDA (installs the tensorrt extra)."""
+    session.install("-e", ".[train,gpu,tensorrt,dev]")
+    session.run("pytest", "-m", "gpu or tensorrt", *session.posargs)
