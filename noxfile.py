@@ -36,8 +36,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy (strict) on the core package."""
-    install_project(session, "dev")
+    """mypy (strict) on the core package (with torch and onnxruntime, whose types it checks)."""
+    install_project(session, "train,onnxruntime,dev")
     session.run("mypy")
 
 
