@@ -433,3 +433,77 @@ def test_info_refuses_a_file_it_does_not_know(tmp_path):
         command(info_command, "info", str(stray))
     with pytest.raises(AutovoiceError, match="no such file"):
         command(info_command, "info", str(tmp_path / "missing"))
+
+
+def test_tensorrt_engines_need_the_tensorrt_backend_and_leave_nothing(runs, registry, tmp_path):
+    out = tmp_path / "voice"
+    with pytest.raises(ExportError, match=r"\$\.export\.tensorrt: the tensorrt backend is unav"):
+        bundle_writer.export_voice(
+            runs.acoustic,
+            runs.vocoder,
+            out,
+            overrides=["export.tensorrt=true"],
+            registry=registry,
+            lengths=LENGTHS,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tensorrt_engines_are_listed_and_checksummed_in_the_bundle(
+    runs, registry, tmp_path, monkeypatch
+):
+    """The engine builder itself needs a GPU (tests/test_tensorrt_gpu.py); here it is replaced by
+    one that writes what it writes (a plan and its sidecar per stage) to check the bundle side."""
+    import autovoice_tensorrt.engines as engines
+
+    def fake_build(config, models_dir, engines_dir, fp16=True, **kw):
+        Path(engines_dir).mkdir(parents=True, exist_ok=True)
+        plans = {}
+        for key, stage in (("transformer", "acoustic"), ("vocoder", "vocoder")):
+            plan = Path(engines_dir) / f"{stage}key.plan"
+            plan.write_bytes(b"engine " + stage.encode())
+            side = {
+                "stage": stage,
+                "key": f"{stage}key",
+                "precision": "fp16" if fp16 else "fp32",
+                "profiles": [],
+                "tensorrt": "10.9",
+                "gpu": "test",
+                "file": plan.name,
+            }
+            plan.with_suffix(".json").write_text(json.dumps(side))
+            plans[key] = plan
+        return plans
+
+    monkeypatch.setattr(engines, "build_tensorrt_engines", fake_build)
+    monkeypatch.setattr(
+        bundle_writer.Registry,
+        "discover",
+        lambda *a, **k: _AvailableTensorRT(registry),
+    )
+    out = bundle_writer.export_voice(
+        runs.acoustic,
+        runs.vocoder,
+        tmp_path / "voice",
+        registry=registry,
+        lengths=LENGTHS,
+        overrides=["export.tensorrt=true", "export.fp16=true", "export.validate=false"],
+    )
+    voice = VoiceBundle.open(out, verify=True)
+    entries = {e["stage"]: e for e in voice.manifest["engines"]}
+    assert set(entries) == {"acoustic", "vocoder"}
+    assert entries["acoustic"]["file"] == "engines/acoustickey.plan"
+    assert entries["vocoder"]["precision"] == "fp16"
+    files = voice.manifest["files"]
+    assert files["engines/vocoderkey.plan"]["sha256"] == sha256(out / "engines/vocoderkey.plan")
+
+
+class _AvailableTensorRT:
+    """A registry whose tensorrt backend reports itself available."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def get(self, kind, name):
+        spec = self.registry.get(kind, name)
+        return attrs.evolve(spec, requires=(), probe=None)

@@ -9,6 +9,7 @@ leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -241,11 +242,6 @@ def export_voice(
     vocoder = load_stage(vocoder_checkpoint, "vocoder", registry)
     check_audio_match(acoustic.config.audio, vocoder.config.audio, vocoder.ref.location)
     settings = export_settings(settings or acoustic.config.export, overrides)
-    if settings.tensorrt:
-        raise ExportError(
-            "$.export.tensorrt: engines are built from a bundle by the tensorrt backend, "
-            "not during export; export without it, then build the engines"
-        )
     target = _target(out_dir if out_dir is not None else settings.output_dir, archive)
     if target.exists() and not overwrite:
         raise ExportError(f"{target}: already exists; remove it or allow overwriting (--force)")
@@ -271,6 +267,7 @@ def _write_bundle(
     name: str,
 ) -> None:
     stages = {s.stage: export_stage(s, work, settings, lengths) for s in (acoustic, vocoder)}
+    engines = build_engines(work, acoustic.config, settings, stages) if settings.tensorrt else []
     manifest = build_manifest(
         root=work,
         name=name,
@@ -280,6 +277,29 @@ def _write_bundle(
         speakers=acoustic.speakers,
         stages=stages,
         settings=settings,
+        engines=engines,
     )
     write_manifest(work, manifest)
     VoiceBundle.open(work, verify=True)  # what the readers will see, checked once
+
+
+def build_engines(
+    work: Path, config: Config, settings: ExportConfig, stages: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """TensorRT engines of both stages (``export.tensorrt``), built by the tensorrt backend with
+    the profiles of ``[export]`` into ``engines/``; returns their manifest entries."""
+    from autovoice.plugins import Registry
+
+    spec = Registry.discover().get("backend", "tensorrt")
+    status = spec.availability()
+    if not status.available:
+        raise ExportError(f"$.export.tensorrt: the tensorrt backend is {status}")
+    from autovoice_tensorrt.cache import bundle_entry, sidecar_path  # type: ignore[import-untyped]
+    from autovoice_tensorrt.engines import build_tensorrt_engines  # type: ignore[import-untyped]
+
+    config = attrs.evolve(config, export=settings)
+    plans = build_tensorrt_engines(config, work, work / "engines", fp16=settings.fp16)
+    return [
+        bundle_entry(json.loads(sidecar_path(plan).read_text(encoding="utf-8")))
+        for plan in plans.values()
+    ]

@@ -66,6 +66,7 @@ def build_manifest(
     speakers: Sequence[str],
     stages: Mapping[str, Mapping[str, Any]],
     settings: ExportConfig,
+    engines: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The manifest of the bundle being written in ``root`` (every file there is listed)."""
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
@@ -79,7 +80,7 @@ def build_manifest(
         "symbols": dict(symbols),
         "speakers": list(speakers),
         **{stage: dict(entry) for stage, entry in stages.items()},
-        "engines": [],
+        "engines": [dict(e) for e in engines],
         "limits": {"max_tokens": settings.tokens_max, "max_frames": settings.frames_max},
         "files": file_table(root, (f for f in files if f != MANIFEST)),
         "tools": tool_versions(),
