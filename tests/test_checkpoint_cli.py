@@ -106,3 +106,12 @@ def test_the_commands_do_not_import_torch(run_dir: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_info_counts_the_symbols_of_the_table() -> None:
+    from autovoice.commands.checkpoints import _describe_symbols
+    from autovoice.text import characters_table
+
+    table = characters_table()
+    assert _describe_symbols(table.to_dict()) == f"{len(table)} characters"
+    assert _describe_symbols(None) == "-"

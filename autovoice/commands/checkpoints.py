@@ -161,7 +161,7 @@ def render_info(info: dict[str, Any]) -> list[str]:
         lines.append(("git", f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"))
     config, symbols = info.get("config"), info.get("symbols")
     lines.append(("config", ", ".join(sorted(config)) if isinstance(config, dict) else "-"))
-    lines.append(("symbols", f"{len(symbols)} entries" if symbols else "-"))
+    lines.append(("symbols", _describe_symbols(symbols)))
     problems = info.get("problems")
     if problems is not None:
         lines.append(("integrity", "ok: every checksum matches" if not problems else "DAMAGED"))
@@ -200,3 +200,10 @@ def register(sub: Any) -> None:
     info.add_argument("--no-verify", action="store_true", help="skip reading the files")
     info.add_argument("--json", action="store_true", help="print JSON for machines")
     info.set_defaults(func=run_info)
+
+
+def _describe_symbols(symbols: object) -> str:
+    """``"42 characters"`` for a symbol table as ``SymbolTable.to_dict()`` writes it."""
+    if isinstance(symbols, dict) and isinstance(symbols.get("symbols"), list):
+        return f"{len(symbols['symbols'])} {symbols.get('kind', 'symbols')}"
+    return "-"
