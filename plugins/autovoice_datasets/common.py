@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections import Counter
 from typing import Any
 
@@ -117,3 +118,25 @@ def check_segment(segment_size: int, hop_length: int, path: str) -> None:
                 )
             ]
         )
+
+
+class EpochItems(abc.ABC):
+    """What the voice and paired datasets share: items indexed by (index, epoch), the current
+    epoch for plain indexing, and precomputed lengths (mel frames) for bucketing."""
+
+    epoch: int
+    _lengths: np.ndarray
+
+    @abc.abstractmethod
+    def item(self, index: int, epoch: int, transform: Any = None) -> Any:
+        """Item ``index`` as epoch ``epoch`` sees it (augmentation depends on the epoch)."""
+
+    def __getitem__(self, index: int) -> Any:
+        return self.item(index, self.epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self._lengths

@@ -21,7 +21,7 @@ from autovoice.data.cache import file_key
 from autovoice.data.dataset import DatasetInfo, Item, WaveTransform
 from autovoice.data.dtw import dtw_path, frame_distances, warp_to_source
 from autovoice.data.records import CorpusError, Utterance
-from autovoice_datasets.common import CorpusData, load_corpus_data
+from autovoice_datasets.common import CorpusData, EpochItems, load_corpus_data
 from autovoice_datasets.options import PairedOptions
 
 
@@ -50,7 +50,7 @@ def find_pairs(
     return pairs
 
 
-class PairedDataset:
+class PairedDataset(EpochItems):
     """Pairs of utterances of one sentence by two speakers."""
 
     mel_keys = ("source_mel",)
@@ -74,16 +74,6 @@ class PairedDataset:
 
     def __len__(self) -> int:
         return len(self.pairs)
-
-    def __getitem__(self, index: int) -> Item:
-        return self.item(index, self.epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return self._lengths
 
     @property
     def durations(self) -> np.ndarray:

@@ -20,7 +20,7 @@ from autovoice.config.schema import Config
 from autovoice.data.augment import item_rng
 from autovoice.data.dataset import DatasetInfo, Item, WaveTransform
 from autovoice.data.records import CorpusError
-from autovoice_datasets.common import CorpusData, check_segment, load_corpus_data
+from autovoice_datasets.common import CorpusData, EpochItems, check_segment, load_corpus_data
 from autovoice_datasets.options import VoiceOptions
 
 
@@ -55,7 +55,7 @@ def predicted_mel_name(utt_id: str) -> str:
     return utt_id.replace("/", "__").replace("\\", "__") + ".npy"
 
 
-class VoiceDataset:
+class VoiceDataset(EpochItems):
     """Utterances of a corpus as TTS / vocoder training items."""
 
     mel_keys = ("mel",)
@@ -83,16 +83,6 @@ class VoiceDataset:
 
     def __len__(self) -> int:
         return len(self.data.utterances)
-
-    def __getitem__(self, index: int) -> Item:
-        return self.item(index, self.epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return self._lengths
 
     @property
     def durations(self) -> np.ndarray:
