@@ -47,6 +47,48 @@ def add_demo(actions: Any) -> None:
     p.set_defaults(func=demo)
 
 
+def distill(args: argparse.Namespace) -> int:
+    from autovoice.corpus.distill import make_distilled_corpus
+
+    report = make_distilled_corpus(
+        args.out_dir,
+        teacher=args.teacher,
+        generated=args.generated,
+        builtin=not args.no_builtin,
+        seed=args.seed,
+        sample_rate=args.sample_rate,
+        threads=args.threads,
+        progress=True,
+    )
+    print(
+        f"{report.out_dir}: {report.utterances} utterances by {report.teacher}, "
+        f"{report.hours * 60:.1f} min of audio, made in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def add_distill(actions: Any) -> None:
+    p = actions.add_parser(
+        "distill",
+        help="have a teacher voice read thousands of sentences into OUT_DIR",
+        description="Make a single-speaker English corpus spoken by an existing TTS voice: the "
+        "built-in sentences plus sentences drawn from autovoice's grammar, never the held-out "
+        "evaluation sentences. The teacher 'hibari' needs: pip install 'autovoice[teacher]'.",
+    )
+    p.add_argument("out_dir", metavar="OUT_DIR", help="new or empty folder to write")
+    p.add_argument("--teacher", default="hibari", metavar="NAME", help="hibari or module:factory")
+    p.add_argument(
+        "--generated", type=int, default=3000, metavar="N", help="grammar sentences (default 3000)"
+    )
+    p.add_argument("--no-builtin", action="store_true", help="leave out the built-in sentences")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="grammar seed (default: 0)")
+    p.add_argument(
+        "--sample-rate", type=int, default=22050, metavar="SR", help="Hz (default: 22050)"
+    )
+    p.add_argument("--threads", type=int, default=2, metavar="N", help="teacher threads")
+    p.set_defaults(func=distill)
+
+
 def _check_data(target: str, overrides: list[str]) -> Any:
     """The ``[data]`` section to check: from a config file, or the defaults for a corpus path."""
     from pathlib import Path
@@ -115,4 +157,5 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("corpus", help="make or inspect a speech corpus")
     actions = parser.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
     add_demo(actions)
+    add_distill(actions)
     add_check(actions)

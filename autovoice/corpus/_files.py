@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 import attrs
 
@@ -13,7 +13,25 @@ from autovoice import espeak
 from autovoice._version import __version__
 
 if TYPE_CHECKING:
-    from autovoice.corpus.demo import DemoSpeaker, Row
+    from autovoice.corpus.demo import DemoSpeaker
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class IndexRow(Protocol):
+    """What an index line needs of an utterance: id, speaker name, raw and spoken text."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def speaker(self) -> _Named: ...
+    @property
+    def raw(self) -> str: ...
+    @property
+    def text(self) -> str: ...
 
 
 def wav_path(utterance_id: str) -> str:
@@ -21,7 +39,7 @@ def wav_path(utterance_id: str) -> str:
     return f"wavs/{utterance_id}.wav"
 
 
-def write_index(folder: Path, rows: Sequence[Row], durations: Sequence[float]) -> None:
+def write_index(folder: Path, rows: Sequence[IndexRow], durations: Sequence[float]) -> None:
     """metadata.csv and manifest.jsonl, one line per utterance in row order."""
     with _open_text(folder / "metadata.csv") as meta, _open_text(folder / "manifest.jsonl") as man:
         for row, duration in zip(rows, durations, strict=True):
