@@ -2,6 +2,7 @@
 
 A bundle is a directory (or a ``.tar`` of one) holding ``manifest.json``, ``acoustic.onnx``,
 ``vocoder.onnx``, the export modules' weights (``*.safetensors``) and optional TensorRT engines.
+A voice conversion bundle holds ``converter.onnx`` (mel to mel) in place of the acoustic stage.
 The manifest lists the audio and text settings, the symbol table, the speakers, each stage's
 plugin, options and graph signature, and the SHA-256 and size of every other file. See
 ``docs/export.md`` for the format.
@@ -30,6 +31,10 @@ FORMAT = "autovoice-voice"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STAGES = ("acoustic", "vocoder")
+"""The stages of a text-to-speech voice."""
+CONVERSION_STAGES = ("converter", "vocoder")
+"""The stages of a voice conversion voice."""
+ALL_STAGES = ("acoustic", "converter", "vocoder")
 _CHUNK = 1 << 20
 
 
@@ -103,10 +108,20 @@ class VoiceBundle:
         return self.manifest["files"]  # type: ignore[no-any-return]
 
     def stage(self, name: str) -> StageInfo:
-        """The ``acoustic`` or ``vocoder`` stage."""
+        """The ``acoustic``, ``converter`` or ``vocoder`` stage."""
         if name not in self.stages:
-            raise BundleError(f"{self.root}: no stage {name!r}; stages: {', '.join(STAGES)}")
+            raise BundleError(f"{self.root}: no stage {name!r}; stages: {', '.join(self.stages)}")
         return self.stages[name]
+
+    @property
+    def converts(self) -> bool:
+        """Whether the voice converts recordings (it has a ``converter`` stage)."""
+        return "converter" in self.stages
+
+    @property
+    def speaks(self) -> bool:
+        """Whether the voice speaks text (it has an ``acoustic`` stage)."""
+        return "acoustic" in self.stages
 
     def verify(self) -> None:
         """Check the size and SHA-256 of every file the manifest lists."""
@@ -115,7 +130,20 @@ class VoiceBundle:
 
 
 def default_voice_path() -> Path | None:
-    """The voice shipped with the package, if any (none is shipped yet)."""
+    """The voice used when none is named: ``$AUTOVOICE_VOICE`` when set (a bundle directory or
+    ``.tar``), else the voice shipped in the package (``autovoice/voices/default``) when its
+    manifest is there, else None. A variable naming no bundle is a :class:`BundleError`."""
+    from importlib import resources
+
+    chosen = os.environ.get("AUTOVOICE_VOICE", "").strip()
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not (path.exists() and is_bundle(path)):
+            raise BundleError(f"$AUTOVOICE_VOICE: {chosen!r} is not a voice bundle")
+        return path
+    shipped = resources.files("autovoice") / "voices" / "default"
+    if isinstance(shipped, Path) and (shipped / MANIFEST).is_file():
+        return shipped
     return None
 
 
@@ -270,10 +298,20 @@ def _parse(root: Path, data: Mapping[str, Any]) -> VoiceBundle:
         text=_section(f, data, "text", TextConfig),
         symbols=_symbols(f, data),
         speakers=tuple(speakers),
-        stages={name: _stage(f, data, name, files) for name in STAGES},
+        stages={name: _stage(f, data, name, files) for name in _stage_names(f, data)},
         engines=tuple(_engine(f, e, i, files) for i, e in enumerate(data.get("engines", []))),
         limits=_limits(f, data),
     )
+
+
+def _stage_names(f: _Fields, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stages the manifest lists: a text-to-speech voice's, a conversion voice's, or both."""
+    names = tuple(name for name in ALL_STAGES if name in data)
+    expected = CONVERSION_STAGES if "converter" in names else STAGES
+    missing = [name for name in expected if name not in names]
+    if missing:
+        raise f.error(f"$.{missing[0]}", "missing (a voice has acoustic or converter, and vocoder)")
+    return names
 
 
 def _check_format(f: _Fields, data: Mapping[str, Any]) -> None:
@@ -325,8 +363,8 @@ def _engine(f: _Fields, entry: Any, index: int, files: Mapping[str, Any]) -> Eng
     if not isinstance(entry, dict):
         raise f.error(at, "expected an object")
     stage = f.get(entry, at, "stage", str)
-    if stage not in STAGES:
-        raise f.error(f"{at}.stage", f"expected one of {', '.join(STAGES)}, got {stage!r}")
+    if stage not in ALL_STAGES:
+        raise f.error(f"{at}.stage", f"expected one of {', '.join(ALL_STAGES)}, got {stage!r}")
     return EngineInfo(
         stage=stage,
         file=f.file(entry, at, "file", files),

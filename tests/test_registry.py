@@ -69,7 +69,7 @@ def test_builtins_are_discovered_through_entry_points():
     assert {"file", "fsspec"} <= set(registry.names("store"))
     assert "onnxruntime" in registry.names("backend")
     assert {"voice", "paired", "augmented"} <= set(registry.names("dataset"))
-    assert registry.names("model") == ["voice_transformer"]
+    assert registry.names("model") == ["voice_converter", "voice_transformer"]
     assert registry.names("vocoder") == ["hifigan"]
     entry = next(e for e in registry.entries("store") if e.spec.name == "file")
     assert entry.plugin == "autovoice_stores"

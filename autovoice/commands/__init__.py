@@ -15,4 +15,6 @@ COMMAND_MODULES = (
     "autovoice.commands.export",
     "autovoice.commands.info",
     "autovoice.commands.synthesize",
+    "autovoice.commands.convert",
+    "autovoice.commands.voices",
 )

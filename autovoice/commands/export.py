@@ -1,6 +1,8 @@
 """``autovoice export ACOUSTIC VOCODER [--out DIR] [--archive] [--no-validate] [--set K=V]``.
 
-Each checkpoint is a checkpoint's path or URI, a run's checkpoint directory (or the stage
+The first checkpoint is an acoustic model's (a text-to-speech voice) or a voice conversion
+model's (``autovoice train --stage converter``: a voice that converts recordings). Each
+checkpoint is a checkpoint's path or URI, a run's checkpoint directory (or the stage
 directory holding ``checkpoints/``) for its latest checkpoint, or either directory with
 ``@latest`` or ``@best``: ``autovoice export runs/demo/acoustic runs/demo/vocoder@best``.
 """
@@ -20,7 +22,7 @@ from autovoice.commands.plugins import registry
 def _summary(manifest: dict[str, Any], stage: str) -> str:
     entry = manifest[stage]
     where = entry["checkpoint"]
-    line = f"{stage:<9} {entry['plugin']} (step {where['step']}, {where['location']})"
+    line = f"{stage:<10}{entry['plugin']} (step {where['step']}, {where['location']})"
     check = entry.get("validation")
     if check:
         line += (
@@ -37,6 +39,7 @@ def _manifest(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autovoice.bundle import ALL_STAGES
     from autovoice.export.bundle_writer import export_voice
 
     overrides = list(args.set) + (["export.validate=false"] if args.no_validate else [])
@@ -57,17 +60,21 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"bundle": str(path), "seconds": elapsed, "manifest": manifest}))
         return 0
     print(f"voice bundle {path} ({elapsed:.1f} s)")
-    for stage in ("acoustic", "vocoder"):
-        print(_summary(manifest, stage))
+    for stage in ALL_STAGES:
+        if stage in manifest:
+            print(_summary(manifest, stage))
     return 0
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
-        "export", help="export an acoustic and a vocoder checkpoint as a voice bundle (ONNX)"
+        "export",
+        help="export an acoustic (or converter) and a vocoder checkpoint as a voice bundle (ONNX)",
     )
     parser.add_argument(
-        "acoustic", metavar="ACOUSTIC_CKPT", help="acoustic checkpoint, run directory[@best]"
+        "acoustic",
+        metavar="ACOUSTIC_CKPT",
+        help="acoustic or converter checkpoint, run directory[@best]",
     )
     parser.add_argument(
         "vocoder", metavar="VOCODER_CKPT", help="vocoder checkpoint, run directory[@best]"

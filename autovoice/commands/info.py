@@ -73,7 +73,7 @@ def _stage(bundle: Any, name: str) -> dict[str, Any]:
 
 
 def bundle_info(path: str, verify: bool = True) -> dict[str, Any]:
-    from autovoice.bundle import STAGES, VoiceBundle
+    from autovoice.bundle import VoiceBundle
 
     bundle = VoiceBundle.open(path, verify=False)
     manifest = bundle.manifest
@@ -89,7 +89,7 @@ def bundle_info(path: str, verify: bool = True) -> dict[str, Any]:
         "text": {"language": bundle.text.language, "symbols": bundle.text.symbols},
         "symbols": len(bundle.symbols),
         "speakers": list(bundle.speakers),
-        "stages": {name: _stage(bundle, name) for name in STAGES},
+        "stages": {name: _stage(bundle, name) for name in bundle.stages},
         "engines": list(manifest.get("engines", [])),
         "limits": dict(bundle.limits),
         "files": len(bundle.files),

@@ -49,10 +49,10 @@ def register(sub: Any) -> None:
     parser.add_argument("config", metavar="CONFIG", help="a TOML config file")
     parser.add_argument(
         "--stage",
-        choices=("acoustic", "vocoder", "finetune-vocoder"),
+        choices=("acoustic", "vocoder", "finetune-vocoder", "converter"),
         default="acoustic",
-        help="what to train: the acoustic model, the vocoder on recorded mels, or the vocoder "
-        "fine-tuned on the acoustic model's predicted mels",
+        help="what to train: the acoustic model, the vocoder on recorded mels, the vocoder "
+        "fine-tuned on the acoustic model's predicted mels, or a voice converter",
     )
     parser.add_argument(
         "--acoustic",

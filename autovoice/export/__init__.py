@@ -1,9 +1,9 @@
 """Export: PyTorch models to ONNX, checked against PyTorch, packed as a voice bundle.
 
-``export_voice`` turns an acoustic and a vocoder checkpoint into a bundle (see
-:mod:`autovoice.bundle` for reading one). Names are resolved on first use, so importing this
-package, or its torch-free modules (``errors``, ``graph``, ``checkpoints``), does not import
-torch.
+``export_voice`` turns an acoustic (or a voice conversion) and a vocoder checkpoint into a
+bundle (see :mod:`autovoice.bundle` for reading one). Names are resolved on first use, so
+importing this package, or its torch-free modules (``errors``, ``graph``, ``checkpoints``), does
+not import torch.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ _EXPORTS = {
     "ValidationReport": "autovoice.export.validate",
     "ValidationLengths": "autovoice.export.validate",
     "acoustic_cases": "autovoice.export.validate",
+    "converter_cases": "autovoice.export.validate",
     "vocoder_cases": "autovoice.export.validate",
     "validate_exported_model": "autovoice.export.validate",
     "export_voice": "autovoice.export.bundle_writer",

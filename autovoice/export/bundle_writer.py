@@ -33,6 +33,7 @@ from autovoice.export.validate import (
     ValidationCase,
     ValidationLengths,
     acoustic_cases,
+    converter_cases,
     validate_exported_model,
     vocoder_cases,
 )
@@ -46,7 +47,10 @@ from autovoice.training.recipe import Recipe
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StageSource", "export_settings", "export_voice", "load_stage"]
+__all__ = ["FIRST_STAGES", "StageSource", "export_settings", "export_voice", "load_stage"]
+
+FIRST_STAGES = ("acoustic", "converter")
+"""What the first checkpoint of a voice may be: text to mel (speech) or mel to mel (conversion)."""
 
 _UNFOLDED = ("parametrizations.", "weight_g", "weight_v")
 
@@ -74,16 +78,23 @@ class StageSource:
         return self.config.model if STAGES[self.stage] == "model" else self.config.vocoder
 
 
-def load_stage(text: str | os.PathLike[str], stage: str, registry: Registry) -> StageSource:
-    """The ``stage`` (acoustic or vocoder) of the checkpoint ``text`` names."""
+def load_stage(
+    text: str | os.PathLike[str], stage: str | tuple[str, ...], registry: Registry
+) -> StageSource:
+    """The stage of the checkpoint ``text`` names: ``stage`` (acoustic, converter or vocoder)
+    or, given several, whichever of them the checkpoint trained."""
+    accepted = (stage,) if isinstance(stage, str) else tuple(stage)
     ref = resolve_checkpoint(text, registry)
     manager = CheckpointManager(ref.store, registry=registry, recover=False)
     checkpoint, weights, _state = manager.read(ref.name)
     saved = checkpoint.extra_state.get("stage")
     if saved not in STAGES:
         raise ExportError(f"{ref.location}: the checkpoint does not say which stage it trained")
-    if saved != stage:
-        raise ExportError(f"{ref.location}: a {saved} checkpoint, given as the {stage} one")
+    if saved not in accepted:
+        others = f" (or {', '.join(accepted[1:])})" if len(accepted) > 1 else ""
+        raise ExportError(
+            f"{ref.location}: a {saved} checkpoint, given as the {accepted[0]} one{others}"
+        )
     if not isinstance(checkpoint.config, Mapping) or not isinstance(checkpoint.symbols, Mapping):
         raise ExportError(f"{ref.location}: {META_FILE} lacks the config or the symbol table")
     config = parse_config(
@@ -92,10 +103,10 @@ def load_stage(text: str | os.PathLike[str], stage: str, registry: Registry) -> 
     speakers = tuple(str(s) for s in checkpoint.extra_state.get("speakers", ()))
     table = SymbolTable.from_dict(checkpoint.symbols)
     info = _DataInfo(n_symbols=len(table), n_speakers=len(speakers))
-    recipe = build_recipe(config, stage, info, registry)
+    recipe = build_recipe(config, saved, info, registry)
     load_modules(recipe.modules, weights, ref.location)
     return StageSource(
-        stage=stage,
+        stage=saved,
         ref=ref,
         checkpoint=checkpoint,
         config=config,
@@ -121,11 +132,16 @@ def _check_folded(module: torch.nn.Module, where: str) -> None:
 
 def _cases(source: StageSource, lengths: ValidationLengths) -> list[ValidationCase]:
     audio = source.config.audio
+    n_speakers = max(len(source.speakers), 1)
+    floor = math.log(audio.log_clamp)
     if source.stage == "acoustic":
         n_symbols = len(SymbolTable.from_dict(source.symbols))
-        n_speakers = max(len(source.speakers), 1)
         return acoustic_cases(n_symbols=n_symbols, n_speakers=n_speakers, lengths=lengths)
-    return vocoder_cases(n_mels=audio.n_mels, lengths=lengths, floor=math.log(audio.log_clamp))
+    if source.stage == "converter":
+        return converter_cases(
+            n_mels=audio.n_mels, n_speakers=n_speakers, lengths=lengths, floor=floor
+        )
+    return vocoder_cases(n_mels=audio.n_mels, lengths=lengths, floor=floor)
 
 
 def _example(cases: Sequence[ValidationCase]) -> Mapping[str, Any]:
@@ -233,15 +249,22 @@ def export_voice(
     """Export a voice bundle from two checkpoints (each as :func:`resolve_checkpoint` reads
     it); returns the bundle's directory, or its ``.tar`` with ``archive``.
 
-    ``settings`` default to the acoustic checkpoint's ``[export]`` section, with ``overrides``
+    The first checkpoint is an acoustic model's (a text-to-speech voice) or a voice conversion
+    model's (a ``converter`` stage: a voice that converts recordings); its checkpoint says which.
+    ``settings`` default to the first checkpoint's ``[export]`` section, with ``overrides``
     (``export.KEY=VALUE``) on top; ``out_dir`` defaults to ``export.output_dir``. ``lengths``
     are the short, typical and long inputs of the parity check.
     """
     registry = registry if registry is not None else Registry.discover()
-    acoustic = load_stage(acoustic_checkpoint, "acoustic", registry)
+    acoustic = load_stage(acoustic_checkpoint, FIRST_STAGES, registry)
     vocoder = load_stage(vocoder_checkpoint, "vocoder", registry)
     check_audio_match(acoustic.config.audio, vocoder.config.audio, vocoder.ref.location)
     settings = export_settings(settings or acoustic.config.export, overrides)
+    if settings.tensorrt and acoustic.stage != "acoustic":
+        raise ExportError(
+            f"$.export.tensorrt: engines are built for text-to-speech voices only; export "
+            f"the {acoustic.stage} checkpoint {acoustic.ref.location} without them"
+        )
     target = _target(out_dir if out_dir is not None else settings.output_dir, archive)
     if target.exists() and not overwrite:
         raise ExportError(f"{target}: already exists; remove it or allow overwriting (--force)")

@@ -1,9 +1,9 @@
 """Parity of an exported graph with PyTorch: run both on the same inputs, compare every output.
 
-:func:`acoustic_cases` and :func:`vocoder_cases` make short, typical and long inputs at batch
-sizes 1 and 4 (mixed lengths within a batch); :func:`validate_exported_model` runs them through
-ONNX Runtime (CPU) and the module and raises :class:`ExportValidationError` at the first output
-outside the tolerance.
+:func:`acoustic_cases`, :func:`converter_cases` and :func:`vocoder_cases` make short, typical and
+long inputs at batch sizes 1 and 4 (mixed lengths within a batch); :func:`validate_exported_model`
+runs them through ONNX Runtime (CPU) and the module and raises :class:`ExportValidationError` at
+the first output outside the tolerance.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "ValidationLengths",
     "ValidationReport",
     "acoustic_cases",
+    "converter_cases",
     "validate_exported_model",
     "vocoder_cases",
 ]
@@ -96,17 +97,44 @@ def acoustic_cases(
     return cases
 
 
+def _random_mel(rng: np.random.Generator, shape: tuple[int, ...], floor: float) -> np.ndarray:
+    """Log-mel-like values: smooth random curves between ``floor`` and about 2."""
+    walk = np.cumsum(rng.normal(0.0, 0.3, size=shape), axis=-1)
+    return np.clip(-5.0 + walk, floor, 2.0).astype(np.float32)
+
+
 def vocoder_cases(
     *, n_mels: int, lengths: ValidationLengths, floor: float = -11.5, seed: int = 0
 ) -> list[ValidationCase]:
-    """Log-mel-like inputs: smooth random curves between ``floor`` and about 2."""
+    """Log-mel-like inputs (see :func:`_random_mel`)."""
     rng = np.random.default_rng(seed)
     cases = []
     for label, frames in zip(LABELS, lengths.frames, strict=True):
         for batch in lengths.batch_sizes:
-            walk = np.cumsum(rng.normal(0.0, 0.3, size=(batch, n_mels, frames)), axis=-1)
-            mel = np.clip(-5.0 + walk, floor, 2.0).astype(np.float32)
+            mel = _random_mel(rng, (batch, n_mels, frames), floor)
             cases.append(ValidationCase(name=f"{label} (batch {batch})", inputs={"mel": mel}))
+    return cases
+
+
+def converter_cases(
+    *, n_mels: int, n_speakers: int, lengths: ValidationLengths, floor: float = -11.5, seed: int = 0
+) -> list[ValidationCase]:
+    """Log-mel-like source mels of mixed lengths (``floor`` past each length) and target
+    speakers."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for label, frames in zip(LABELS, lengths.frames, strict=True):
+        for batch in lengths.batch_sizes:
+            mel_lengths = _lengths(frames, batch)
+            padding = np.arange(frames)[None, None, :] >= mel_lengths[:, None, None]
+            mel = np.where(padding, floor, _random_mel(rng, (batch, n_mels, frames), floor))
+            mel = mel.astype(np.float32)
+            inputs = {
+                "mel": mel,
+                "mel_lengths": mel_lengths,
+                "speakers": rng.integers(0, max(n_speakers, 1), size=batch, dtype=np.int64),
+            }
+            cases.append(ValidationCase(name=f"{label} (batch {batch})", inputs=inputs))
     return cases
 
 

@@ -1,7 +1,8 @@
-"""Synthesis: a voice bundle's two stages, each on a backend plugin, behind one engine.
+"""Synthesis (and voice conversion): a voice bundle's stages, each on a backend plugin, behind
+one engine.
 
-Torch-free: importing this package, or synthesizing through ONNX Runtime or TensorRT, never
-imports torch; only the ``pytorch`` backend does, when a stage is loaded on it.
+Torch-free: importing this package, or synthesizing or converting through ONNX Runtime or
+TensorRT, never imports torch; only the ``pytorch`` backend does, when a stage is loaded on it.
 """
 
 from autovoice.inference.checks import InferenceError

@@ -42,15 +42,16 @@ def texts(values: object, max_chars: int) -> list[str]:
     return [text(value, max_chars, f"texts[{i}]") for i, value in enumerate(values)]
 
 
-def speaker(value: object, speakers: Sequence[str]) -> int:
-    """``value`` as a speaker id of a voice with ``speakers`` (one unnamed speaker when empty)."""
+def speaker(value: object, speakers: Sequence[str], where: str = "speaker_id") -> int:
+    """``value`` as a speaker id of a voice with ``speakers`` (one unnamed speaker when empty);
+    errors name the argument ``where``."""
     count = max(len(speakers), 1)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InferenceError(f"speaker_id must be an integer, got {value!r}")
+        raise InferenceError(f"{where} must be an integer, got {value!r}")
     if not 0 <= value < count:
         names = f" ({', '.join(speakers)})" if speakers else ""
         raise InferenceError(
-            f"unknown speaker_id {value}: this voice has speakers 0 to {count - 1}{names}"
+            f"unknown {where} {value}: this voice has speakers 0 to {count - 1}{names}"
         )
     return int(value)
 

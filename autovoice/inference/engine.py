@@ -1,8 +1,10 @@
-"""The synthesis pipeline: text → tokens → acoustic stage → mel → vocoder stage → waveform.
+"""The synthesis pipeline: text → tokens → acoustic stage → mel → vocoder stage → waveform;
+for a voice conversion voice: recording → mel → converter stage → mel → vocoder → waveform.
 
 :class:`VoiceInferenceEngine` opens a voice bundle, loads each stage on a backend (the same one
 or not: "hybrid"), and synthesizes one text, a long text in sentence batches, or a batch of
-texts. It never imports torch itself; only the ``pytorch`` backend does, when chosen.
+texts, or converts a recording to one of the voice's speakers (:meth:`convert_voice`). It never
+imports torch itself; only the ``pytorch`` backend does, when chosen.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy.typing as npt
 from autovoice.bundle import VoiceBundle, default_voice_path
 from autovoice.config.convert import structure
 from autovoice.config.schema import InferenceConfig
-from autovoice.inference import checks
+from autovoice.inference import checks, convert
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
 from autovoice.inference.checks import InferenceError
 from autovoice.inference.sentences import join_with_pauses, split_sentences
@@ -86,11 +88,12 @@ def _front_end(bundle: VoiceBundle) -> TextFrontEnd:
 
 
 class VoiceInferenceEngine:
-    """Speech from text with one voice bundle.
+    """Speech from text, or converted recordings, with one voice bundle.
 
-    ``backend`` serves both stages unless ``acoustic_backend`` / ``vocoder_backend`` name their
-    own: a backend name, an ordered fallback list (a sequence or ``"a,b"``), or ``"auto"``; see
-    :mod:`autovoice.inference.stages` for how each is chosen and when a fallback warns.
+    ``backend`` serves every stage unless ``acoustic_backend`` / ``converter_backend`` /
+    ``vocoder_backend`` name their own: a backend name, an ordered fallback list (a sequence
+    or ``"a,b"``), or ``"auto"``; see :mod:`autovoice.inference.stages` for how each is chosen
+    and when a fallback warns.
     ``backend_options`` maps backend names to their options (an instance of the backend's
     options class, or a table structured against it). ``threads`` (0: the backend decides)
     fills a backend option named ``threads`` or ``intra_op_threads`` left at 0.
@@ -106,6 +109,7 @@ class VoiceInferenceEngine:
         backend: str | Sequence[str] = "auto",
         acoustic_backend: str | Sequence[str] | None = None,
         vocoder_backend: str | Sequence[str] | None = None,
+        converter_backend: str | Sequence[str] | None = None,
         prefer: Sequence[str] | None = None,
         device: str = "auto",
         threads: int = 0,
@@ -125,9 +129,15 @@ class VoiceInferenceEngine:
         self.pause_samples = round(max(sentence_pause, 0.0) * self.sample_rate)
         self._options = dict(backend_options or {})
         self.front_end = _front_end(self.bundle)
-        chosen = {"acoustic": acoustic_backend, "vocoder": vocoder_backend}
+        chosen = {
+            "acoustic": acoustic_backend,
+            "converter": converter_backend,
+            "vocoder": vocoder_backend,
+        }
         self.stages: dict[str, StageRunner] = {
-            name: self._open(name, chosen[name] or backend, prefer, device) for name in chosen
+            name: self._open(name, chosen[name] or backend, prefer, device)
+            for name in chosen
+            if name in self.bundle.stages
         }
         self.last_timing: SynthesisTiming | None = None
 
@@ -166,7 +176,7 @@ class VoiceInferenceEngine:
 
     @property
     def backends(self) -> dict[str, str]:
-        """Which backend serves each stage: ``{"acoustic": ..., "vocoder": ...}``."""
+        """Which backend serves each stage of the voice: ``{"acoustic": ..., "vocoder": ...}``."""
         return {name: runner.backend for name, runner in self.stages.items()}
 
     @property
@@ -306,7 +316,7 @@ class VoiceInferenceEngine:
             )
         size = len(texts)
         started = time.perf_counter()
-        acoustic = self.stages["acoustic"].run(
+        acoustic = self._stage("acoustic", "speak text").run(
             {
                 "tokens": batch["tokens"],
                 "token_lengths": batch["token_lengths"],
@@ -321,10 +331,46 @@ class VoiceInferenceEngine:
         ended = time.perf_counter()
         return cut_waves(audio, lengths * self.hop_length), (middle - started, ended - middle)
 
+    # -- conversion ------------------------------------------------------------------------
+
+    def convert_voice(
+        self, audio: Any, sample_rate: int, target_speaker: int = 0, *, where: str = "audio"
+    ) -> Wave:
+        """``audio`` (samples at ``sample_rate`` Hz, any rate: it is resampled) spoken again by
+        speaker ``target_speaker`` of a voice conversion voice: float32 at :attr:`sample_rate`.
+
+        The recording is prepared as the voice's training audio was (mono, trimmed and
+        normalized as its audio settings say); silent, clipped, too short or too long audio (over
+        the voice's ``max_frames``) raises an :class:`InferenceError` naming ``where`` (the
+        argument, or the file the audio came from)."""
+        converter = self._stage("converter", "convert recordings")
+        speaker = checks.speaker(target_speaker, self.speakers, "target_speaker")
+        started = time.perf_counter()
+        limit = int(self.bundle.limits.get("max_frames", 0))
+        mel = convert.source_mel(
+            audio, sample_rate, self.bundle.audio, max_frames=limit, where=where
+        )
+        wave, seconds = convert.convert_mel(
+            converter, self.stages["vocoder"], mel, speaker,
+            silence=self.silence, hop_length=self.hop_length,
+        )  # fmt: skip
+        self._record(started, len(wave), np.asarray(seconds))
+        return wave
+
+    def _stage(self, name: str, task: str) -> StageRunner:
+        """The runner of stage ``name``, or an error saying this voice cannot ``task``."""
+        if name not in self.stages:
+            other = "convert_voice" if name == "acoustic" else "synthesize_speech"
+            raise InferenceError(
+                f"{self.bundle.root}: this voice cannot {task}: it has no {name} stage "
+                f"(stages: {', '.join(self.bundle.stages)}); use {other}"
+            )
+        return self.stages[name]
+
     def _record(self, started: float, samples: int, stage_seconds: npt.NDArray[Any]) -> None:
         self.last_timing = SynthesisTiming(
             seconds=time.perf_counter() - started,
             audio_seconds=samples / self.sample_rate,
-            acoustic_seconds=float(stage_seconds[0]),
+            acoustic_seconds=float(stage_seconds[0]),  # the converter's, when converting
             vocoder_seconds=float(stage_seconds[1]),
         )

@@ -1,4 +1,4 @@
-"""One pipeline stage (acoustic or vocoder) on a backend: choosing it, loading it, running it.
+"""One pipeline stage (acoustic, converter or vocoder) on a backend: choosing, loading, running it.
 
 A stage asks for a backend by name, by an ordered list of names, or ``"auto"``:
 
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_PREFER = ("tensorrt", "onnxruntime", "pytorch")
-STAGE_KINDS: Mapping[str, str] = {"acoustic": "model", "vocoder": "vocoder"}
+STAGE_KINDS: Mapping[str, str] = {"acoustic": "model", "converter": "model", "vocoder": "vocoder"}
 """Stage -> the kind of plugin that made it."""
 
 OptionsFor = Callable[[BackendSpec], Any]
@@ -65,7 +65,7 @@ class StageContext:
     ``options`` and ``signature`` read as those of :class:`autovoice.bundle.StageInfo`."""
 
     name: str = attrs.field(validator=attrs.validators.in_(tuple(STAGE_KINDS)))
-    """``acoustic`` or ``vocoder``."""
+    """``acoustic``, ``converter`` or ``vocoder``."""
     plugin: str
     options: Mapping[str, Any] = attrs.field(factory=dict)
     signature: GraphSignature

@@ -1,7 +1,8 @@
 """Assemble a training run from a config: runtime, loaders, the plugin's recipe, checkpoints,
 logs. ``autovoice train`` and programs call :func:`build_trainer` and then ``fit()``.
 
-Stages: ``acoustic`` trains ``[model]`` (text to mel); ``vocoder`` trains ``[vocoder]`` on the
+Stages: ``acoustic`` trains ``[model]`` (text to mel); ``converter`` trains ``[model]`` when it
+names a voice conversion model (mel to mel); ``vocoder`` trains ``[vocoder]`` on the
 corpus' own mels; ``finetune-vocoder`` trains it on the acoustic model's predicted mels
 (:mod:`autovoice.training.finetune`), starting from the vocoder stage's weights. Each stage keeps
 its checkpoints and logs under ``training.output_dir/<stage>`` unless ``checkpoint.uri`` says
@@ -26,7 +27,14 @@ from autovoice.training.runtime import Runtime, init_runtime
 from autovoice.training.tracking import Tracker
 from autovoice.training.trainer import Trainer
 
-STAGES = {"acoustic": "model", "vocoder": "vocoder", "finetune-vocoder": "vocoder"}
+STAGES = {
+    "acoustic": "model",
+    "converter": "model",
+    "vocoder": "vocoder",
+    "finetune-vocoder": "vocoder",
+}
+STAGE_INPUTS = {"acoustic": "tokens", "converter": "mel"}
+"""The graph input that tells a stage's models apart: text to mel, or mel to mel."""
 
 
 def stage_dir(config: Config, stage: str) -> Path:
@@ -48,7 +56,21 @@ def build_recipe(config: Config, stage: str, info: Any, registry: Registry) -> R
         n_speakers=info.n_speakers,
         training=config.training,
     )
+    _check_role(stage, section.name, recipe)
     return recipe
+
+
+def _check_role(stage: str, name: str, recipe: Recipe) -> None:
+    """Refuse a model trained as the wrong stage (a converter as the acoustic model)."""
+    wanted = STAGE_INPUTS.get(stage)
+    inputs = recipe.signature.input_names
+    if wanted is None or wanted in inputs:
+        return
+    other = next((s for s, first in STAGE_INPUTS.items() if first in inputs), None)
+    hint = f"; train it as stage {other!r}" if other else ""
+    raise AutovoiceError(
+        f"$.model.name: {name!r} takes {', '.join(inputs)}, not what stage {stage!r} trains{hint}"
+    )
 
 
 def build_trainer(

@@ -1,4 +1,4 @@
-"""Built-in acoustic models and vocoders: VoiceTransformer and HiFi-GAN.
+"""Built-in acoustic models and vocoders: VoiceTransformer, VoiceConverter and HiFi-GAN.
 
 Importing this module is cheap: the specs live in small modules without torch; the models are
 imported by the trainer and exporter through each spec's factory.
@@ -12,9 +12,10 @@ from autovoice.specs import ModelSpec, VocoderSpec
 
 @hookimpl
 def autovoice_models() -> list[ModelSpec]:
+    from autovoice_models.voice_converter.spec import SPEC as CONVERTER
     from autovoice_models.voice_transformer.spec import SPEC
 
-    return [SPEC]
+    return [SPEC, CONVERTER]
 
 
 @hookimpl

@@ -29,7 +29,7 @@ from autovoice_torch.options import TorchOptions
 __all__ = ["TorchBackend", "TorchSession", "build_stage_module", "torch_device"]
 
 CHECKPOINT_WEIGHTS = "model.safetensors"
-_STAGE_KINDS = {"acoustic": "model", "vocoder": "vocoder"}
+_STAGE_KINDS = {"acoustic": "model", "converter": "model", "vocoder": "vocoder"}
 _NEEDS = ("name", "plugin", "options", "signature", "audio", "n_symbols", "n_speakers")
 
 

@@ -1,0 +1,190 @@
+"""The ``voice_converter`` model spec, its options and its graph signature (attrs only: no torch).
+
+A preset (``tiny``, ``small``) fixes the sizes; any size option that is set overrides the
+preset's value. :func:`model_kwargs` turns options into the flat keyword arguments of
+:class:`~autovoice_models.voice_converter.model.VoiceConverter`.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from autovoice.config.fields import Check, between, ge, gt, one_of, optional, setting
+from autovoice.errors import ConfigError, ConfigIssue
+from autovoice.signature import GraphSignature, TensorSpec
+from autovoice.specs import ModelSpec, Requirement
+
+__all__ = [
+    "PRESETS",
+    "SIZE_FIELDS",
+    "SPEC",
+    "VoiceConverterOptions",
+    "converter_signature",
+    "model_kwargs",
+]
+
+SIZE_FIELDS = (
+    "d_model",
+    "encoder_layers",
+    "decoder_layers",
+    "heads",
+    "ff_dim",
+    "ff_kernel",
+    "bottleneck_dim",
+    "dropout",
+)
+
+PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
+    {
+        "tiny": MappingProxyType(
+            {
+                "d_model": 128,
+                "encoder_layers": 2,
+                "decoder_layers": 2,
+                "heads": 2,
+                "ff_dim": 256,
+                "ff_kernel": 5,
+                "bottleneck_dim": 24,
+                "dropout": 0.1,
+            }
+        ),
+        "small": MappingProxyType(
+            {
+                "d_model": 192,
+                "encoder_layers": 4,
+                "decoder_layers": 4,
+                "heads": 2,
+                "ff_dim": 768,
+                "ff_kernel": 5,
+                "bottleneck_dim": 32,
+                "dropout": 0.1,
+            }
+        ),
+    }
+)
+"""Sizes of the named presets; parameter counts are listed in docs/voice_conversion.md."""
+
+
+def converter_signature(n_mels: int) -> GraphSignature:
+    """Mel to mel: a source log-mel, its lengths and a target speaker id per item in; the
+    converted log-mel out, frame for frame (padded frames hold the log of silence)."""
+    return GraphSignature(
+        inputs=(
+            TensorSpec("mel", "float32", ("batch", n_mels, "frames")),
+            TensorSpec("mel_lengths", "int64", ("batch",)),
+            TensorSpec("speakers", "int64", ("batch",)),
+        ),
+        outputs=(TensorSpec("converted", "float32", ("batch", n_mels, "frames")),),
+    )
+
+
+def _size(doc: str) -> Any:
+    return setting(None, doc=f"{doc} Unset: the preset's value.", checks=[optional(gt(0))])
+
+
+def _weight(default: float, what: str) -> Any:
+    return setting(default, doc=f"Weight of the {what} in the total loss.", checks=[ge(0)])
+
+
+@attrs.frozen(kw_only=True)
+class VoiceConverterOptions:
+    """The ``[model.options]`` table of ``voice_converter``."""
+
+    preset: str = setting(
+        "tiny",
+        doc="Named size: tiny (about 1.1M parameters, trains on a CPU in minutes) or small "
+        "(about 8.3M).",
+        checks=[one_of(*PRESETS)],
+    )
+    d_model: int | None = _size("Width of the content encoder and the decoder (even).")
+    encoder_layers: int | None = _size("Transformer blocks of the content encoder.")
+    decoder_layers: int | None = _size("Transformer blocks of the speaker-conditioned decoder.")
+    heads: int | None = _size("Attention heads; must divide d_model.")
+    ff_dim: int | None = _size("Inner width of each block's convolutional feed-forward.")
+    ff_kernel: int | None = _size("Kernel size of the feed-forward's first convolution (odd).")
+    bottleneck_dim: int | None = _size(
+        "Channels of the content code between encoder and decoder; smaller keeps less of the "
+        "source speaker."
+    )
+    dropout: float | None = setting(
+        None,
+        doc="Dropout probability in the blocks. Unset: the preset's value.",
+        checks=[optional(between(0, 0.9))],
+    )
+    segment_frames: int = setting(
+        128,
+        doc="Training cuts each utterance to a random segment of this many mel frames (cheaper "
+        "steps; the model carries no absolute positions, so it converts any length); 0 trains "
+        "on whole utterances.",
+        checks=[ge(0)],
+    )
+    stats_batches: int = setting(
+        100,
+        doc="Training batches from which each speaker's per-band mel mean and standard "
+        "deviation are gathered; they are frozen afterwards and saved with the model.",
+        checks=[gt(0)],
+    )
+    conversion_weight: float = _weight(
+        1.0, "conversion loss (paired data: L1 to the DTW-aligned target)"
+    )
+    reconstruction_weight: float = _weight(
+        0.5,
+        "reconstruction loss on paired data (the source rebuilt in its own voice; on voice data "
+        "it is the whole loss)",
+    )
+
+
+_ODD = Check("odd", lambda v: v % 2 == 1)
+
+
+def sizes(options: VoiceConverterOptions) -> dict[str, Any]:
+    """The preset's sizes with the options' overrides applied."""
+    chosen = dict(PRESETS[options.preset])
+    for name in SIZE_FIELDS:
+        value = getattr(options, name)
+        if value is not None:
+            chosen[name] = value
+    return chosen
+
+
+def _problems(chosen: dict[str, Any]) -> list[ConfigIssue]:
+    issues = []
+    if chosen["d_model"] % 2:
+        message = f"must be even (sine and cosine halves), got {chosen['d_model']}"
+        issues.append(ConfigIssue("$.model.options.d_model", message))
+    if chosen["d_model"] % chosen["heads"]:
+        message = f"must divide d_model ({chosen['d_model']}), got {chosen['heads']}"
+        issues.append(ConfigIssue("$.model.options.heads", message))
+    if not _ODD.test(chosen["ff_kernel"]):
+        message = f"must be odd, got {chosen['ff_kernel']}"
+        issues.append(ConfigIssue("$.model.options.ff_kernel", message))
+    return issues
+
+
+def model_kwargs(options: VoiceConverterOptions) -> dict[str, Any]:
+    """The model's keyword arguments (sizes, loss weights, statistics window), checked."""
+    chosen = sizes(options)
+    issues = _problems(chosen)
+    if issues:
+        raise ConfigError(issues)
+    rest = {
+        a.name: getattr(options, a.name)
+        for a in attrs.fields(VoiceConverterOptions)
+        if a.name != "preset" and a.name not in SIZE_FIELDS
+    }
+    return {**chosen, **rest}
+
+
+SPEC = ModelSpec(
+    name="voice_converter",
+    factory="autovoice_models.voice_converter.recipe:build_recipe",
+    requires=(Requirement(module="torch", package="torch"),),
+    extra="train",
+    options_type=VoiceConverterOptions,
+    description="VoiceConverter: source mel and target speaker to target mel; a transformer "
+    "content encoder with an information bottleneck and a speaker-conditioned decoder, trained "
+    "on paired (DTW-aligned) or plain voice data.",
+)
