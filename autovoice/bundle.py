@@ -3,6 +3,8 @@
 A bundle is a directory (or a ``.tar`` of one) holding ``manifest.json``, ``acoustic.onnx``,
 ``vocoder.onnx``, the export modules' weights (``*.safetensors``) and optional TensorRT engines.
 A voice conversion bundle holds ``converter.onnx`` (mel to mel) in place of the acoustic stage.
+The vocoder may instead be Griffin-Lim (``"plugin": "griffin_lim"``), computed from the mel with
+no graph or weights: its stage lists options only.
 The manifest lists the audio and text settings, the symbol table, the speakers, each stage's
 plugin, options and graph signature, and the SHA-256 and size of every other file. See
 ``docs/export.md`` for the format.
@@ -35,6 +37,8 @@ STAGES = ("acoustic", "vocoder")
 CONVERSION_STAGES = ("converter", "vocoder")
 """The stages of a voice conversion voice."""
 ALL_STAGES = ("acoustic", "converter", "vocoder")
+GRIFFIN_LIM = "griffin_lim"
+"""The vocoder plugin name of a Griffin-Lim vocoder stage (no graph, no weights)."""
 _CHUNK = 1 << 20
 
 
@@ -44,16 +48,35 @@ class BundleError(AutovoiceError):
 
 @attrs.frozen(kw_only=True)
 class StageInfo:
-    """One stage of a bundle: the plugin that rebuilds it and the files that hold it."""
+    """One stage of a bundle: the plugin that rebuilds it and the files that hold it.
+
+    A Griffin-Lim vocoder has no files (``onnx`` and ``weights`` are None, ``opset`` 0) and the
+    signature every vocoder has."""
 
     name: str
     plugin: str
     options: Mapping[str, Any]
-    onnx: Path
-    weights: Path
+    onnx: Path | None
+    weights: Path | None
     signature: GraphSignature
     opset: int
     checkpoint: Mapping[str, Any]
+
+    @property
+    def has_graph(self) -> bool:
+        """Whether a backend can load the stage (it has an ONNX graph and weights)."""
+        return self.onnx is not None and self.weights is not None
+
+    def artifacts(self) -> dict[str, Path]:
+        """``{"onnx": path, "weights": path}`` of the files that exist; a :class:`BundleError`
+        for a stage with no graph (a Griffin-Lim vocoder is computed, not loaded)."""
+        if self.onnx is None or self.weights is None:
+            raise BundleError(
+                f"{self.name} stage: plugin {self.plugin!r} has no graph or weights for a "
+                "backend to load; it is computed from the mel (Griffin-Lim)"
+            )
+        found = {"onnx": self.onnx, "weights": self.weights}
+        return {kind: path for kind, path in found.items() if path.is_file()}
 
 
 @attrs.frozen(kw_only=True)
@@ -339,9 +362,43 @@ def _symbols(f: _Fields, data: Mapping[str, Any]) -> SymbolTable:
         raise f.error("$.symbols", str(exc)) from None
 
 
+def griffin_lim_entry(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest entry of a Griffin-Lim vocoder stage with ``options`` (iterations,
+    momentum, seed; the defaults where left out)."""
+    from autovoice.audio.griffin_lim import GriffinLimOptions
+    from autovoice.config import unstructure
+
+    checked = structure(dict(options or {}), GriffinLimOptions, path="$.vocoder.options")
+    return {"plugin": GRIFFIN_LIM, "options": unstructure(checked)}
+
+
+def _griffin_lim_stage(f: _Fields, data: Mapping[str, Any], stage: Mapping[str, Any]) -> StageInfo:
+    from autovoice.audio.griffin_lim import GriffinLimOptions
+    from autovoice.signature import vocoder_signature
+
+    options = f.get(stage, "$.vocoder", "options", dict)
+    try:
+        structure(options, GriffinLimOptions, path="$.vocoder.options")
+    except AutovoiceError as exc:
+        raise BundleError(f"{f.root / MANIFEST}: {exc}") from None
+    n_mels = int(data["audio"].get("n_mels", AudioConfig().n_mels))
+    return StageInfo(
+        name="vocoder",
+        plugin=GRIFFIN_LIM,
+        options=options,
+        onnx=None,
+        weights=None,
+        signature=vocoder_signature(n_mels),
+        opset=0,
+        checkpoint={},
+    )
+
+
 def _stage(f: _Fields, data: Mapping[str, Any], name: str, files: Mapping[str, Any]) -> StageInfo:
     at = f"$.{name}"
     stage = f.get(data, "$", name, dict)
+    if name == "vocoder" and stage.get("plugin") == GRIFFIN_LIM:
+        return _griffin_lim_stage(f, data, stage)
     try:
         signature = GraphSignature.from_dict(f.get(stage, at, "signature", dict))
     except (KeyError, TypeError, ValueError) as exc:

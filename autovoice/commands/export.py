@@ -1,10 +1,13 @@
-"""``autovoice export ACOUSTIC VOCODER [--out DIR] [--archive] [--no-validate] [--set K=V]``.
+"""``autovoice export ACOUSTIC [VOCODER | --vocoder griffin-lim] [--out DIR] [--archive]
+[--no-validate] [--set K=V]``.
 
 The first checkpoint is an acoustic model's (a text-to-speech voice) or a voice conversion
 model's (``autovoice train --stage converter``: a voice that converts recordings). Each
 checkpoint is a checkpoint's path or URI, a run's checkpoint directory (or the stage
 directory holding ``checkpoints/``) for its latest checkpoint, or either directory with
 ``@latest`` or ``@best``: ``autovoice export runs/demo/acoustic runs/demo/vocoder@best``.
+With ``--vocoder griffin-lim`` in place of a vocoder checkpoint the voice's vocoder is
+Griffin-Lim, computed from the mel (``--iterations`` of it): no vocoder needs training.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from typing import Any
 
 from autovoice.commands.config import add_set_option
 from autovoice.commands.plugins import registry
+from autovoice.errors import AutovoiceError
 
 
 def _summary(manifest: dict[str, Any], stage: str) -> str:
     entry = manifest[stage]
+    if "checkpoint" not in entry:  # a Griffin-Lim vocoder: options only
+        options = ", ".join(f"{k} {v}" for k, v in entry.get("options", {}).items())
+        return f"{stage:<10}{entry['plugin']} ({options})"
     where = entry["checkpoint"]
     line = f"{stage:<10}{entry['plugin']} (step {where['step']}, {where['location']})"
     check = entry.get("validation")
@@ -38,21 +45,38 @@ def _manifest(path: Path) -> dict[str, Any]:
     return dict(VoiceBundle.open(path, verify=False).manifest)
 
 
+def vocoder_source(args: argparse.Namespace) -> str | None:
+    """The vocoder checkpoint given, or None for ``--vocoder griffin-lim``."""
+    if args.vocoder_kind == "griffin-lim":
+        if args.vocoder is not None:
+            raise AutovoiceError(
+                f"give a vocoder checkpoint ({args.vocoder}) or --vocoder griffin-lim, not both"
+            )
+        return None
+    if args.iterations is not None:
+        raise AutovoiceError("--iterations applies to --vocoder griffin-lim only")
+    if args.vocoder is None:
+        raise AutovoiceError("no vocoder: give VOCODER_CKPT, or --vocoder griffin-lim")
+    return str(args.vocoder)
+
+
 def run(args: argparse.Namespace) -> int:
     from autovoice.bundle import ALL_STAGES
     from autovoice.export.bundle_writer import export_voice
 
     overrides = list(args.set) + (["export.validate=false"] if args.no_validate else [])
+    vocoder = vocoder_source(args)
     start = time.perf_counter()
     path = export_voice(
         args.acoustic,
-        args.vocoder,
+        vocoder,
         args.out,
         overrides=overrides,
         registry=registry(),
         name=args.name,
         archive=args.archive,
         overwrite=args.force,
+        griffin_lim={"iterations": args.iterations} if args.iterations is not None else None,
     )
     elapsed = time.perf_counter() - start
     manifest = _manifest(path)
@@ -69,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "export",
-        help="export an acoustic (or converter) and a vocoder checkpoint as a voice bundle (ONNX)",
+        help="export an acoustic (or converter) and a vocoder checkpoint (or Griffin-Lim) as a "
+        "voice bundle (ONNX)",
     )
     parser.add_argument(
         "acoustic",
@@ -77,7 +102,20 @@ def register(sub: Any) -> None:
         help="acoustic or converter checkpoint, run directory[@best]",
     )
     parser.add_argument(
-        "vocoder", metavar="VOCODER_CKPT", help="vocoder checkpoint, run directory[@best]"
+        "vocoder",
+        nargs="?",
+        metavar="VOCODER_CKPT",
+        help="vocoder checkpoint, run directory[@best] (or --vocoder griffin-lim)",
+    )
+    parser.add_argument(
+        "--vocoder",
+        dest="vocoder_kind",
+        choices=("checkpoint", "griffin-lim"),
+        default="checkpoint",
+        help="griffin-lim: no vocoder checkpoint, Griffin-Lim computes the waveform from the mel",
+    )
+    parser.add_argument(
+        "--iterations", type=int, metavar="N", help="Griffin-Lim iterations (default 32)"
     )
     parser.add_argument(
         "--out", "-o", metavar="DIR", help="bundle directory (default: export.output_dir)"

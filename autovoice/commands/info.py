@@ -63,8 +63,8 @@ def _stage(bundle: Any, name: str) -> dict[str, Any]:
     entry = bundle.manifest[name]
     return {
         "plugin": stage.plugin,
-        "onnx": stage.onnx.name,
-        "weights": stage.weights.name,
+        "onnx": stage.onnx.name if stage.onnx else None,
+        "weights": stage.weights.name if stage.weights else None,
         "opset": stage.opset,
         **_tensors(stage.signature),
         "checkpoint": dict(stage.checkpoint),

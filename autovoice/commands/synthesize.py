@@ -4,7 +4,8 @@ Text comes from the argument, or from ``--file PATH`` (``-`` or a ``TEXT`` of ``
 input), one utterance per line. One utterance is written to ``-o``; several are written beside
 it as ``out_0001.wav``, ``out_0002.wav``, …, synthesized ``--batch-size`` sentences at a time.
 Settings start from the ``[inference]`` section of ``--config`` (defaults without one); flags
-override them.
+override them. ``--vocoder griffin-lim`` voices the mel with Griffin-Lim (numpy, no trained
+vocoder) in place of the bundle's vocoder.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     texts = read_texts(args)
     reg = registry()
     settings = inference_settings(args, reg)
-    engine = VoiceInferenceEngine.from_config(settings, registry=reg)
+    engine = VoiceInferenceEngine.from_config(settings, registry=reg, vocoder=args.vocoder)
     waves = engine.synthesize_many(
         texts, speaker_id=settings.speaker, batch_size=settings.batch_size, pace=settings.pace
     )
@@ -116,6 +117,12 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--acoustic-backend", metavar="NAME", help="backend of the acoustic stage")
     parser.add_argument("--vocoder-backend", metavar="NAME", help="backend of the vocoder stage")
+    parser.add_argument(
+        "--vocoder",
+        choices=("bundle", "griffin-lim"),
+        default="bundle",
+        help="the bundle's vocoder (default), or Griffin-Lim computed from the mel",
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="inference device")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads per stage")
     parser.add_argument("--speaker", type=int, metavar="N", help="speaker id")

@@ -69,7 +69,10 @@ def _usable_backends(artifacts: list[str], registry: Any) -> list[str]:
 
 def _stage(bundle: Any, name: str, registry: Any) -> dict[str, Any]:
     info = bundle.stage(name)
-    artifacts = [kind for kind in ("onnx", "weights") if getattr(info, kind).is_file()]
+    if not info.has_graph:  # computed in numpy, as Griffin-Lim is: no graph for a backend
+        return {"plugin": info.plugin, "artifacts": [], "backends": ["griffin-lim"]}
+    paths = {"onnx": info.onnx, "weights": info.weights}
+    artifacts = [kind for kind, path in paths.items() if path is not None and path.is_file()]
     if any(engine.stage == name and engine.file.is_file() for engine in bundle.engines):
         artifacts.append("engine")
     return {
@@ -81,13 +84,13 @@ def _stage(bundle: Any, name: str, registry: Any) -> dict[str, Any]:
 
 def describe_voice(path: Path, source: str, registry: Any) -> dict[str, Any]:
     """What ``autovoice voices`` shows of one bundle; ``problem`` says why one is unreadable."""
-    from autovoice.bundle import STAGES, VoiceBundle
+    from autovoice.bundle import VoiceBundle
 
     entry: dict[str, Any] = {"path": str(path), "source": source, "default": source != "user"}
     entry["size_mb"] = round(_size_mb(path), 2) if path.exists() else None
     try:
         bundle = VoiceBundle.open(path, verify=False)
-        stages = {name: _stage(bundle, name, registry) for name in STAGES}
+        stages = {name: _stage(bundle, name, registry) for name in bundle.stages}
     except AutovoiceError as exc:
         return {"name": path.name, **entry, "problem": str(exc)}
     return {

@@ -3,7 +3,8 @@
 Each stage is rebuilt from its checkpoint alone (the config, symbol table and speakers saved
 with it), so a bundle never depends on the config file at hand. The bundle is written into a
 temporary directory beside the target and renamed into place when complete: a failed export
-leaves nothing behind.
+leaves nothing behind. With no vocoder checkpoint the vocoder stage is Griffin-Lim: a manifest
+entry of options, no graph or weights.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any
 import attrs
 import torch
 
-from autovoice.bundle import VoiceBundle
+from autovoice.bundle import VoiceBundle, griffin_lim_entry
 from autovoice.config import Config, ExportConfig, apply_overrides, parse_config, unstructure
+from autovoice.errors import AutovoiceError
 from autovoice.export.checkpoints import CheckpointRef, resolve_checkpoint
 from autovoice.export.errors import ExportError
 from autovoice.export.manifest import build_manifest, check_audio_match, write_manifest
@@ -235,7 +237,7 @@ def _publish(work: Path, target: Path, archive: bool) -> None:
 
 def export_voice(
     acoustic_checkpoint: str | os.PathLike[str],
-    vocoder_checkpoint: str | os.PathLike[str],
+    vocoder_checkpoint: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str] | None = None,
     *,
     settings: ExportConfig | None = None,
@@ -245,9 +247,13 @@ def export_voice(
     archive: bool = False,
     overwrite: bool = False,
     lengths: ValidationLengths | None = None,
+    griffin_lim: Mapping[str, Any] | None = None,
 ) -> Path:
     """Export a voice bundle from two checkpoints (each as :func:`resolve_checkpoint` reads
     it); returns the bundle's directory, or its ``.tar`` with ``archive``.
+
+    With ``vocoder_checkpoint`` None the vocoder stage is Griffin-Lim, with the options
+    ``griffin_lim`` gives (``iterations``, ``momentum``, ``seed``; defaults where left out).
 
     The first checkpoint is an acoustic model's (a text-to-speech voice) or a voice conversion
     model's (a ``converter`` stage: a voice that converts recordings); its checkpoint says which.
@@ -257,9 +263,18 @@ def export_voice(
     """
     registry = registry if registry is not None else Registry.discover()
     acoustic = load_stage(acoustic_checkpoint, FIRST_STAGES, registry)
-    vocoder = load_stage(vocoder_checkpoint, "vocoder", registry)
-    check_audio_match(acoustic.config.audio, vocoder.config.audio, vocoder.ref.location)
+    vocoder: StageSource | dict[str, Any]
+    if vocoder_checkpoint is None:
+        vocoder = _griffin_lim(griffin_lim)
+    else:
+        vocoder = load_stage(vocoder_checkpoint, "vocoder", registry)
+        check_audio_match(acoustic.config.audio, vocoder.config.audio, vocoder.ref.location)
     settings = export_settings(settings or acoustic.config.export, overrides)
+    if settings.tensorrt and vocoder_checkpoint is None:
+        raise ExportError(
+            "$.export.tensorrt: engines are built for a voice with a vocoder checkpoint; "
+            "a Griffin-Lim vocoder has no graph (export without engines)"
+        )
     if settings.tensorrt and acoustic.stage != "acoustic":
         raise ExportError(
             f"$.export.tensorrt: engines are built for text-to-speech voices only; export "
@@ -281,15 +296,27 @@ def export_voice(
     return target
 
 
+def _griffin_lim(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The Griffin-Lim vocoder entry, options checked (an :class:`ExportError` naming them)."""
+    try:
+        return griffin_lim_entry(options)
+    except AutovoiceError as exc:
+        raise ExportError(f"Griffin-Lim vocoder: {exc}") from None
+
+
 def _write_bundle(
     work: Path,
     acoustic: StageSource,
-    vocoder: StageSource,
+    vocoder: StageSource | Mapping[str, Any],
     settings: ExportConfig,
     lengths: ValidationLengths,
     name: str,
 ) -> None:
-    stages = {s.stage: export_stage(s, work, settings, lengths) for s in (acoustic, vocoder)}
+    stages = {acoustic.stage: export_stage(acoustic, work, settings, lengths)}
+    if isinstance(vocoder, StageSource):
+        stages["vocoder"] = export_stage(vocoder, work, settings, lengths)
+    else:
+        stages["vocoder"] = dict(vocoder)
     engines = build_engines(work, acoustic.config, settings, stages) if settings.tensorrt else []
     manifest = build_manifest(
         root=work,

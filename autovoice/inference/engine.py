@@ -25,6 +25,11 @@ from autovoice.config.schema import InferenceConfig
 from autovoice.inference import checks, convert
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
 from autovoice.inference.checks import InferenceError
+from autovoice.inference.griffin_lim import (
+    check_vocoder_choice,
+    griffin_lim_options,
+    open_griffin_lim,
+)
 from autovoice.inference.sentences import join_with_pauses, split_sentences
 from autovoice.inference.stages import (
     DEFAULT_PREFER,
@@ -93,7 +98,8 @@ class VoiceInferenceEngine:
     ``backend`` serves every stage unless ``acoustic_backend`` / ``converter_backend`` /
     ``vocoder_backend`` name their own: a backend name, an ordered fallback list (a sequence
     or ``"a,b"``), or ``"auto"``; see :mod:`autovoice.inference.stages` for how each is chosen
-    and when a fallback warns.
+    and when a fallback warns. ``vocoder="griffin-lim"`` voices any bundle with Griffin-Lim
+    (numpy, CPU) in place of its vocoder; a bundle whose vocoder is ``griffin_lim`` always is.
     ``backend_options`` maps backend names to their options (an instance of the backend's
     options class, or a table structured against it). ``threads`` (0: the backend decides)
     fills a backend option named ``threads`` or ``intra_op_threads`` left at 0.
@@ -117,11 +123,13 @@ class VoiceInferenceEngine:
         sentence_pause: float = 0.2,
         backend_options: Mapping[str, Any] | None = None,
         registry: Registry | None = None,
+        vocoder: str = "bundle",
     ) -> None:
         if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
             raise InferenceError(f"max_chars must be an integer >= 1, got {max_chars!r}")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise InferenceError(f"threads must be an integer >= 0, got {threads!r}")
+        self.vocoder = check_vocoder_choice(vocoder)
         self.bundle = open_voice(voice)
         self.registry = registry if registry is not None else Registry.discover()
         self.max_chars = max_chars
@@ -215,6 +223,9 @@ class VoiceInferenceEngine:
         self, name: str, backend: str | Sequence[str], prefer: Sequence[str] | None, device: str
     ) -> StageRunner:
         info = self.bundle.stage(name)
+        if name == "vocoder" and (self.vocoder == "griffin-lim" or not info.has_graph):
+            options = griffin_lim_options(info.plugin, info.options)
+            return open_griffin_lim(self.bundle.audio, options)
         context = StageContext(
             name=name,
             plugin=info.plugin,
@@ -226,12 +237,12 @@ class VoiceInferenceEngine:
             engines=tuple(e for e in self.bundle.engines if e.stage == name),
             registry=self.registry,
         )
-        artifacts = {"onnx": info.onnx, "weights": info.weights}
-        if context.engines:
+        artifacts = info.artifacts()
+        if context.engines and context.engines[0].file.is_file():
             artifacts["engine"] = context.engines[0].file
         return open_stage(
             context,
-            {kind: path for kind, path in artifacts.items() if path.is_file()},
+            artifacts,
             registry=self.registry,
             backend=backend,
             prefer=prefer,

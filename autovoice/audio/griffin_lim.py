@@ -1,0 +1,286 @@
+"""Griffin-Lim: a waveform from a log-mel with no trained vocoder (numpy only, no torch).
+
+The log-mel of :mod:`autovoice.audio.features` is inverted to a linear magnitude through the
+pseudo-inverse of the mel filterbank (clipped at zero), then a phase is found by the fast
+Griffin-Lim iteration (Perraudin et al., 2013; momentum 0.99) between an inverse STFT and an STFT
+with the same Hann window, hop and padding as the features. The spectral envelope is as exact as
+the mel allows, so speech stays intelligible; the phase is not, so it sounds phasey.
+
+Spectra are complex64 and waveforms float32; only the forward FFT runs in float64, a chunk of
+frames at a time (numpy's float32 forward FFT is several times slower than its float64 one).
+Buffers are allocated once per call and reused by every iteration.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from autovoice.audio.features import hann_window, mel_filterbank, stft_padding
+from autovoice.audio.process import AudioValueError
+from autovoice.config.fields import Check, ge, setting
+
+__all__ = [
+    "GriffinLimOptions",
+    "griffin_lim",
+    "mel_to_magnitude",
+    "spectral_convergence",
+    "stft_magnitude",
+]
+
+Floats = npt.NDArray[np.float32]
+Spectrum = npt.NDArray[np.complex64]
+Wide = npt.NDArray[np.complex128]
+_TINY = np.float32(1e-8)
+CHUNK_FRAMES = 32
+"""Frames of the STFT computed and updated at a time (their scratch stays in cache)."""
+
+
+@attrs.frozen(kw_only=True)
+class GriffinLimOptions:
+    """The settings of a Griffin-Lim vocoder (a voice bundle's ``$.vocoder.options``)."""
+
+    iterations: int = setting(
+        32, doc="Phase-retrieval iterations: more sound cleaner and cost more.", checks=[ge(0)]
+    )
+    momentum: float = setting(
+        0.99,
+        doc="Momentum of the fast Griffin-Lim iteration (0: the plain algorithm).",
+        checks=[Check("in [0, 1)", lambda v: 0.0 <= v < 1.0)],
+    )
+    seed: int = setting(0, doc="Seed of the initial random phases.", checks=[ge(0)])
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_inverse(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> Floats:
+    """``(n_mels, n_fft // 2 + 1)``: the transposed pseudo-inverse of the filterbank, read-only."""
+    bank = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max).astype(np.float64)
+    inverse = np.ascontiguousarray(np.linalg.pinv(bank).T, dtype=np.float32)
+    inverse.setflags(write=False)
+    return inverse
+
+
+def _check_mel(log_mel: Any, n_mels: int) -> Floats:
+    mel = np.asarray(log_mel, dtype=np.float32)
+    if mel.ndim not in (2, 3) or mel.shape[-2] != n_mels or mel.shape[-1] < 1:
+        raise AudioValueError(
+            f"log_mel: expected (n_mels={n_mels}, frames) or (batch, {n_mels}, frames) with "
+            f"frames >= 1, got shape {mel.shape}"
+        )
+    if not np.isfinite(mel).all():
+        raise AudioValueError("log_mel: holds NaN or infinite values")
+    return mel
+
+
+def mel_to_magnitude(
+    log_mel: Any, *, sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float
+) -> Floats:
+    """``(..., n_mels, frames)`` log-mel to a ``(..., n_fft // 2 + 1, frames)`` linear magnitude
+    (float32, >= 0)."""
+    mel = np.exp(_check_mel(log_mel, n_mels))
+    inverse = _mel_inverse(sample_rate, n_fft, n_mels, float(f_min), float(f_max))
+    magnitude = np.swapaxes(np.swapaxes(mel, -1, -2) @ inverse, -1, -2)
+    return np.maximum(magnitude, 0.0).astype(np.float32, copy=False)
+
+
+# -- STFT pair (frames on the second-to-last axis, bins last) -----------------------------------
+
+
+def _overlap_add(frames: Floats, hop: int, out: Floats | None = None) -> Floats:
+    """``(batch, frames, n)`` laid ``hop`` apart and summed: ``(batch, (frames + k - 1) * hop)``
+    with ``k = ceil(n / hop)``; one vectorized add per hop-sized slab of the frame."""
+    batch, count, size = frames.shape
+    slabs = -(-size // hop)
+    if slabs * hop != size:
+        frames = np.pad(frames, ((0, 0), (0, 0), (0, slabs * hop - size)))
+    blocks = frames.reshape(batch, count, slabs, hop)
+    if out is None:
+        out = np.zeros((batch, count + slabs - 1, hop), dtype=frames.dtype)
+    else:
+        out.fill(0.0)
+    for j in range(slabs):
+        out[:, j : j + count] += blocks[:, :, j]
+    return out.reshape(batch, -1)
+
+
+def _synthesis_gain(count: int, n_fft: int, hop: int, window: Floats) -> Floats:
+    """``(count * hop,)``: one over the summed squared window under each kept sample."""
+    squares = np.broadcast_to(window * window, (1, count, n_fft))
+    total = _overlap_add(np.ascontiguousarray(squares), hop)[0]
+    start = stft_padding(n_fft, hop)
+    kept = total[start : start + count * hop]
+    return np.where(kept > _TINY, 1.0 / np.maximum(kept, _TINY), 0.0).astype(np.float32)
+
+
+class _Transforms:
+    """The inverse STFT and the STFT of one batch shape, on buffers allocated once.
+
+    The STFT runs ``CHUNK_FRAMES`` frames at a time, in float64 (numpy's float32 forward FFT is
+    several times slower than its float64 one), so its scratch stays in cache.
+    """
+
+    def __init__(self, batch: int, count: int, n_fft: int, hop: int, window: Floats) -> None:
+        self.n_fft, self.hop, self.window = n_fft, hop, window
+        self.left = stft_padding(n_fft, hop)
+        self.right = n_fft - hop - self.left
+        self.samples = count * hop
+        self.gain = _synthesis_gain(count, n_fft, hop, window)
+        self.frames = np.empty((batch, count, n_fft), np.float32)
+        self.ola = np.empty((batch, count + -(-n_fft // hop) - 1, hop), np.float32)
+        self.padded = np.empty((batch, self.samples + self.left + self.right), np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(self.padded, n_fft, axis=-1)
+        self.windows = windows[:, ::hop]
+        self.chunk = np.empty((min(count, CHUNK_FRAMES), n_fft), np.float64)
+        self.rebuilt = np.empty((self.chunk.shape[0], n_fft // 2 + 1), np.complex128)
+
+    def synthesise(self, spectrum: Spectrum) -> Floats:
+        """``(batch, frames, bins)`` to ``(batch, frames * hop)`` (least-squares inverse STFT),
+        written into the padded buffer, reflected at its ends, and returned as a view of it."""
+        np.fft.irfft(spectrum, n=self.n_fft, axis=-1, out=self.frames)  # type: ignore[arg-type]
+        self.frames *= self.window
+        summed = _overlap_add(self.frames, self.hop, self.ola)
+        wave = self.padded[:, self.left : self.left + self.samples]
+        np.multiply(summed[:, self.left : self.left + self.samples], self.gain, out=wave)
+        self._reflect()
+        return wave
+
+    def analyse(self, item: int, start: int, stop: int) -> Wide:
+        """Frames ``start:stop`` (at most ``CHUNK_FRAMES``) of item ``item``'s STFT, of the wave
+        :meth:`synthesise` left; a view of a scratch buffer."""
+        chunk = self.chunk[: stop - start]
+        np.multiply(self.windows[item, start:stop], self.window, out=chunk)
+        out = self.rebuilt[: stop - start]
+        return np.fft.rfft(chunk, axis=-1, out=out)
+
+    def _reflect(self) -> None:
+        left, right, n = self.left, self.right, self.samples
+        wave = self.padded[:, left : left + n]
+        if n <= max(left, right):  # shorter than the padding: reflect repeatedly, as numpy does
+            self.padded[:] = np.pad(wave.copy(), ((0, 0), (left, right)), mode="reflect")
+            return
+        self.padded[:, :left] = wave[:, 1 : left + 1][:, ::-1]
+        self.padded[:, left + n :] = wave[:, n - 1 - right : n - 1][:, ::-1]
+
+
+def stft_magnitude(wave: Any, *, n_fft: int, hop_length: int, win_length: int) -> Floats:
+    """``(..., bins, frames)`` magnitude of ``(..., frames * hop_length)`` samples, framed as
+    :func:`griffin_lim` frames them (for measuring its output against a target)."""
+    samples = np.asarray(wave, dtype=np.float64)
+    left = stft_padding(n_fft, hop_length)
+    pads = [(0, 0)] * (samples.ndim - 1) + [(left, n_fft - hop_length - left)]
+    padded = np.pad(samples, pads, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop_length, :]
+    spectrum = np.fft.rfft(frames * hann_window(win_length, n_fft), axis=-1)
+    magnitude: Floats = np.abs(spectrum).swapaxes(-1, -2).astype(np.float32)
+    return magnitude
+
+
+def spectral_convergence(magnitude: Any, target: Any) -> float:
+    """``||magnitude - target|| / ||target||`` (Frobenius): 0 for a perfect match."""
+    diff = np.asarray(magnitude, np.float64) - np.asarray(target, np.float64)
+    return float(np.linalg.norm(diff) / max(float(np.linalg.norm(target)), 1e-12))
+
+
+# -- the iteration ------------------------------------------------------------------------------
+
+
+def _check_settings(n_fft: int, hop_length: int, iterations: int, momentum: float) -> None:
+    for name, value in (("n_fft", n_fft), ("hop_length", hop_length), ("iterations", iterations)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise AudioValueError(f"{name}: expected an integer, got {value!r}")
+    if hop_length < 1 or hop_length > n_fft:
+        raise AudioValueError(
+            f"hop_length: need 1 <= hop_length <= n_fft ({n_fft}), got {hop_length}"
+        )
+    if iterations < 0:
+        raise AudioValueError(f"iterations: must be >= 0, got {iterations}")
+    if not 0.0 <= float(momentum) < 1.0:
+        raise AudioValueError(f"momentum: must be in [0, 1), got {momentum!r}")
+
+
+def _initial_phase(shape: tuple[int, ...], rng: np.random.Generator) -> Spectrum:
+    """Unit phasors of uniform angles, ``(batch, frames, bins)``: one draw shared by the items,
+    so frame ``t`` starts alike in every item and whatever the number of frames after it."""
+    angles = rng.random(shape[1:], dtype=np.float32) * np.float32(2.0 * np.pi)
+    phase = (np.cos(angles) + 1j * np.sin(angles)).astype(np.complex64)
+    return np.broadcast_to(phase, shape)
+
+
+def _update(
+    spectrum: Spectrum, previous: Spectrum, rebuilt: Wide, magnitude: Floats, weight: float,
+    scale: Floats,
+) -> None:  # fmt: skip
+    """One chunk of the fast Griffin-Lim step: extrapolate ``rebuilt`` away from ``previous``,
+    keep its phase and the target ``magnitude`` in ``spectrum``; ``previous`` becomes
+    ``rebuilt``. ``scale`` is scratch of the chunk's shape."""
+    np.multiply(previous, np.float32(-weight), out=spectrum)
+    previous[...] = rebuilt
+    spectrum += previous
+    np.abs(spectrum, out=scale)
+    scale += _TINY
+    np.divide(magnitude, scale, out=scale)
+    spectrum *= scale
+
+
+def _iterate(
+    magnitude: Floats, phase: Spectrum, transforms: _Transforms, iterations: int, momentum: float
+) -> Floats:
+    """The fast Griffin-Lim iteration from ``phase``; the final waveform."""
+    batch, count, bins = magnitude.shape
+    weight = momentum / (1.0 + momentum)
+    spectrum = magnitude * phase
+    previous = np.zeros_like(spectrum)
+    scratch = np.empty((min(count, CHUNK_FRAMES), bins), np.float32)
+    chunks = [
+        (i, s, min(s + CHUNK_FRAMES, count))
+        for i in range(batch)
+        for s in range(0, count, CHUNK_FRAMES)
+    ]
+    for _ in range(iterations):
+        transforms.synthesise(spectrum)
+        for item, start, stop in chunks:
+            rebuilt = transforms.analyse(item, start, stop)
+            rows = (item, slice(start, stop))
+            scale = scratch[: stop - start]
+            _update(spectrum[rows], previous[rows], rebuilt, magnitude[rows], weight, scale)
+    wave: Floats = transforms.synthesise(spectrum).copy()
+    return wave
+
+
+def griffin_lim(
+    log_mel: Any,
+    *,
+    sample_rate: int,
+    n_fft: int,
+    hop_length: int,
+    win_length: int,
+    n_mels: int,
+    f_min: float,
+    f_max: float,
+    iterations: int = 32,
+    momentum: float = 0.99,
+    rng: np.random.Generator | None = None,
+    **_: Any,
+) -> Floats:
+    """Float32 waveform(s) for a ``(n_mels, frames)`` or ``(batch, n_mels, frames)`` log-mel:
+    ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``.
+
+    ``rng`` draws the initial phases (None: ``numpy.random.default_rng(0)``, so the result is
+    reproducible). Extra keyword arguments (``log_clamp`` of ``mel_params``) are ignored.
+    """
+    _check_settings(n_fft, hop_length, iterations, momentum)
+    magnitude = mel_to_magnitude(
+        log_mel, sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max
+    )
+    single = magnitude.ndim == 2
+    stacked = np.ascontiguousarray(np.swapaxes(magnitude[None] if single else magnitude, -1, -2))
+    generator = rng if rng is not None else np.random.default_rng(0)
+    phase = _initial_phase(stacked.shape, generator)
+    window = hann_window(win_length, n_fft)
+    transforms = _Transforms(stacked.shape[0], stacked.shape[1], n_fft, hop_length, window)
+    wave = _iterate(stacked, phase, transforms, iterations, float(momentum))
+    return wave[0] if single else wave

@@ -1,0 +1,264 @@
+"""Griffin-Lim: the numpy vocoder converges, keeps lengths and pitch, refuses bad input; the
+bundle format and the inference stage that carry it (no torch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autovoice.audio.features import log_mel, mel_params
+from autovoice.audio.griffin_lim import (
+    GriffinLimOptions,
+    griffin_lim,
+    mel_to_magnitude,
+    spectral_convergence,
+    stft_magnitude,
+)
+from autovoice.audio.process import AudioValueError
+from autovoice.bundle import (
+    FORMAT,
+    MANIFEST,
+    BundleError,
+    VoiceBundle,
+    file_table,
+    griffin_lim_entry,
+)
+from autovoice.config import AudioConfig, TextConfig, unstructure
+from autovoice.errors import AutovoiceError
+from autovoice.inference.checks import InferenceError
+from autovoice.inference.griffin_lim import (
+    GriffinLimSession,
+    check_vocoder_choice,
+    griffin_lim_options,
+    open_griffin_lim,
+)
+from autovoice.signature import acoustic_signature
+from autovoice.text.symbols import characters_table
+
+AUDIO = AudioConfig(
+    sample_rate=8000, n_fft=256, win_length=256, hop_length=64, n_mels=32, f_max=4000.0
+)
+PARAMS = mel_params(AUDIO)
+MAGNITUDE_KEYS = ("sample_rate", "n_fft", "n_mels", "f_min", "f_max")
+
+
+def voiced(seconds: float, pitch: float, seed: int = 0) -> np.ndarray:
+    """A speech-like test signal: harmonics of a gliding ``pitch`` and a little noise."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * AUDIO.sample_rate) // AUDIO.hop_length * AUDIO.hop_length
+    t = np.arange(n) / AUDIO.sample_rate
+    phase = 2 * np.pi * pitch * (t + 0.05 * np.sin(2 * np.pi * 2 * t))
+    wave = sum(np.sin(k * phase) / k for k in range(1, 6)) * 0.2
+    return (wave + 0.01 * rng.standard_normal(n)).astype(np.float32)
+
+
+def convergence(mel: np.ndarray, wave: np.ndarray) -> float:
+    target = mel_to_magnitude(mel, **{k: PARAMS[k] for k in MAGNITUDE_KEYS})
+    keys = ("n_fft", "hop_length", "win_length")
+    return spectral_convergence(stft_magnitude(wave, **{k: PARAMS[k] for k in keys}), target)
+
+
+# -- the algorithm -------------------------------------------------------------------------------
+
+
+def test_spectral_convergence_improves_with_iterations():
+    mel = log_mel(voiced(1.0, 140.0), **PARAMS)
+    errors = [convergence(mel, griffin_lim(mel, **PARAMS, iterations=i)) for i in (0, 4, 32)]
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.5 * errors[0]
+
+
+def test_momentum_converges_faster_than_the_plain_algorithm():
+    mel = log_mel(voiced(1.0, 180.0, seed=1), **PARAMS)
+    plain = convergence(mel, griffin_lim(mel, **PARAMS, iterations=16, momentum=0.0))
+    fast = convergence(mel, griffin_lim(mel, **PARAMS, iterations=16, momentum=0.99))
+    assert fast < plain
+
+
+def reference_griffin_lim(mel: np.ndarray, iterations: int) -> np.ndarray:
+    """The textbook algorithm in float64, one frame at a time (slow, plain)."""
+    n_fft, hop = AUDIO.n_fft, AUDIO.hop_length
+    magnitude = mel_to_magnitude(mel, **{k: PARAMS[k] for k in MAGNITUDE_KEYS}).astype(float).T
+    window = np.hanning(n_fft + 1)[:-1]
+    count, left = magnitude.shape[0], (n_fft - hop) // 2
+    rng = np.random.default_rng(0)
+    spectrum = magnitude * np.exp(2j * np.pi * rng.random(magnitude.shape))
+
+    def inverse(spec: np.ndarray) -> np.ndarray:
+        out, norm = np.zeros(count * hop + n_fft), np.zeros(count * hop + n_fft)
+        for t in range(count):
+            out[t * hop : t * hop + n_fft] += np.fft.irfft(spec[t], n_fft) * window
+            norm[t * hop : t * hop + n_fft] += window**2
+        return (out / np.maximum(norm, 1e-8))[left : left + count * hop]
+
+    for _ in range(iterations):
+        wave = inverse(spectrum)
+        padded = np.pad(wave, (left, n_fft - hop - left), mode="reflect")
+        frames = [padded[t * hop : t * hop + n_fft] * window for t in range(count)]
+        rebuilt = np.fft.rfft(np.array(frames), axis=-1)
+        spectrum = magnitude * np.exp(1j * np.angle(rebuilt))
+    return inverse(spectrum)
+
+
+def test_agrees_with_a_plain_float64_reference():
+    mel = log_mel(voiced(0.5, 200.0, seed=2), **PARAMS)
+    ours = convergence(mel, griffin_lim(mel, **PARAMS, iterations=12, momentum=0.0))
+    theirs = convergence(mel, reference_griffin_lim(mel, 12))
+    assert abs(ours - theirs) < 0.03
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    frames=st.integers(1, 30),
+    batch=st.integers(1, 3),
+    hop=st.sampled_from([64, 99, 100, 256]),
+)
+def test_output_holds_frames_times_hop_samples(frames, batch, hop):
+    params = {**PARAMS, "hop_length": hop, "win_length": 200}
+    mel = np.random.default_rng(frames).normal(-4.0, 1.0, (batch, AUDIO.n_mels, frames))
+    wave = griffin_lim(mel, **params, iterations=2)
+    assert wave.shape == (batch, frames * hop) and wave.dtype == np.float32
+    assert np.isfinite(wave).all()
+    one = griffin_lim(mel[0], **params, iterations=2)
+    assert one.shape == (frames * hop,)
+
+
+@pytest.mark.parametrize("pitch", [150.0, 440.0, 1000.0])
+def test_a_tone_keeps_its_pitch(pitch):
+    """The peak STFT bin (of the magnitude averaged over frames) stays within a bin, at the
+    default feature settings (80 mels, 1024-point FFT)."""
+    params = mel_params(AudioConfig())
+    n = params["sample_rate"] // 2 // params["hop_length"] * params["hop_length"]
+    tone = (0.5 * np.sin(2 * np.pi * pitch * np.arange(n) / params["sample_rate"])).astype(
+        np.float32
+    )
+    wave = griffin_lim(log_mel(tone, **params), **params, iterations=16)
+    keys = ("n_fft", "hop_length", "win_length")
+
+    def peak(signal: np.ndarray) -> int:
+        magnitude = stft_magnitude(signal, **{k: params[k] for k in keys})
+        return int(np.argmax(magnitude[:, 2:-2].mean(axis=1)))
+
+    expected = round(pitch * params["n_fft"] / params["sample_rate"])
+    assert abs(peak(tone) - expected) <= 1
+    assert abs(peak(wave) - peak(tone)) <= 1
+
+
+def test_a_batch_matches_its_items_and_a_seed_decides_the_phases():
+    mels = np.stack([log_mel(voiced(0.4, p), **PARAMS) for p in (120.0, 220.0)])
+    batch = griffin_lim(mels, **PARAMS, iterations=8)
+    for item in range(2):
+        alone = griffin_lim(mels[item], **PARAMS, iterations=8)
+        np.testing.assert_allclose(batch[item], alone, atol=1e-5)
+    again = griffin_lim(mels, **PARAMS, iterations=8, rng=np.random.default_rng(0))
+    other = griffin_lim(mels, **PARAMS, iterations=8, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(batch, again)
+    assert not np.allclose(batch, other, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("mel", "changes", "named"),
+    [
+        (np.zeros(32), {}, "log_mel"),
+        (np.zeros((31, 5)), {}, "log_mel"),
+        (np.zeros((32, 0)), {}, "log_mel"),
+        (np.full((32, 5), np.nan), {}, "log_mel"),
+        (np.zeros((32, 5)), {"iterations": -1}, "iterations"),
+        (np.zeros((32, 5)), {"iterations": 2.5}, "iterations"),
+        (np.zeros((32, 5)), {"momentum": 1.0}, "momentum"),
+        (np.zeros((32, 5)), {"hop_length": 0}, "hop_length"),
+        (np.zeros((32, 5)), {"hop_length": 512}, "hop_length"),
+        (np.zeros((32, 5)), {"win_length": 512}, "win_length"),
+    ],
+)
+def test_bad_input_names_the_argument(mel, changes, named):
+    with pytest.raises(AudioValueError, match=named):
+        griffin_lim(mel, **{**PARAMS, **changes})
+
+
+# -- the bundle entry and the inference stage ----------------------------------------------------
+
+
+def write_bundle(root: Path, vocoder: dict) -> Path:
+    """A bundle with stand-in acoustic files (for parsing only) and the vocoder ``vocoder``."""
+    root.mkdir()
+    for name in ("acoustic.onnx", "acoustic.safetensors"):
+        (root / name).write_bytes(name.encode())
+    acoustic = {
+        "plugin": "voice_transformer",
+        "options": {},
+        "onnx": "acoustic.onnx",
+        "weights": "acoustic.safetensors",
+        "signature": acoustic_signature(AUDIO.n_mels).to_dict(),
+        "opset": 17,
+    }
+    manifest = {
+        "format": FORMAT,
+        "format_version": 1,
+        "name": "gl",
+        "audio": unstructure(AUDIO),
+        "text": unstructure(TextConfig()),
+        "symbols": characters_table().to_dict(),
+        "speakers": ["one"],
+        "acoustic": acoustic,
+        "vocoder": vocoder,
+        "limits": {"max_tokens": 64, "max_frames": 256},
+        "files": file_table(root, ["acoustic.onnx", "acoustic.safetensors"]),
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    return root
+
+
+def test_a_griffin_lim_vocoder_stage_has_options_and_no_files(tmp_path):
+    bundle = VoiceBundle.open(write_bundle(tmp_path / "v", griffin_lim_entry({"iterations": 8})))
+    stage = bundle.stage("vocoder")
+    assert (stage.plugin, stage.onnx, stage.weights, stage.has_graph) == (
+        "griffin_lim",
+        None,
+        None,
+        False,
+    )
+    assert stage.options == {"iterations": 8, "momentum": 0.99, "seed": 0}
+    assert stage.signature.output_names == ["audio"]
+    assert stage.signature.inputs[0].shape == ("batch", AUDIO.n_mels, "frames")
+    assert bundle.stage("acoustic").has_graph
+    with pytest.raises(BundleError, match="vocoder stage: plugin 'griffin_lim' has no graph"):
+        stage.artifacts()
+
+
+def test_bad_griffin_lim_options_are_errors_naming_the_field(tmp_path):
+    entry = {"plugin": "griffin_lim", "options": {"iterations": -3}}
+    with pytest.raises(BundleError, match=r"\$\.vocoder\.options\.iterations: must be >= 0"):
+        VoiceBundle.open(write_bundle(tmp_path / "v", entry))
+    with pytest.raises(AutovoiceError, match=r"\$\.vocoder\.options\.momentum"):
+        griffin_lim_entry({"momentum": 2.0})
+    with pytest.raises(BundleError, match=r"\$\.vocoder\.options: missing"):
+        VoiceBundle.open(write_bundle(tmp_path / "w", {"plugin": "griffin_lim"}))
+
+
+def test_the_stage_keeps_the_vocoder_contract():
+    runner = open_griffin_lim(AUDIO, GriffinLimOptions(iterations=4))
+    assert (runner.backend, runner.artifact, runner.device) == ("griffin-lim", "numpy", "cpu")
+    mel = np.stack([log_mel(voiced(0.3, p), **PARAMS) for p in (150.0, 250.0)])
+    audio = runner.run({"mel": mel})["audio"]
+    assert audio.shape == (2, mel.shape[-1] * AUDIO.hop_length) and audio.dtype == np.float32
+    np.testing.assert_array_equal(audio, runner.run({"mel": mel})["audio"])
+    with pytest.raises(InferenceError, match="'mel' must be"):
+        runner.run({"mel": mel[0]})
+    with pytest.raises(InferenceError, match="no 'mel' input"):
+        GriffinLimSession(AUDIO, GriffinLimOptions()).run({"spectrogram": mel})
+
+
+def test_options_come_from_a_griffin_lim_bundle_only():
+    assert griffin_lim_options("hifigan", {"upsample_initial_channel": 32}) == GriffinLimOptions()
+    assert griffin_lim_options("griffin_lim", {"iterations": 5}).iterations == 5
+    with pytest.raises(InferenceError, match="iterations"):
+        griffin_lim_options("griffin_lim", {"iterations": "many"})
+    assert check_vocoder_choice("griffin-lim") == "griffin-lim"
+    with pytest.raises(InferenceError, match="vocoder must be one of 'bundle', 'griffin-lim'"):
+        check_vocoder_choice("griffin_lim")
