@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -19,18 +20,71 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+THREADS_ENV = "AUTOVOICE_BENCH_THREADS"
+"""CPU threads every measured system is pinned to (set by ``benchmarks.run --threads``)."""
+DEFAULT_THREADS = 2
+LIBRARIES = (
+    "autovoice",
+    "numpy",
+    "torch",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "tensorrt",
+    "piper-tts",
+    "hibari-tts",
+)
+"""Distributions whose versions every result records."""
 
 
-def timed(fn: Callable[[], Any], *, warmup: int = 1, repeats: int = 5) -> list[float]:
-    """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
+def bench_threads() -> int:
+    """The thread count of this run: ``$AUTOVOICE_BENCH_THREADS``, else 2."""
+    value = os.environ.get(THREADS_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_THREADS
+
+
+def pin_torch_threads() -> int:
+    """Pin PyTorch's intra-op threads to :func:`bench_threads`; returns the count."""
+    import torch
+
+    threads = bench_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB: ``VmHWM`` of its own address space
+    (``ru_maxrss`` would carry over the parent's peak when a large process started this one)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def timed(
+    fn: Callable[[], Any],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+    budget_s: float | None = None,
+    min_repeats: int = 3,
+) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones; with
+    ``budget_s``, stops early once that many seconds are timed and ``min_repeats`` are done."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats and not _spent(times, budget_s, min_repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     return times
+
+
+def _spent(times: Sequence[float], budget_s: float | None, min_repeats: int) -> bool:
+    return budget_s is not None and len(times) >= min_repeats and sum(times) >= budget_s
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -48,6 +102,7 @@ def summary(times: Sequence[float]) -> dict[str, float]:
     """Median, p90, p99, min and count of a list of timings (seconds)."""
     return {
         "median_s": statistics.median(times),
+        "p50_s": percentile(times, 50),
         "p90_s": percentile(times, 90),
         "p99_s": percentile(times, 99),
         "min_s": min(times),
@@ -100,8 +155,17 @@ def _gpu() -> str | None:
         return None
 
 
+def _load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def machine() -> dict[str, Any]:
-    """What a result was measured on: CPU, cores, GPU, library versions, commit, date."""
+    """What a result was measured on: CPU, cores, GPU, library versions, commit, date, the
+    thread count every system was pinned to, and the load average when it started (other
+    work on the machine slows every number down)."""
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpu": _cpu_model(),
@@ -109,11 +173,10 @@ def machine() -> dict[str, Any]:
         "gpu": _gpu(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "versions": {
-            name: _version(name)
-            for name in ("autovoice", "numpy", "torch", "onnxruntime", "tensorrt")
-        },
+        "versions": {name: _version(name) for name in LIBRARIES},
         "commit": _git_commit(),
+        "threads": bench_threads(),
+        "load_average": _load_average(),
     }
 
 

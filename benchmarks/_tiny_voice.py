@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autovoice.config import Config, apply_overrides
 
-__all__ = ["ACOUSTIC", "VOCODER", "make_tiny_voice"]
+__all__ = ["ACOUSTIC", "SHIPPED_ACOUSTIC", "VOCODER", "make_tiny_voice"]
 
 ACOUSTIC = (
     "model.name='voice_transformer'",
@@ -39,6 +39,18 @@ VOCODER = (
 )
 """A HiFi-GAN V3 with a quarter of its channels, spectral losses only."""
 
+SHIPPED_ACOUSTIC = (
+    "model.name='voice_transformer'",
+    "model.options.preset='tiny'",
+    "data.options.segment_size=0",
+    "data.options.pitch=true",
+    "text.symbols='phonemes'",
+    "training.learning_rate=1e-2",
+    "training.warmup_steps=2",
+)
+"""The shipped default voice's acoustic model (tiny preset, on phonemes); its vocoder is
+Griffin-Lim, which has nothing to train."""
+
 
 def _config(workdir: Path, steps: int, extra: tuple[str, ...]) -> Config:
     return apply_overrides(
@@ -66,8 +78,11 @@ def make_tiny_voice(
     vocoder_steps: int = 2,
     speakers: int = 2,
     sentences: int = 8,
+    shipped_sizes: bool = False,
 ) -> Path:
-    """Train both stages in ``workdir`` (new or empty) and export ``workdir/voice``."""
+    """Train both stages in ``workdir`` (new or empty) and export ``workdir/voice``. With
+    ``shipped_sizes`` the voice has the default voice's architecture instead: the tiny preset
+    on phonemes, voiced by Griffin-Lim (no vocoder is trained)."""
     import torch
 
     from autovoice.corpus.demo import make_demo_corpus
@@ -78,15 +93,16 @@ def make_tiny_voice(
     root = Path(workdir)
     make_demo_corpus(root / "corpus", speakers=speakers, sentences=sentences, seed=0, workers=1)
     runtime = Runtime(torch.device("cpu"), "fp32")
+    stages = [("acoustic", acoustic_steps, SHIPPED_ACOUSTIC if shipped_sizes else ACOUSTIC)]
+    if not shipped_sizes:
+        stages.append(("vocoder", vocoder_steps, VOCODER))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        for stage, steps, extra in (
-            ("acoustic", acoustic_steps, ACOUSTIC),
-            ("vocoder", vocoder_steps, VOCODER),
-        ):
+        for stage, steps, extra in stages:
             config = _config(root, steps, extra)
             build_trainer(config, stage=stage, runtime=runtime, progress=False).fit()
     runs = root / "runs"
+    vocoder = None if shipped_sizes else runs / "vocoder"
     return export_voice(
-        runs / "acoustic", runs / "vocoder", root / "voice", overrides=["export.validate=false"]
+        runs / "acoustic", vocoder, root / "voice", overrides=["export.validate=false"]
     )

@@ -1,33 +1,28 @@
-"""End-to-end synthesis: latency and real-time factor per backend and batch size.
+"""End-to-end synthesis: latency, real-time factor and peak memory per system and batch size.
 
-Every available backend (pytorch, onnxruntime, and tensorrt in FP32 and FP16 where a GPU and
-TensorRT are present) serves both stages of one voice. Measured, warm-up excluded:
+Systems: one autovoice voice on every backend usable here (``pytorch`` and ``onnxruntime`` on
+the CPU; on a GPU also ``pytorch-cuda``, ``onnxruntime-cuda``, ``tensorrt-fp32`` and
+``tensorrt-fp16``), and the peers installed (Piper, hibari) through their own runtimes. Each
+system runs in a fresh process pinned to the same number of threads, so that its peak memory
+is its own. Measured, warm-up excluded:
 
-- a fixed 128-character text, ``batch`` copies synthesized as one batch (batch 1, 4, 8);
-- a paragraph of several sentences through ``synthesize_speech`` at each batch size;
-- dynamic shapes: texts of mixed lengths one after another against the same number of texts
-  of one fixed length with the same total characters (ratio of real-time factors);
-- ONNX Runtime (and TensorRT) against PyTorch eager, as a ratio of median latencies.
+- a fixed 128-character text, ``batch`` copies as one batch (batch 1, 4, 8; peers cannot
+  batch, so they are measured at batch 1);
+- a five-sentence paragraph, split into sentences and synthesized ``batch`` at a time.
 
-The voice is the default voice when one is installed, else a tiny one trained for a few steps
-in a temporary directory: its numbers measure speed only, never quality, and an untrained
-duration predictor makes its utterances shorter or longer than real speech.
+The real-time factor (RTF) is the median latency over the seconds of audio made; ratios of
+RTFs are measured in the same run: each backend against PyTorch, each autovoice system against
+each peer (below 1: autovoice is faster).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import tempfile
-import warnings
-from collections.abc import Callable
-from functools import partial
-from pathlib import Path
 from typing import Any
 
-from autovoice.bundle import default_voice_path
-from autovoice.inference import VoiceInferenceEngine
-from autovoice.plugins import Registry
-from benchmarks._common import markdown_table, summary, timed
+from benchmarks._common import bench_threads, markdown_table
+from benchmarks._proc import WorkerError, run_worker
+from benchmarks._speakers import autovoice_systems, peers_installed, registry
+from benchmarks._voice import bench_voice
 
 TEXT_128 = (
     "The quick brown fox jumps over the lazy dog while seven wizards quietly hex the jovial "
@@ -41,186 +36,141 @@ PARAGRAPH = (
     "time in old systems and all at once in new ones. Batching sentences keeps the hardware "
     "busy, and short pauses join them back into one recording."
 )
-MIXED_LENGTHS = (32, 96, 160, 224)
 BATCH_SIZES = (1, 4, 8)
-NOTE_TINY = (
-    "voice: a tiny model trained for a few steps in a temporary directory; these numbers "
-    "measure speed only, not quality"
-)
+REFERENCE = "pytorch"
+PEER_SYSTEMS = ("pytorch", "onnxruntime")
+"""The autovoice systems compared with peers (the CPU ones: the peers run on the CPU)."""
 
 
-def _registry() -> Registry:
-    import autovoice_torch
+def systems() -> list[str]:
+    """Every system measurable here: autovoice backends first, then the installed peers."""
+    from autovoice.inference.stages import gpu_present
 
-    eps = importlib.metadata.entry_points(group="autovoice")
-    installed = any(ep.value == "autovoice_torch" for ep in eps)
-    return Registry.discover(plugins=[] if installed else [autovoice_torch])
-
-
-def _text(chars: int) -> str:
-    """A text of exactly ``chars`` characters cut from the paragraph (repeated as needed)."""
-    source = (PARAGRAPH + " ") * (chars // len(PARAGRAPH) + 2)
-    cut = source[:chars].rstrip()
-    return cut + "." * (chars - len(cut))
+    reg = registry()
+    usable = {e.spec.name for e in reg.entries("backend") if e.spec.availability().available}
+    return [*autovoice_systems(usable, gpu_present()), *peers_installed()]
 
 
-def _systems(registry: Registry) -> dict[str, dict[str, Any]]:
-    """Name -> engine settings of every backend usable here."""
-    usable = {e.spec.name for e in registry.entries("backend") if e.spec.availability().available}
-    systems: dict[str, dict[str, Any]] = {
-        name: {"backend": name} for name in ("pytorch", "onnxruntime") if name in usable
-    }
-    if "tensorrt" in usable:
-        for precision, fp16 in (("fp32", False), ("fp16", True)):
-            options = {"tensorrt": {"fp16": fp16}}
-            systems[f"tensorrt-{precision}"] = {"backend": "tensorrt", "backend_options": options}
-    return systems
-
-
-def _row(system: str, case: str, batch: int, times: list[float], audio_s: float) -> dict[str, Any]:
-    stats = summary(times)
+def _request(system: str, voice: str, quick: bool) -> dict[str, Any]:
+    warmup, repeats, least, budget = (1, 3, 2, 1.0) if quick else (2, 20, 5, 8.0)
     return {
         "system": system,
-        "input": case,
-        "batch": batch,
-        "audio_s": audio_s,
-        "p50_s": stats["median_s"],
-        "p90_s": stats["p90_s"],
-        "p99_s": stats["p99_s"],
-        "rtf": stats["median_s"] / audio_s if audio_s else float("inf"),
+        "voice": voice,
+        "threads": bench_threads(),
+        "warmup": warmup,
+        "repeats": repeats,
+        "min_repeats": least,
+        "budget_s": budget,
+        "batch_sizes": list(BATCH_SIZES),
+        "texts": {"text-128": TEXT_128, "paragraph": PARAGRAPH},
     }
 
 
-def _measure(
-    fn: Callable[[], Any], engine: VoiceInferenceEngine, warmup: int, repeats: int
-) -> tuple[list[float], float]:
-    """Timings of ``fn`` and the seconds of audio one call makes."""
-    times = timed(fn, warmup=warmup, repeats=repeats)
-    timing = engine.last_timing
-    return times, timing.audio_seconds if timing is not None else 0.0
+def measure_system(system: str, voice: str, quick: bool) -> dict[str, Any]:
+    """One system's worker result, or ``{"system", "error"}`` when it failed."""
+    try:
+        result, done = run_worker("benchmarks._worker", _request(system, voice, quick))
+    except WorkerError as exc:
+        return {"system": system, "error": str(exc)}
+    return {**result, "system": system, "process_peak_rss_mb": done.peak_rss_mb}
 
 
-def bench_system(
-    system: str, engine: VoiceInferenceEngine, *, warmup: int, repeats: int
-) -> list[dict[str, Any]]:
-    """The fixed text as one batch of ``batch`` copies, and the paragraph in batches."""
-    rows = []
-    for batch in BATCH_SIZES:
-        cases = {
-            "text-128": partial(engine.synthesize_batch, [TEXT_128] * batch),
-            "paragraph": partial(engine.synthesize_speech, PARAGRAPH, batch_size=batch),
-        }
-        for case, fn in cases.items():
-            times, audio = _measure(fn, engine, warmup, repeats)
-            rows.append(_row(system, case, batch, times, audio))
-    return rows
+def flat_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every latency row, tagged with its system."""
+    return [{"system": r["system"], **row} for r in results if "rows" in r for row in r["rows"]]
 
 
-def _speak_each(engine: VoiceInferenceEngine, texts: list[str]) -> int:
-    return sum(len(engine.synthesize_batch([text])[0]) for text in texts)
-
-
-def bench_dynamic(
-    system: str, engine: VoiceInferenceEngine, *, warmup: int, repeats: int
-) -> dict[str, Any]:
-    """Real-time factor of texts of mixed lengths over that of texts of one length, one text
-    per call, the same number of texts and characters."""
-    mixed = [_text(n) for n in MIXED_LENGTHS]
-    fixed = [_text(sum(MIXED_LENGTHS) // len(MIXED_LENGTHS))] * len(MIXED_LENGTHS)
-    result: dict[str, Any] = {"system": system}
-    for name, texts in (("mixed", mixed), ("fixed", fixed)):
-        fn = partial(_speak_each, engine, texts)
-        audio = fn() / engine.sample_rate
-        times = timed(fn, warmup=warmup, repeats=repeats)
-        result[f"{name}_rtf"] = summary(times)["median_s"] / audio
-    result["overhead"] = result["mixed_rtf"] / result["fixed_rtf"]
-    return result
-
-
-def _ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Median latency of PyTorch over each other system's, per input and batch size."""
-    base = {(r["input"], r["batch"]): r["p50_s"] for r in rows if r["system"] == "pytorch"}
+def ratios(rows: list[dict[str, Any]], reference: str, key: str = "rtf") -> list[dict[str, Any]]:
+    """``key`` of each other system over the reference's, per input and batch size."""
+    base = {(r["input"], r["batch"]): r[key] for r in rows if r["system"] == reference}
     return [
         {
             "system": r["system"],
+            "reference": reference,
             "input": r["input"],
             "batch": r["batch"],
-            "speedup_vs_pytorch": base[(r["input"], r["batch"])] / r["p50_s"],
+            "ratio": r[key] / base[(r["input"], r["batch"])],
         }
         for r in rows
-        if r["system"] != "pytorch" and (r["input"], r["batch"]) in base
+        if r["system"] != reference and (r["input"], r["batch"]) in base
     ]
 
 
-def _voice(tmp: Path, quick: bool) -> tuple[Path, str]:
-    default = default_voice_path()
-    if default is not None:
-        return default, f"voice: the default voice ({default})"
-    from benchmarks._tiny_voice import make_tiny_voice
-
-    steps = 6 if quick else 12
-    return make_tiny_voice(tmp / "work", acoustic_steps=steps, vocoder_steps=1), NOTE_TINY
+def peer_ratios(results: list[dict[str, Any]], peers: list[str]) -> list[dict[str, Any]]:
+    """Each autovoice CPU system against each peer at batch 1: RTF and peak memory ratios
+    (the peak of a process that has served batch 1 only, as the peers do)."""
+    rows = [r for r in flat_rows(results) if r["batch"] == 1]
+    out = []
+    for peer in peers:
+        memory = ratios(rows, peer, key="peak_rss_mb")
+        for ratio, mem in zip(ratios(rows, peer), memory, strict=True):
+            if ratio["system"] in PEER_SYSTEMS:
+                out.append({**ratio, "memory_ratio": mem["ratio"]})
+    return out
 
 
 def _markdown(records: list[dict[str, Any]], columns: dict[str, str]) -> str:
     return markdown_table(list(columns.values()), [[r[k] for k in columns] for r in records])
 
 
-def _table(result: dict[str, Any]) -> str:
-    parts = [f"_{result['note']}_", ""]
-    columns = {
-        "system": "system",
-        "input": "input",
-        "batch": "batch",
-        "audio_s": "audio s",
-        "p50_s": "p50 s",
-        "p90_s": "p90 s",
-        "p99_s": "p99 s",
-        "rtf": "RTF",
-    }
-    parts += [_markdown(result["rows"], columns), ""]
-    if result["ratios"]:
-        columns = {
-            "system": "system",
-            "input": "input",
-            "batch": "batch",
-            "speedup_vs_pytorch": "x faster than pytorch",
-        }
-        parts += [_markdown(result["ratios"], columns), ""]
-    columns = {
-        "system": "system",
-        "mixed_rtf": "mixed lengths RTF",
-        "fixed_rtf": "fixed length RTF",
-        "overhead": "mixed / fixed",
-    }
-    parts += [_markdown(result["dynamic"], columns)]
+LATENCY_COLUMNS = {
+    "system": "system",
+    "input": "input",
+    "batch": "batch",
+    "audio_s": "audio s",
+    "p50_s": "p50 s",
+    "p90_s": "p90 s",
+    "p99_s": "p99 s",
+    "rtf": "RTF",
+    "peak_rss_mb": "peak RSS MiB (so far)",
+}
+BACKEND_COLUMNS = {
+    "system": "system",
+    "input": "input",
+    "batch": "batch",
+    "ratio": "RTF / PyTorch RTF",
+}
+PEER_COLUMNS = {
+    "system": "autovoice",
+    "reference": "peer",
+    "input": "input",
+    "ratio": "RTF ratio (autovoice / peer)",
+    "memory_ratio": "peak memory ratio",
+}
+
+
+def table(result: dict[str, Any]) -> str:
+    """The suite's markdown: latency rows, backends against PyTorch, autovoice against peers."""
+    parts = [
+        f"Voice: {result['voice']['note']} ({result['voice']['total_onnx_mb']:.1f} MB of ONNX). "
+        f"Threads: {result['threads']}.",
+        "",
+        _markdown(result["rows"], LATENCY_COLUMNS),
+    ]
+    if result["backend_ratios"]:
+        parts += ["", "Backends against PyTorch eager (below 1: faster)", ""]
+        parts += [_markdown(result["backend_ratios"], BACKEND_COLUMNS)]
+    if result["peer_ratios"]:
+        parts += ["", "autovoice against peers at batch 1 (below 1: autovoice is faster)", ""]
+        parts += [_markdown(result["peer_ratios"], PEER_COLUMNS)]
+    parts += [f"\n{name}: failed: {error}" for name, error in result["errors"].items()]
     return "\n".join(parts)
 
 
-def _devices(engine: VoiceInferenceEngine) -> dict[str, str]:
-    return {name: stage["device"] for name, stage in engine.describe()["stages"].items()}
-
-
 def run(quick: bool = False) -> tuple[dict[str, Any], str]:
-    warmup, repeats = (1, 5) if quick else (3, 20)
-    registry = _registry()
-    rows: list[dict[str, Any]] = []
-    dynamic: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        voice, note = _voice(Path(tmp), quick)
-        for system, settings in _systems(registry).items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a provider fallback shows in "devices"
-                engine = VoiceInferenceEngine(voice, registry=registry, **settings)
-            rows += bench_system(system, engine, warmup=warmup, repeats=repeats)
-            dynamic.append(bench_dynamic(system, engine, warmup=warmup, repeats=repeats))
-            dynamic[-1]["devices"] = _devices(engine)
+    voice = bench_voice()
+    peers = peers_installed()
+    results = [measure_system(name, str(voice.path), quick) for name in systems()]
+    rows = flat_rows(results)
     result = {
-        "note": note,
+        "voice": voice.record(),
+        "threads": bench_threads(),
         "text_128": TEXT_128,
-        "paragraph_chars": len(PARAGRAPH),
+        "paragraph": PARAGRAPH,
+        "systems": results,
         "rows": rows,
-        "ratios": _ratios(rows),
-        "dynamic": dynamic,
+        "backend_ratios": ratios([r for r in rows if r["system"] not in peers], REFERENCE),
+        "peer_ratios": peer_ratios(results, peers),
+        "errors": {r["system"]: r["error"] for r in results if "error" in r},
     }
-    return result, _table(result)
+    return result, table(result)

@@ -1,7 +1,8 @@
 """Training throughput on this machine: mel frames per second of the acoustic presets and of
 HiFi-GAN V2, one full optimizer step each (forward, backward, AdamW), through the generic
-trainer's step code. Batches are synthetic but shaped like speech: 16 utterances of 350 to 400
-frames (70 to 100 tokens) for the acoustic model, 8 clips of 8192 samples for the vocoder.
+trainer's step code, on the CPU (the run's thread count) and on a GPU when there is one.
+Batches are synthetic but shaped like speech: 16 utterances of 350 to 400 frames (70 to 100
+tokens) for the acoustic model, 8 clips of 8192 samples for the vocoder.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from autovoice.config.schema import AudioConfig, Config, TrainingConfig
 from autovoice.training.optim import build_optimizers
 from autovoice.training.recipe import Recipe
-from benchmarks._common import markdown_table, summary, timed
+from benchmarks._common import markdown_table, pin_torch_threads, summary, timed
 
 AUDIO = AudioConfig()
 
@@ -46,18 +47,22 @@ def vocoder_batch(batch: int = 8, segment: int = 8192) -> dict[str, torch.Tensor
     return {"audio": audio, "audio_mels": torch.randn(batch, AUDIO.n_mels, segment // 256) - 5}
 
 
-def step_fn(recipe: Recipe, batch: Mapping[str, Any]) -> Any:
-    optimizers, _ = build_optimizers(recipe.optimizers, recipe.modules)
+def step_fn(recipe: Recipe, batch: Mapping[str, Any], device: str = "cpu") -> Any:
+    """One training step of ``recipe`` on ``batch``, on ``device``, as a function to time."""
     for module in recipe.modules.values():
-        module.train()
+        module.to(device).train()
+    optimizers, _ = build_optimizers(recipe.optimizers, recipe.modules)
+    moved = {k: v.to(device) for k, v in batch.items()}
 
     def run() -> None:
         scratch: dict[str, Any] = {}
         for step in recipe.steps:
-            out = step.loss(batch, scratch)
+            out = step.loss(moved, scratch)
             out["loss"].backward()
             optimizers[step.optimizer].step()
             optimizers[step.optimizer].zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     return run
 
@@ -87,25 +92,48 @@ def _vocoder(discriminators: str) -> Iterator[tuple[str, Recipe, dict[str, torch
     yield f"hifigan v2 ({discriminators})", recipe, batch, int(batch["audio_mels"].shape[0] * 32)
 
 
+def _cases(quick: bool) -> list[tuple[str, Recipe, dict[str, torch.Tensor], int]]:
+    if quick:
+        return [*_acoustic("tiny"), *_vocoder("none")]
+    acoustic = [*_acoustic("tiny"), *_acoustic("small"), *_acoustic("base")]
+    return [*acoustic, *_vocoder("none"), *_vocoder("mpd+msd")]
+
+
+def measure(
+    name: str, recipe: Recipe, batch: dict[str, torch.Tensor], frames: int, device: str, quick: bool
+) -> dict[str, Any]:
+    """Median step time and mel frames per second of one model on one device."""
+    step = step_fn(recipe, batch, device)
+    times = timed(step, warmup=1, repeats=2 if quick else 5, budget_s=10.0, min_repeats=2)
+    stats = summary(times)
+    return {
+        "model": name,
+        "device": device,
+        "frames_per_step": frames,
+        **stats,
+        "mel_frames_per_s": frames / stats["median_s"],
+    }
+
+
 def run(quick: bool = False) -> tuple[dict[str, Any], str]:
-    torch.manual_seed(0)
-    cases = [*_acoustic("tiny"), *_acoustic("base"), *_vocoder("none")]
-    if not quick:
-        cases += [*_vocoder("mpd+msd")]
-    rows = []
-    for name, recipe, batch, frames in cases:
-        times = timed(step_fn(recipe, batch), warmup=1, repeats=2 if quick else 5)
-        stats = summary(times)
-        rows.append(
-            {
-                "model": name,
-                "frames_per_step": frames,
-                **stats,
-                "mel_frames_per_s": frames / stats["median_s"],
-            }
-        )
+    threads = pin_torch_threads()
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    rows, errors = [], []
+    for device in devices:
+        torch.manual_seed(0)
+        for name, recipe, batch, frames in _cases(quick):
+            try:
+                rows.append(measure(name, recipe, batch, frames, device, quick))
+            except RuntimeError as exc:  # a GPU row that fails leaves the CPU rows standing
+                if device == "cpu":
+                    raise
+                errors.append(f"{name} on {device}: {exc}")
     table = markdown_table(
-        ["model", "mel frames/step", "median step (s)", "mel frames/s"],
-        [[r["model"], r["frames_per_step"], r["median_s"], r["mel_frames_per_s"]] for r in rows],
+        ["model", "device", "mel frames/step", "median step (s)", "mel frames/s"],
+        [
+            [r["model"], r["device"], r["frames_per_step"], r["median_s"], r["mel_frames_per_s"]]
+            for r in rows
+        ],
     )
-    return {"device": "cpu", "threads": torch.get_num_threads(), "rows": rows}, table
+    table += "".join(f"\n\nfailed: {e}" for e in errors)
+    return {"devices": devices, "threads": threads, "rows": rows, "errors": errors}, table

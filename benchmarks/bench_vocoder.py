@@ -1,11 +1,18 @@
-"""HiFi-GAN on CPU: inference real-time factor of V1/V2/V3 and the cost of a training step.
+"""Vocoder floor: how close each backend runs to what the machine's arithmetic allows.
 
-Inference: 5 s of audio (22050 Hz, hop 256) from one mel, eager PyTorch under
-``torch.inference_mode`` with weight norm folded, and ONNX Runtime when installed. The real-time
-factor is seconds of compute per second of audio (below 1: faster than real time).
+The machine's speed is measured as the FLOP/s of a large float32 matrix product (the fastest
+of PyTorch, numpy and ONNX Runtime, at the run's thread count; on a GPU PyTorch in FP32 and
+FP16). A vocoder's cost is its counted FLOPs per second of
+audio (multiply-adds of every convolution, see ``benchmarks._flops``). Their quotient is the
+*floor*: the real-time factor the vocoder would reach running at the matrix product's speed.
+Each backend's measured real-time factor on 5 s of audio (one mel, warm-up excluded) is then
+reported as a multiple of the floor, and as the fraction of peak FLOP/s it achieves.
 
-Training: one V2 step (every due step of the recipe, forward, backward, AdamW) on clips of 8192
-samples, with spectral losses only (``discriminators = "none"``) and with the full GAN.
+Measured: the benchmarked voice's vocoder on every autovoice backend usable here (once when it
+is Griffin-Lim, which runs in numpy whatever the backend), the published HiFi-GAN V1, V2 and V3
+generators (random weights) on PyTorch eager and ONNX Runtime on the CPU, and Griffin-Lim at its
+defaults. Griffin-Lim's count is an estimate (``2.5 n log2 n`` per real FFT); FFTs are bound by
+memory more than arithmetic, so it sits further from a matrix product's peak.
 """
 
 from __future__ import annotations
@@ -13,35 +20,147 @@ from __future__ import annotations
 import importlib.util
 import tempfile
 import warnings
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
+from benchmarks._common import bench_threads, markdown_table, pin_torch_threads, summary, timed
+from benchmarks._flops import count_flops, griffin_lim_flops
+from benchmarks._peak import peaks
+from benchmarks._speakers import autovoice_systems, load_speaker, registry
+from benchmarks._voice import bench_voice
 
-from autovoice.config.schema import AudioConfig, TrainingConfig
-from autovoice_models.hifigan.recipe import build_generator, build_recipe
-from autovoice_models.hifigan.spec import HifiGanOptions
-from benchmarks._common import markdown_table, summary, timed
-
-AUDIO = AudioConfig()
 SECONDS = 5.0
-SEGMENT = 8192
+PRESETS = ("v1", "v2", "v3")
 
 
-def _mel(frames: int, batch: int = 1) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(0)
-    return torch.randn(batch, AUDIO.n_mels, frames, generator=generator) * 2.0 - 5.0
+def _mel(frames: int, n_mels: int) -> Any:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((1, n_mels, frames)) * 2.0 - 5.0).astype(np.float32)
 
 
-def _onnx_session(module: torch.nn.Module, directory: Path) -> Any:
+def flops_per_audio_second(generator: Any, n_mels: int, hop: int, sample_rate: int) -> float:
+    """Counted FLOPs of ``generator`` per second of audio it makes (from 5 s of mel)."""
+    import torch
+
+    frames = round(SECONDS * sample_rate / hop)
+    flops = count_flops(generator, torch.from_numpy(_mel(frames, n_mels)))
+    return flops / (frames * hop / sample_rate)
+
+
+def floor_row(
+    name: str, backend: str, rtf: float, flops_per_s: float, peak: float
+) -> dict[str, Any]:
+    """A measured real-time factor against the floor ``flops_per_s / peak``."""
+    floor = flops_per_s / peak
+    return {
+        "vocoder": name,
+        "backend": backend,
+        "gflops_per_audio_s": flops_per_s / 1e9,
+        "floor_rtf": floor,
+        "rtf": rtf,
+        "x_floor": rtf / floor,
+        "peak_fraction": floor / rtf,
+    }
+
+
+def _rtf(call: Callable[[], Any], seconds: float, warmup: int, repeats: int) -> float:
+    times = timed(call, warmup=warmup, repeats=repeats, budget_s=repeats / 2, min_repeats=3)
+    return float(summary(times)["median_s"] / seconds)
+
+
+def _generator(options: Any, audio: Any) -> Any:
+    """A HiFi-GAN generator (weight norm folded) built from its options, for counting."""
+    from autovoice.config.convert import structure
+    from autovoice_models.hifigan.recipe import build_generator
+    from autovoice_models.hifigan.spec import HifiGanOptions
+
+    built = structure(dict(options), HifiGanOptions, path="$.vocoder.options")
+    return build_generator(built, audio).folded_copy()
+
+
+def _griffin_lim_cost(audio: Any, iterations: int) -> float:
+    return griffin_lim_flops(
+        sample_rate=audio.sample_rate,
+        n_fft=audio.n_fft,
+        hop_length=audio.hop_length,
+        n_mels=audio.n_mels,
+        iterations=iterations,
+    )
+
+
+def _peak_for(system: str, found: dict[str, float]) -> float:
+    if "cuda" in system or system.startswith("tensorrt"):
+        dtype = "float16" if system.endswith("fp16") else "float32"
+        return found.get(f"cuda-{dtype}", found["cpu-float32"])
+    return found["cpu-float32"]
+
+
+def _usable_systems() -> list[str]:
+    from autovoice.inference.stages import gpu_present
+
+    reg = registry()
+    usable = {e.spec.name for e in reg.entries("backend") if e.spec.availability().available}
+    return list(autovoice_systems(usable, gpu_present()))
+
+
+def bench_voice_vocoder(
+    path: Path, found: dict[str, float], warmup: int, repeats: int
+) -> list[dict[str, Any]]:
+    """The voice's vocoder stage on every autovoice backend here, against its floor; a
+    Griffin-Lim vocoder (numpy, the same on every backend) is measured once."""
+    from autovoice.bundle import GRIFFIN_LIM, VoiceBundle
+
+    bundle = VoiceBundle.open(path)
+    audio, info = bundle.audio, bundle.stage("vocoder")
+    frames = round(SECONDS * audio.sample_rate / audio.hop_length)
+    seconds = frames * audio.hop_length / audio.sample_rate
+    feed = {"mel": _mel(frames, audio.n_mels)}
+    systems = _usable_systems()
+    if info.plugin == GRIFFIN_LIM:
+        cost = _griffin_lim_cost(audio, int(dict(info.options).get("iterations", 32)))
+        systems = systems[:1]
+    else:
+        generator = _generator(info.options, audio)
+        cost = flops_per_audio_second(generator, audio.n_mels, audio.hop_length, audio.sample_rate)
+    rows = []
+    for system in systems:
+        engine = load_speaker(system, voice=path, threads=bench_threads()).engine
+        stage = engine.stages["vocoder"]
+        rtf = _rtf(partial(stage.run, feed), seconds, warmup, repeats)
+        name = f"voice ({info.plugin})"
+        rows.append(floor_row(name, stage.backend, rtf, cost, _peak_for(system, found)))
+    return rows
+
+
+def bench_griffin_lim(peak: float, warmup: int, repeats: int) -> dict[str, Any]:
+    """Griffin-Lim at its defaults (32 iterations, numpy) on 5 s of mel, for scale."""
+    from autovoice.audio.features import mel_params
+    from autovoice.audio.griffin_lim import griffin_lim
+    from autovoice.config.schema import AudioConfig
+
+    audio = AudioConfig()
+    frames = round(SECONDS * audio.sample_rate / audio.hop_length)
+    seconds = frames * audio.hop_length / audio.sample_rate
+    mel = _mel(frames, audio.n_mels)
+    call = partial(griffin_lim, mel, **mel_params(audio), iterations=32)
+    rtf = _rtf(call, seconds, warmup, repeats)
+    return floor_row("griffin-lim (32 it.)", "numpy", rtf, _griffin_lim_cost(audio, 32), peak)
+
+
+def _onnx_session(module: Any, frames: int, n_mels: int, directory: Path) -> Any:
     import onnxruntime as ort
+    import torch
 
     path = directory / "vocoder.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
-            (_mel(20),),
+            (torch.from_numpy(_mel(20, n_mels)),),
             str(path),
             input_names=["mel"],
             output_names=["audio"],
@@ -49,123 +168,87 @@ def _onnx_session(module: torch.nn.Module, directory: Path) -> Any:
             opset_version=17,
             dynamo=False,
         )
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = bench_threads()
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _row(preset: str, backend: str, times: list[float], seconds: float) -> dict[str, Any]:
-    stats = summary(times)
-    return {
-        "preset": preset,
-        "backend": backend,
-        "audio_s": seconds,
-        **stats,
-        "rtf": stats["median_s"] / seconds,
-    }
+def bench_preset(
+    preset: str, peak: float, warmup: int, repeats: int, tmp: Path
+) -> list[dict[str, Any]]:
+    """A published generator (random weights) on PyTorch eager and ONNX Runtime (CPU)."""
+    import torch
 
+    from autovoice.config.schema import AudioConfig
+    from autovoice_models.hifigan.recipe import build_generator
+    from autovoice_models.hifigan.spec import HifiGanOptions
 
-def bench_inference(preset: str, *, warmup: int, repeats: int, tmp: Path) -> list[dict[str, Any]]:
-    generator = build_generator(HifiGanOptions(preset=preset), AUDIO).folded_copy()
-    frames = round(SECONDS * AUDIO.sample_rate / AUDIO.hop_length)
-    seconds = frames * AUDIO.hop_length / AUDIO.sample_rate
-    mel = _mel(frames)
+    audio = AudioConfig()
+    generator = build_generator(HifiGanOptions(preset=preset), audio).folded_copy()
+    cost = flops_per_audio_second(generator, audio.n_mels, audio.hop_length, audio.sample_rate)
+    frames = round(SECONDS * audio.sample_rate / audio.hop_length)
+    seconds = frames * audio.hop_length / audio.sample_rate
+    mel = _mel(frames, audio.n_mels)
+    tensor = torch.from_numpy(mel)
 
     def eager() -> None:
         with torch.inference_mode():
-            generator(mel)
+            generator(tensor)
 
-    rows = [_row(preset, "pytorch", timed(eager, warmup=warmup, repeats=repeats), seconds)]
+    rows = [floor_row(preset, "pytorch", _rtf(eager, seconds, warmup, repeats), cost, peak)]
     if importlib.util.find_spec("onnxruntime") is not None:
-        session = _onnx_session(generator, tmp)
-        feed = {"mel": mel.numpy()}
-        times = timed(lambda: session.run(None, feed), warmup=warmup, repeats=repeats)
-        rows.append(_row(preset, "onnxruntime", times, seconds))
+        session = _onnx_session(generator, frames, audio.n_mels, tmp)
+        rtf = _rtf(lambda: session.run(None, {"mel": mel}), seconds, warmup, repeats)
+        rows.append(floor_row(preset, "onnxruntime", rtf, cost, peak))
     return rows
 
 
-def _trainer_step(discriminators: str, batch: int) -> Any:
-    options = HifiGanOptions(preset="v2", discriminators=discriminators, segment_size=SEGMENT)
-    recipe = build_recipe(options, audio=AUDIO, training=TrainingConfig(learning_rate=2e-4))
-    optimizers = {}
-    for spec in recipe.optimizers:
-        params = [p for name in spec.modules for p in recipe.modules[name].parameters()]
-        optimizers[spec.name] = torch.optim.AdamW(params, lr=spec.lr, betas=spec.betas)
-    generator = torch.Generator().manual_seed(0)
-    data = {
-        "audio": torch.rand(batch, SEGMENT, generator=generator) * 0.4 - 0.2,
-        "audio_mels": _mel(SEGMENT // AUDIO.hop_length, batch),
-    }
-
-    def step() -> None:
-        scratch: dict[str, Any] = {}
-        for train_step in recipe.steps:
-            optimizers[train_step.optimizer].zero_grad()
-            train_step.loss(data, scratch)["loss"].backward()
-            optimizers[train_step.optimizer].step()
-
-    return step
-
-
-def bench_training(*, batch: int, warmup: int, repeats: int) -> list[dict[str, Any]]:
-    rows = []
-    for discriminators in ("none", "mpd+msd"):
-        times = timed(_trainer_step(discriminators, batch), warmup=warmup, repeats=repeats)
-        stats = summary(times)
-        audio_s = batch * SEGMENT / AUDIO.sample_rate
-        rows.append(
-            {
-                "preset": "v2",
-                "discriminators": discriminators,
-                "batch": batch,
-                "segment": SEGMENT,
-                **stats,
-                "audio_s_per_s": audio_s / stats["median_s"],
-            }
-        )
-    return rows
-
-
-def _tables(inference: list[dict[str, Any]], training: list[dict[str, Any]]) -> str:
-    first = markdown_table(
-        ["preset", "backend", "audio (s)", "median (s)", "p90 (s)", "RTF", "× real time"],
+def table(result: dict[str, Any]) -> str:
+    """Measured peaks, then every vocoder and backend against its floor."""
+    peak_lines = [f"- {name}: {value / 1e9:.1f} GFLOP/s" for name, value in result["peaks"].items()]
+    rows = markdown_table(
+        [
+            "vocoder",
+            "backend",
+            "GFLOP per audio s",
+            "floor RTF",
+            "measured RTF",
+            "x floor",
+            "% of peak",
+        ],
         [
             [
-                r["preset"],
+                r["vocoder"],
                 r["backend"],
-                r["audio_s"],
-                r["median_s"],
-                r["p90_s"],
+                r["gflops_per_audio_s"],
+                r["floor_rtf"],
                 r["rtf"],
-                1 / r["rtf"],
+                r["x_floor"],
+                f"{100 * r['peak_fraction']:.1f}",
             ]
-            for r in inference
+            for r in result["rows"]
         ],
     )
-    second = markdown_table(
-        ["preset", "discriminators", "batch × samples", "median s/step", "audio s trained per s"],
-        [
-            [
-                r["preset"],
-                r["discriminators"],
-                f"{r['batch']} × {r['segment']}",
-                r["median_s"],
-                r["audio_s_per_s"],
-            ]
-            for r in training
-        ],
-    )
-    return f"HiFi-GAN inference on CPU\n\n{first}\n\nHiFi-GAN training step on CPU\n\n{second}"
+    head = f"Matrix-product peak ({result['threads']} threads):\n\n" + "\n".join(peak_lines)
+    return f"{head}\n\n{rows}"
 
 
-def run(quick: bool) -> tuple[dict[str, Any], str]:
-    warmup, repeats = (1, 3) if quick else (2, 10)
-    inference = []
+def run(quick: bool = False) -> tuple[dict[str, Any], str]:
+    threads = pin_torch_threads()
+    warmup, repeats = (1, 3) if quick else (1, 10)
+    found = peaks(quick)
+    voice = bench_voice()
+    rows = bench_voice_vocoder(voice.path, found, warmup, repeats)
     with tempfile.TemporaryDirectory() as tmp:
-        for preset in ("v1", "v2", "v3"):
-            inference += bench_inference(preset, warmup=warmup, repeats=repeats, tmp=Path(tmp))
-    batch = 2 if quick else 8
-    training = bench_training(batch=batch, warmup=1, repeats=2 if quick else 5)
-    result = {"threads": torch.get_num_threads(), "inference": inference, "training": training}
-    return result, _tables(inference, training)
-
-
-__all__ = ["run"]
+        for preset in PRESETS:
+            rows += bench_preset(preset, found["cpu-float32"], warmup, repeats, Path(tmp))
+    rows.append(bench_griffin_lim(found["cpu-float32"], warmup, repeats))
+    result = {
+        "threads": threads,
+        "voice": voice.record(),
+        "seconds": SECONDS,
+        "peaks": found,
+        "rows": rows,
+    }
+    return result, table(result)
