@@ -72,3 +72,41 @@ class Recipe:
     numpy) of one validation batch, for TensorBoard."""
     batch_keys: tuple[str, ...] = ()
     """The batch entries the steps read; the trainer moves only these to the device."""
+
+
+def single_model_recipe(
+    model: torch.nn.Module,
+    *,
+    learning_rate: float,
+    warmup_steps: int,
+    validate: Callable[[Batch], dict[str, float]],
+    signature: GraphSignature,
+    export_module: Callable[[], torch.nn.Module],
+    media: Callable[[Batch], dict[str, Any]] | None = None,
+    batch_keys: tuple[str, ...] = (),
+) -> Recipe:
+    """One module ``"model"`` minimizing its ``forward_for_training(batch)`` losses with a
+    noam-scheduled AdamW: the recipe of the acoustic and conversion models."""
+
+    def loss(batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        result: dict[str, torch.Tensor] = model.forward_for_training(batch)  # type: ignore[operator]
+        return result
+
+    return Recipe(
+        modules={"model": model},
+        optimizers=(
+            OptimizerSpec(
+                name="model",
+                modules=("model",),
+                lr=learning_rate,
+                schedule="noam",
+                warmup_steps=warmup_steps,
+            ),
+        ),
+        steps=(TrainStep(name="model", optimizer="model", loss=loss),),
+        validate=validate,
+        signature=signature,
+        export_module=export_module,
+        media=media,
+        batch_keys=batch_keys,
+    )

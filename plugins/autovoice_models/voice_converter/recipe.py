@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from autovoice.config.schema import AudioConfig, TrainingConfig
-from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
+from autovoice.training.recipe import Batch, Recipe, single_model_recipe
 from autovoice_models.voice_converter.model import (
     BATCH_KEYS,
     VoiceConverter,
@@ -98,24 +98,13 @@ def build_recipe(
     ``n_symbols`` is part of every model factory's call and unused here."""
     model = build_model(options, audio=audio, n_speakers=n_speakers)
 
-    def loss(batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return model.forward_for_training(batch)
-
     def export_module() -> torch.nn.Module:
         return VoiceConverterExport(copy.deepcopy(model)).eval()
 
-    return Recipe(
-        modules={"model": model},
-        optimizers=(
-            OptimizerSpec(
-                name="model",
-                modules=("model",),
-                lr=training.learning_rate,
-                schedule="noam",
-                warmup_steps=training.warmup_steps,
-            ),
-        ),
-        steps=(TrainStep(name="model", optimizer="model", loss=loss),),
+    return single_model_recipe(
+        model,
+        learning_rate=training.learning_rate,
+        warmup_steps=training.warmup_steps,
         validate=lambda batch: _validate(model, batch),
         signature=converter_signature(audio.n_mels),
         export_module=export_module,
