@@ -84,8 +84,26 @@ def acoustic_signature(n_mels: int) -> GraphSignature:
 
 
 def vocoder_signature(n_mels: int) -> GraphSignature:
-    """Mel to waveform: the signature every vocoder exports."""
+    """Mel to waveform: the signature every waveform vocoder exports."""
     return GraphSignature(
         inputs=(TensorSpec("mel", "float32", ("batch", n_mels, "frames")),),
         outputs=(TensorSpec("audio", "float32", ("batch", "samples")),),
     )
+
+
+MAGNITUDE = "magnitude"
+"""The output of a magnitude vocoder's graph, which Griffin-Lim turns into a waveform."""
+
+
+def magnitude_signature(n_mels: int, n_fft: int) -> GraphSignature:
+    """Mel to linear STFT magnitude, ``(batch, n_fft // 2 + 1, frames)``: the graph of a
+    vocoder whose phase Griffin-Lim finds at run time (``magnitude_gl``)."""
+    return GraphSignature(
+        inputs=(TensorSpec("mel", "float32", ("batch", n_mels, "frames")),),
+        outputs=(TensorSpec(MAGNITUDE, "float32", ("batch", n_fft // 2 + 1, "frames")),),
+    )
+
+
+def is_magnitude_signature(signature: GraphSignature) -> bool:
+    """Whether ``signature`` is a magnitude vocoder's (its one output is the magnitude)."""
+    return signature.output_names == [MAGNITUDE]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autovoice.config import Config, apply_overrides
 
-__all__ = ["ACOUSTIC", "SHIPPED_ACOUSTIC", "VOCODER", "make_tiny_voice"]
+__all__ = ["ACOUSTIC", "MAGNITUDE_VOCODER", "SHIPPED_ACOUSTIC", "VOCODER", "make_tiny_voice"]
 
 ACOUSTIC = (
     "model.name='voice_transformer'",
@@ -38,6 +38,17 @@ VOCODER = (
     "data.options.pitch=false",
 )
 """A HiFi-GAN V3 with a quarter of its channels, spectral losses only."""
+
+MAGNITUDE_VOCODER = (
+    "vocoder.name='magnitude_gl'",
+    "vocoder.options.channels=32",
+    "vocoder.options.dilations=[1, 2]",
+    "vocoder.options.segment_size=2048",
+    "vocoder.options.iterations=8",
+    "data.options.segment_size=2048",
+    "data.options.pitch=false",
+)
+"""A learned-magnitude Griffin-Lim vocoder with two narrow blocks and 8 iterations."""
 
 SHIPPED_ACOUSTIC = (
     "model.name='voice_transformer'",
@@ -79,10 +90,12 @@ def make_tiny_voice(
     speakers: int = 2,
     sentences: int = 8,
     shipped_sizes: bool = False,
+    vocoder: tuple[str, ...] = VOCODER,
 ) -> Path:
     """Train both stages in ``workdir`` (new or empty) and export ``workdir/voice``. With
     ``shipped_sizes`` the voice has the default voice's architecture instead: the tiny preset
-    on phonemes, voiced by Griffin-Lim (no vocoder is trained)."""
+    on phonemes, voiced by Griffin-Lim (no vocoder is trained). ``vocoder`` holds the vocoder
+    stage's config overrides (:data:`VOCODER` or :data:`MAGNITUDE_VOCODER`)."""
     import torch
 
     from autovoice.corpus.demo import make_demo_corpus
@@ -95,7 +108,7 @@ def make_tiny_voice(
     runtime = Runtime(torch.device("cpu"), "fp32")
     stages = [("acoustic", acoustic_steps, SHIPPED_ACOUSTIC if shipped_sizes else ACOUSTIC)]
     if not shipped_sizes:
-        stages.append(("vocoder", vocoder_steps, VOCODER))
+        stages.append(("vocoder", vocoder_steps, vocoder))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for stage, steps, extra in stages:

@@ -27,6 +27,7 @@ from autovoice.config.fields import Check, ge, setting
 __all__ = [
     "GriffinLimOptions",
     "griffin_lim",
+    "griffin_lim_magnitude",
     "mel_to_magnitude",
     "spectral_convergence",
     "stft_magnitude",
@@ -276,8 +277,43 @@ def griffin_lim(
     magnitude = mel_to_magnitude(
         log_mel, sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max
     )
-    single = magnitude.ndim == 2
-    stacked = np.ascontiguousarray(np.swapaxes(magnitude[None] if single else magnitude, -1, -2))
+    return griffin_lim_magnitude(
+        magnitude,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        iterations=iterations,
+        momentum=momentum,
+        rng=rng,
+    )
+
+
+def griffin_lim_magnitude(
+    magnitude: Any,
+    *,
+    n_fft: int,
+    hop_length: int,
+    win_length: int,
+    iterations: int = 32,
+    momentum: float = 0.99,
+    rng: np.random.Generator | None = None,
+) -> Floats:
+    """Float32 waveform(s) whose STFT magnitude is near ``magnitude``, a ``(n_fft // 2 + 1,
+    frames)`` or ``(batch, n_fft // 2 + 1, frames)`` linear magnitude (a magnitude vocoder's
+    output): ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``. ``rng`` as for
+    :func:`griffin_lim`."""
+    _check_settings(n_fft, hop_length, iterations, momentum)
+    target = np.asarray(magnitude, dtype=np.float32)
+    bins = n_fft // 2 + 1
+    if target.ndim not in (2, 3) or target.shape[-2] != bins or target.shape[-1] < 1:
+        raise AudioValueError(
+            f"magnitude: expected (bins={bins}, frames) or (batch, {bins}, frames) with "
+            f"frames >= 1, got shape {target.shape}"
+        )
+    if not np.isfinite(target).all() or (target < 0).any():
+        raise AudioValueError("magnitude: holds negative, NaN or infinite values")
+    single = target.ndim == 2
+    stacked = np.ascontiguousarray(np.swapaxes(target[None] if single else target, -1, -2))
     generator = rng if rng is not None else np.random.default_rng(0)
     phase = _initial_phase(stacked.shape, generator)
     window = hann_window(win_length, n_fft)

@@ -29,6 +29,7 @@ from autovoice.inference.griffin_lim import (
     check_vocoder_choice,
     griffin_lim_options,
     open_griffin_lim,
+    with_griffin_lim,
 )
 from autovoice.inference.sentences import join_with_pauses, split_sentences
 from autovoice.inference.stages import (
@@ -39,6 +40,7 @@ from autovoice.inference.stages import (
     open_stage,
 )
 from autovoice.plugins import Registry
+from autovoice.signature import is_magnitude_signature
 from autovoice.specs import BackendSpec
 from autovoice.text import TextFrontEnd
 
@@ -240,7 +242,7 @@ class VoiceInferenceEngine:
         artifacts = info.artifacts()
         if context.engines and context.engines[0].file.is_file():
             artifacts["engine"] = context.engines[0].file
-        return open_stage(
+        runner = open_stage(
             context,
             artifacts,
             registry=self.registry,
@@ -249,6 +251,10 @@ class VoiceInferenceEngine:
             device=device,
             options_for=self._backend_options,
         )
+        if name == "vocoder" and is_magnitude_signature(info.signature):
+            options = griffin_lim_options(info.plugin, info.options, magnitude=True)
+            return with_griffin_lim(runner, self.bundle.audio, options)
+        return runner
 
     def _backend_options(self, spec: BackendSpec) -> Any:
         if spec.options_type is None:

@@ -72,11 +72,16 @@ class LogMel(torch.nn.Module):
                 f"wave of {wave.shape[-1]} samples is too short: at least {self.min_samples} "
                 f"are needed for one frame (n_fft={self.n_fft}, hop_length={self.hop_length})"
             )
-        batched = wave if wave.dim() == 2 else wave.unsqueeze(0)
+        magnitude = self.magnitude(wave if wave.dim() == 2 else wave.unsqueeze(0))
+        mel = torch.matmul(self.mel_basis, magnitude)
+        out = torch.log(torch.clamp(mel, min=self.log_clamp))
+        return out if wave.dim() == 2 else out.squeeze(0)
+
+    def magnitude(self, wave: torch.Tensor) -> torch.Tensor:
+        """``(batch, samples)`` to the linear STFT magnitude ``(batch, n_fft // 2 + 1, frames)``
+        the log-mel is made from (the features' framing and ``MAGNITUDE_EPS``)."""
         padded = F.pad(
-            batched.to(self.mel_basis.dtype).unsqueeze(1),
-            (self.padding, self.padding),
-            mode="reflect",
+            wave.to(self.mel_basis.dtype).unsqueeze(1), (self.padding, self.padding), mode="reflect"
         )
         spectrum = torch.stft(
             padded.squeeze(1),
@@ -90,7 +95,4 @@ class LogMel(torch.nn.Module):
             return_complex=True,
         )
         parts = torch.view_as_real(spectrum)
-        magnitude = torch.sqrt(parts.pow(2).sum(-1) + MAGNITUDE_EPS)
-        mel = torch.matmul(self.mel_basis, magnitude)
-        out = torch.log(torch.clamp(mel, min=self.log_clamp))
-        return out if wave.dim() == 2 else out.squeeze(0)
+        return torch.sqrt(parts.pow(2).sum(-1) + MAGNITUDE_EPS)

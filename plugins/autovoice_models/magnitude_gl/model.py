@@ -1,0 +1,96 @@
+"""MagnitudeNet: log-mel to linear STFT magnitude.
+
+The network starts from the pseudo-inverse of the mel filterbank (the envelope the mel gives,
+clamped at the magnitude floor, in the log domain) and adds what a stack of residual dilated
+convolutions over frames predicts: the harmonic detail the mel bands average away. Its last layer
+starts at zero, so an untrained network is exactly the pseudo-inverse Griffin-Lim inverts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autovoice.audio.features import mel_filterbank
+
+
+class ResidualBlock(nn.Module):
+    """``x + pointwise(gelu(dilated_conv(gelu(x))))`` over frames, length-preserving."""
+
+    def __init__(self, channels: int, kernel_size: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(
+            channels,
+            channels,
+            kernel_size,
+            padding=dilation * (kernel_size // 2),
+            dilation=dilation,
+        )
+        self.mix = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = x + self.mix(F.gelu(self.conv(F.gelu(x))))
+        return out
+
+
+class MagnitudeNet(nn.Module):
+    """``(batch, n_mels, frames)`` log-mel to ``(batch, n_fft // 2 + 1, frames)`` log-magnitude
+    (:meth:`forward`) or linear magnitude (:meth:`magnitude`)."""
+
+    inverse: torch.Tensor
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        n_fft: int,
+        n_mels: int,
+        f_min: float,
+        f_max: float,
+        channels: int = 256,
+        dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4),
+        kernel_size: int = 5,
+        floor: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        bank = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max).astype(np.float64)
+        inverse = torch.from_numpy(np.linalg.pinv(bank).astype(np.float32))
+        self.register_buffer("inverse", inverse, persistent=False)  # (bins, n_mels)
+        self.log_floor = float(np.log(floor))
+        self.floor = float(floor)
+        self.bins = n_fft // 2 + 1
+        self.inp = nn.Conv1d(n_mels, channels, kernel_size, padding=kernel_size // 2)
+        self.blocks = nn.Sequential(*(ResidualBlock(channels, kernel_size, d) for d in dilations))
+        self.out = nn.Conv1d(channels, self.bins, 1)
+        nn.init.zeros_(self.out.weight)
+        if self.out.bias is not None:
+            nn.init.zeros_(self.out.bias)
+
+    def envelope(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """The pseudo-inverse of the mel, as a log-magnitude clamped at the floor."""
+        linear = torch.matmul(self.inverse, torch.exp(log_mel))
+        return torch.log(torch.clamp(linear, min=self.floor))
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        detail: torch.Tensor = self.out(F.gelu(self.blocks(self.inp(log_mel))))
+        return self.envelope(log_mel) + detail
+
+    def magnitude(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.forward(log_mel))
+
+
+class MagnitudeExport(nn.Module):
+    """The exported graph: ``mel`` to linear ``magnitude`` (the magnitude signature)."""
+
+    def __init__(self, net: MagnitudeNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net.magnitude(mel)
+        return out
+
+
+__all__ = ["MagnitudeExport", "MagnitudeNet", "ResidualBlock"]

@@ -1,0 +1,175 @@
+"""How the learned-magnitude Griffin-Lim vocoder trains: the factory of the ``magnitude_gl`` spec.
+
+One step per batch: the network maps the batch's mels to a log-magnitude and minimizes the L1
+distance to the log of the real clip's STFT magnitude (clamped at ``magnitude_floor``) plus
+``convergence_loss_weight`` times the spectral convergence of the linear magnitudes. There is no
+waveform in the loop, so a step costs about what an acoustic model's does; Griffin-Lim is only
+run for the validation media and at synthesis.
+
+Batches carry ``"audio"`` ``(batch, samples)`` and ``"audio_mels"`` ``(batch, n_mels, samples //
+hop)``; for fine-tuning the dataset puts the acoustic model's predicted mels under
+``"audio_mels"``, and the target stays the magnitude of the real audio.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from autovoice.audio.griffin_lim import griffin_lim_magnitude
+from autovoice.config.schema import AudioConfig, TrainingConfig
+from autovoice.errors import ConfigError, ConfigIssue
+from autovoice.signature import magnitude_signature
+from autovoice.training.features import LogMel
+from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
+from autovoice_models.magnitude_gl.model import MagnitudeExport, MagnitudeNet
+from autovoice_models.magnitude_gl.spec import MagnitudeGlOptions
+
+BETAS = (0.8, 0.99)
+BATCH_KEYS = ("audio", "audio_mels")
+
+
+def build_net(options: MagnitudeGlOptions, audio: AudioConfig) -> MagnitudeNet:
+    """The network ``options`` ask for, on ``audio``'s mel settings."""
+    return MagnitudeNet(
+        sample_rate=audio.sample_rate,
+        n_fft=audio.n_fft,
+        n_mels=audio.n_mels,
+        f_min=audio.f_min,
+        f_max=audio.f_max,
+        channels=options.channels,
+        dilations=options.dilations,
+        kernel_size=options.kernel_size,
+        floor=options.magnitude_floor,
+    )
+
+
+class MagnitudeTraining:
+    """The network of one run, the magnitude of its targets and its losses."""
+
+    def __init__(self, net: MagnitudeNet, audio: AudioConfig, options: MagnitudeGlOptions) -> None:
+        self.net = net
+        self.audio = audio
+        self.options = options
+        self.features = LogMel.from_config(audio)
+        self.log_floor = math.log(options.magnitude_floor)
+
+    def _target(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
+        features = self.features
+        if features.window.device != audio.device:
+            features = self.features = features.to(audio.device)
+        with torch.no_grad():
+            target = features.magnitude(audio)
+        if target.shape[-1] < frames:
+            raise ValueError(
+                f"{frames} mel frames but the clip's audio has only {target.shape[-1]}; "
+                "the dataset must cut mel and audio together"
+            )
+        return target[..., :frames]
+
+    def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        mel = batch["audio_mels"]
+        target = self._target(batch["audio"], mel.shape[-1])
+        predicted = self.net(mel)
+        log_target = torch.log(torch.clamp(target, min=self.options.magnitude_floor))
+        log_loss = (predicted - log_target).abs().mean()
+        error = torch.linalg.vector_norm(torch.exp(predicted) - target)
+        convergence = error / torch.linalg.vector_norm(target).clamp(min=1e-8)
+        total = log_loss + self.options.convergence_loss_weight * convergence
+        return {"loss": total, "log_magnitude_loss": log_loss, "convergence_loss": convergence}
+
+    def train_step(self, batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.losses(batch)
+
+    def validate(self, batch: Batch) -> dict[str, float]:
+        """The log-magnitude L1 (``val_loss``) and spectral convergence of a validation batch."""
+        with torch.no_grad():
+            losses = self.losses(batch)
+        return {
+            "val_loss": float(losses["log_magnitude_loss"]),
+            "convergence_loss": float(losses["convergence_loss"]),
+        }
+
+    def media(self, batch: Batch) -> dict[str, Any]:
+        """The first clip: Griffin-Lim from the predicted magnitude, the real audio, and the
+        predicted and real log-magnitudes."""
+        mel = batch["audio_mels"][:1]
+        with torch.no_grad():
+            predicted = self.net(mel)[0].float().cpu().numpy()
+            real = self._target(batch["audio"][:1], mel.shape[-1])[0].float().cpu().numpy()
+        generated = griffin_lim_magnitude(
+            torch.exp(torch.from_numpy(predicted)).numpy(),
+            n_fft=self.audio.n_fft,
+            hop_length=self.audio.hop_length,
+            win_length=self.audio.win_length,
+            iterations=self.options.iterations,
+            momentum=self.options.momentum,
+        )
+        return {
+            "audio/generated": generated,
+            "audio/real": batch["audio"][0].float().cpu().numpy(),
+            "mel/input": batch["audio_mels"][0].float().cpu().numpy(),
+            "mel/magnitude_predicted": predicted,
+            "mel/magnitude_real": np.log(np.maximum(real, self.options.magnitude_floor)),
+        }
+
+    def export_module(self) -> MagnitudeExport:
+        """A copy of the network in eval mode, wrapped to output the linear magnitude."""
+        copy = build_net(self.options, self.audio)
+        copy.load_state_dict(self.net.state_dict())
+        reference = next(self.net.parameters())
+        return MagnitudeExport(copy.to(reference.device)).eval()
+
+
+def _check_audio(options: MagnitudeGlOptions, audio: AudioConfig) -> None:
+    if options.segment_size % audio.hop_length:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "$.vocoder.options.segment_size",
+                    f"{options.segment_size} is not a multiple of $.audio.hop_length "
+                    f"({audio.hop_length}): a clip must hold whole mel frames",
+                )
+            ]
+        )
+
+
+def build_recipe(
+    options: MagnitudeGlOptions | None,
+    *,
+    audio: AudioConfig,
+    n_symbols: int = 0,
+    n_speakers: int = 1,
+    training: TrainingConfig,
+) -> Recipe:
+    """The ``magnitude_gl`` factory: module ``magnitude``, optimizer ``magnitude`` (AdamW with an
+    exponential decay), one step. ``n_symbols`` and ``n_speakers`` are unused."""
+    options = options or MagnitudeGlOptions()
+    _check_audio(options, audio)
+    run = MagnitudeTraining(build_net(options, audio), audio, options)
+    optimizer = OptimizerSpec(
+        name="magnitude",
+        modules=("magnitude",),
+        lr=options.learning_rate or training.learning_rate,
+        betas=BETAS,
+        eps=1e-8,
+        weight_decay=0.0,
+        schedule="exponential",
+        gamma=options.lr_decay ** (1.0 / options.lr_decay_steps),
+    )
+    return Recipe(
+        modules={"magnitude": run.net},
+        optimizers=(optimizer,),
+        steps=(TrainStep(name="magnitude", optimizer="magnitude", loss=run.train_step),),
+        validate=run.validate,
+        signature=magnitude_signature(audio.n_mels, audio.n_fft),
+        export_module=run.export_module,
+        media=run.media,
+        batch_keys=BATCH_KEYS,
+    )
+
+
+__all__ = ["MagnitudeTraining", "build_net", "build_recipe"]
