@@ -14,6 +14,7 @@ from autovoice.corpus.demo import CorpusError
 from autovoice.corpus.distill import (
     corpus_sentences,
     load_heldout,
+    load_reading,
     load_teacher,
     make_distilled_corpus,
 )
@@ -63,6 +64,24 @@ def test_heldout_sentences_never_reach_a_corpus() -> None:
     assert len(chosen) > 3000  # built-in sentences plus generated ones
     assert not held & {s.casefold() for s in chosen}
     assert set(load_sentences()) <= set(chosen)
+
+
+def test_reading_sentences_widen_the_vocabulary_and_skip_heldout() -> None:
+    import re
+
+    from autovoice.text import normalize_text
+
+    def vocabulary(sentences: list[str]) -> set[str]:
+        return {w for s in sentences for w in re.findall(r"[a-z']+", normalize_text(s).lower())}
+
+    reading = load_reading()
+    assert len(reading) > 1500 and len(set(reading)) == len(reading)
+    assert all(s[0].isupper() and s[-1] in ".?!" for s in reading)
+    assert not {s.casefold() for s in load_heldout()} & {s.casefold() for s in reading}
+    grammar = generate_sentences(4000, np.random.default_rng(0))
+    assert len(vocabulary(reading)) > 3 * len(vocabulary(grammar + load_sentences()))
+    assert set(reading) <= set(corpus_sentences(10, 0))
+    assert not set(reading) & set(corpus_sentences(10, 0, builtin=False))
 
 
 def test_distilled_corpus_is_an_ordinary_corpus(tmp_path) -> None:  # type: ignore[no-untyped-def]

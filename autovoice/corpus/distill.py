@@ -1,9 +1,10 @@
 """A corpus spoken by a teacher voice: thousands of sentences read by an existing TTS system.
 
 eSpeak NG is clear but robotic; a model trained on it sounds robotic too. A natural teacher voice
-(``hibari``: the ``hibari-tts`` package, Apache-2.0, an optional extra) reads the built-in sentences
-and thousands more from :mod:`autovoice.corpus.generate`, and the result is an ordinary corpus:
-LJSpeech ``metadata.csv``, ``manifest.jsonl``, 16-bit wavs. Sentences kept for evaluation
+(``hibari``: the ``hibari-tts`` package, Apache-2.0, an optional extra) reads the demo sentences,
+the reading sentences (``reading.txt``, written for autovoice) and thousands more from
+:mod:`autovoice.corpus.generate`, and the result is an ordinary corpus: LJSpeech
+``metadata.csv``, ``manifest.jsonl``, 16-bit wavs. Sentences kept for evaluation
 (``heldout.txt``) are never spoken. Third-party teachers are named ``module:factory``, where the
 factory takes ``threads=`` and returns an object with ``name``, ``sample_rate``,
 ``speak(text, seed) -> float array`` and ``describe() -> str``.
@@ -29,7 +30,14 @@ from autovoice.corpus._files import wav_path, write_index
 from autovoice.corpus.demo import CorpusError, load_sentences
 from autovoice.corpus.generate import generate_sentences
 
-__all__ = ["DistillReport", "Teacher", "load_heldout", "load_teacher", "make_distilled_corpus"]
+__all__ = [
+    "DistillReport",
+    "Teacher",
+    "load_heldout",
+    "load_reading",
+    "load_teacher",
+    "make_distilled_corpus",
+]
 
 _PEAK = 0.9
 _TRIM_DB = 45.0
@@ -122,10 +130,19 @@ class DistillReport:
     seconds: float
 
 
+def load_reading() -> list[str]:
+    """The reading sentences written for autovoice's distilled corpora (``reading.txt``: about
+    1,800 everyday sentences with a vocabulary of some 6,800 words, far wider than the
+    grammar's), in file order."""
+    path = resources.files("autovoice.corpus").joinpath("reading.txt")
+    return [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
 def corpus_sentences(generated: int, seed: int, *, builtin: bool = True) -> list[str]:
-    """The built-in sentences (when ``builtin``) then ``generated`` grammar ones, less held-out."""
+    """The built-in sentences (when ``builtin``: the demo sentences, then the reading sentences)
+    then ``generated`` grammar ones, less held-out ones and repeats."""
     held = {s.casefold() for s in load_heldout()}
-    chosen = load_sentences() if builtin else []
+    chosen = load_sentences() + load_reading() if builtin else []
     chosen += generate_sentences(generated, np.random.default_rng(seed))
     return [s for s in dict.fromkeys(chosen) if s.casefold() not in held]
 
@@ -215,7 +232,8 @@ autovoice distilled corpus
 ==========================
 
 Speech by a teacher voice: {teacher}.
-{rows} sentences: those shipped with autovoice and sentences drawn from autovoice's own grammar
+{rows} sentences: those shipped with autovoice (demo and reading sentences) and sentences drawn
+from autovoice's own grammar
 (seed {seed}); the held-out evaluation sentences are never included.
 
 Files
