@@ -1,9 +1,12 @@
 """MagnitudeNet: log-mel to linear STFT magnitude.
 
-The network starts from the pseudo-inverse of the mel filterbank (the envelope the mel gives,
-clamped at the magnitude floor, in the log domain) and adds what a stack of residual dilated
-convolutions over frames predicts: the harmonic detail the mel bands average away. Its last layer
-starts at zero, so an untrained network is exactly the pseudo-inverse Griffin-Lim inverts.
+The network starts from the spectral envelope the mel gives, in the log domain, and adds what a
+stack of residual dilated convolutions over frames predicts: the harmonic detail the mel bands
+average away. The envelope reads each band's energy as a level (the band's energy over its
+filter's area) and gives every linear bin the triangle-weighted average of the levels of the bands
+that cover it: smooth and positive, where the filterbank's pseudo-inverse has holes the network
+would first have to fill. Its last layer starts at zero, so an untrained network is exactly that
+envelope, clamped at the magnitude floor.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ class MagnitudeNet(nn.Module):
     """``(batch, n_mels, frames)`` log-mel to ``(batch, n_fft // 2 + 1, frames)`` log-magnitude
     (:meth:`forward`) or linear magnitude (:meth:`magnitude`)."""
 
-    inverse: torch.Tensor
+    bank: torch.Tensor
+    area: torch.Tensor
+    cover: torch.Tensor
 
     def __init__(
         self,
@@ -55,9 +60,13 @@ class MagnitudeNet(nn.Module):
         floor: float = 1e-5,
     ) -> None:
         super().__init__()
-        bank = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max).astype(np.float64)
-        inverse = torch.from_numpy(np.linalg.pinv(bank).astype(np.float32))
-        self.register_buffer("inverse", inverse, persistent=False)  # (bins, n_mels)
+        bank = torch.tensor(mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max))
+        bank = bank.to(torch.float32)  # (n_mels, bins)
+        area = bank.sum(dim=1, keepdim=True).clamp(min=1e-12)  # (n_mels, 1)
+        cover = bank.sum(dim=0).clamp(min=1e-12)[:, None]  # (bins, 1)
+        self.register_buffer("bank", bank.T.contiguous(), persistent=False)  # (bins, n_mels)
+        self.register_buffer("area", area, persistent=False)
+        self.register_buffer("cover", cover, persistent=False)
         self.log_floor = float(np.log(floor))
         self.floor = float(floor)
         self.bins = n_fft // 2 + 1
@@ -69,8 +78,10 @@ class MagnitudeNet(nn.Module):
             nn.init.zeros_(self.out.bias)
 
     def envelope(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """The pseudo-inverse of the mel, as a log-magnitude clamped at the floor."""
-        linear = torch.matmul(self.inverse, torch.exp(log_mel))
+        """The mel's spectral envelope on the linear bins, as a log-magnitude clamped at the
+        floor (bins no band covers sit at the floor)."""
+        levels = torch.exp(log_mel) / self.area
+        linear = torch.matmul(self.bank, levels) / self.cover
         return torch.log(torch.clamp(linear, min=self.floor))
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
