@@ -454,3 +454,20 @@ def test_finetune_vocoder_on_predicted_mels(voice):
     assert any(float(v.abs().max()) > 0 for v in start.values())
     for key in start:
         torch.testing.assert_close(tuned[key], start[key], rtol=0, atol=1e-6)
+
+
+def test_export_validation_bounds_the_relative_error_of_magnitudes():
+    """Linear magnitudes run from the floor to hundreds: their export check compares logs, so a
+    loud bin may differ by more than the tolerance in absolute terms but not in relative ones."""
+    from autovoice.export.errors import ExportValidationError
+    from autovoice.export.validate import _compare
+
+    want = np.array([[[1e-5, 1.0, 800.0]]], np.float32)
+    loud = np.array([[[1e-5, 1.0, 800.4]]], np.float32)  # 0.4 apart, 5e-4 relative
+    diffs = _compare("x.onnx", "case", ["magnitude"], [loud], [want], 1e-3)
+    assert 4e-4 < diffs["magnitude"] < 6e-4
+    quiet = np.array([[[1e-5, 1.01, 800.0]]], np.float32)  # 0.01 apart, 1% relative
+    with pytest.raises(ExportValidationError, match=r"magnitude.*log"):
+        _compare("x.onnx", "case", ["magnitude"], [quiet], [want], 1e-3)
+    with pytest.raises(ExportValidationError, match=r"'audio'.*max abs diff"):
+        _compare("x.onnx", "case", ["audio"], [loud], [want], 1e-3)
