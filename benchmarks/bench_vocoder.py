@@ -82,6 +82,17 @@ def _generator(options: Any, audio: Any) -> Any:
     return build_generator(built, audio).folded_copy()
 
 
+def _magnitude_net(options: Any, audio: Any) -> Any:
+    """A magnitude_gl network (mel to linear magnitude) built from its options, for counting."""
+    from autovoice.config.convert import structure
+    from autovoice_models.magnitude_gl.model import MagnitudeExport
+    from autovoice_models.magnitude_gl.recipe import build_net
+    from autovoice_models.magnitude_gl.spec import MagnitudeGlOptions
+
+    built = structure(dict(options), MagnitudeGlOptions, path="$.vocoder.options")
+    return MagnitudeExport(build_net(built, audio)).eval()
+
+
 def _griffin_lim_cost(audio: Any, iterations: int) -> float:
     return griffin_lim_flops(
         sample_rate=audio.sample_rate,
@@ -111,8 +122,10 @@ def bench_voice_vocoder(
     path: Path, found: dict[str, float], warmup: int, repeats: int
 ) -> list[dict[str, Any]]:
     """The voice's vocoder stage on every autovoice backend here, against its floor; a
-    Griffin-Lim vocoder (numpy, the same on every backend) is measured once."""
+    Griffin-Lim vocoder (numpy, the same on every backend) is measured once. A magnitude
+    vocoder's floor counts its network and the Griffin-Lim that follows it."""
     from autovoice.bundle import GRIFFIN_LIM, VoiceBundle
+    from autovoice.signature import is_magnitude_signature
 
     bundle = VoiceBundle.open(path)
     audio, info = bundle.audio, bundle.stage("vocoder")
@@ -120,9 +133,14 @@ def bench_voice_vocoder(
     seconds = frames * audio.hop_length / audio.sample_rate
     feed = {"mel": _mel(frames, audio.n_mels)}
     systems = _usable_systems()
+    iterations = int(dict(info.options).get("iterations", 32))
     if info.plugin == GRIFFIN_LIM:
-        cost = _griffin_lim_cost(audio, int(dict(info.options).get("iterations", 32)))
+        cost = _griffin_lim_cost(audio, iterations)
         systems = systems[:1]
+    elif is_magnitude_signature(info.signature):
+        net = _magnitude_net(info.options, audio)
+        cost = flops_per_audio_second(net, audio.n_mels, audio.hop_length, audio.sample_rate)
+        cost += _griffin_lim_cost(audio, iterations)
     else:
         generator = _generator(info.options, audio)
         cost = flops_per_audio_second(generator, audio.n_mels, audio.hop_length, audio.sample_rate)
