@@ -54,7 +54,7 @@ class MagnitudeNet(nn.Module):
         n_mels: int,
         f_min: float,
         f_max: float,
-        channels: int = 256,
+        channels: int = 192,
         dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4),
         kernel_size: int = 5,
         floor: float = 1e-5,

@@ -25,7 +25,7 @@ class MagnitudeGlOptions:
     Griffin-Lim settings the voice bundle keeps for synthesis (they change nothing in training).
     """
 
-    channels: int = setting(256, doc="Channels of the convolution stack.", checks=[_WHOLE, gt(0)])
+    channels: int = setting(192, doc="Channels of the convolution stack.", checks=[_WHOLE, gt(0)])
     dilations: tuple[int, ...] = setting(
         (1, 2, 4, 1, 2, 4),
         doc="One residual block per entry, with this dilation of its convolution over frames.",
