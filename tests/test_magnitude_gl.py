@@ -455,6 +455,19 @@ def test_finetune_vocoder_on_predicted_mels(voice):
     for key in start:
         torch.testing.assert_close(tuned[key], start[key], rtol=0, atol=1e-6)
 
+    # the fine-tuned vocoder exports as a voice's vocoder stage, next to the acoustic model
+    from autovoice.export import export_voice
+
+    out = export_voice(
+        runs / "acoustic", runs / "finetune-vocoder", voice.root / "tuned-voice",
+        overrides=["export.validate=false"],
+    )  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["vocoder"]["plugin"] == "magnitude_gl"
+    assert manifest["vocoder"]["onnx"] == "vocoder.onnx"
+    assert manifest["vocoder"]["checkpoint"]["location"].endswith("step-000000002")
+    assert "finetune-vocoder" not in manifest
+
 
 def test_export_validation_bounds_the_relative_error_of_magnitudes():
     """Linear magnitudes run from the floor to hundreds: their export check compares logs, so a

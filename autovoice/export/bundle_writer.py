@@ -53,6 +53,8 @@ __all__ = ["FIRST_STAGES", "StageSource", "export_settings", "export_voice", "lo
 
 FIRST_STAGES = ("acoustic", "converter")
 """What the first checkpoint of a voice may be: text to mel (speech) or mel to mel (conversion)."""
+VOCODER_STAGES = ("vocoder", "finetune-vocoder")
+"""What the vocoder checkpoint may be: trained on real mels, or fine-tuned on predicted ones."""
 
 _UNFOLDED = ("parametrizations.", "weight_g", "weight_v")
 
@@ -108,7 +110,7 @@ def load_stage(
     recipe = build_recipe(config, saved, info, registry)
     load_modules(recipe.modules, weights, ref.location)
     return StageSource(
-        stage=saved,
+        stage="vocoder" if saved in VOCODER_STAGES else saved,  # its stage in a voice bundle
         ref=ref,
         checkpoint=checkpoint,
         config=config,
@@ -267,7 +269,7 @@ def export_voice(
     if vocoder_checkpoint is None:
         vocoder = _griffin_lim(griffin_lim)
     else:
-        vocoder = load_stage(vocoder_checkpoint, "vocoder", registry)
+        vocoder = load_stage(vocoder_checkpoint, VOCODER_STAGES, registry)
         check_audio_match(acoustic.config.audio, vocoder.config.audio, vocoder.ref.location)
     settings = export_settings(settings or acoustic.config.export, overrides)
     if settings.tensorrt and vocoder_checkpoint is None:
