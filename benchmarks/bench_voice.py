@@ -303,7 +303,7 @@ def table(result: dict[str, Any]) -> str:
             else "-"
         )
         mcd = "reference" if name == TEACHER else _cell(row, "mcd_db")
-        wer, rtf = _cell(row, "wer", 100.0, 1), _cell(row, "rtf", 1.0, 3)
+        wer, rtf = _cell(row, "wer", 100.0, 2), _cell(row, "rtf", 1.0, 3)
         rows.append([row["label"], wer, counts, mcd, rtf])
     voice = result["voice"]
     notes = [
