@@ -38,9 +38,9 @@ __all__ = [
 BACKEND = "griffin-lim"
 """The name the engine reports as the vocoder stage's backend (numpy, on the CPU)."""
 VOCODER_CHOICES = ("bundle", "griffin-lim")
+"""What ``VoiceInferenceEngine(vocoder=...)`` takes: the bundle's own vocoder, or Griffin-Lim."""
 GL_FIELDS = ("iterations", "momentum", "seed")
 """The Griffin-Lim settings a magnitude vocoder's plugin options carry."""
-"""What ``VoiceInferenceEngine(vocoder=...)`` takes: the bundle's own vocoder, or Griffin-Lim."""
 
 
 class GriffinLimSession:

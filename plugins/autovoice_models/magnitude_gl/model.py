@@ -11,7 +11,6 @@ envelope, clamped at the magnitude floor.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -67,7 +66,6 @@ class MagnitudeNet(nn.Module):
         self.register_buffer("bank", bank.T.contiguous(), persistent=False)  # (bins, n_mels)
         self.register_buffer("area", area, persistent=False)
         self.register_buffer("cover", cover, persistent=False)
-        self.log_floor = float(np.log(floor))
         self.floor = float(floor)
         self.bins = n_fft // 2 + 1
         self.inp = nn.Conv1d(n_mels, channels, kernel_size, padding=kernel_size // 2)

@@ -13,7 +13,6 @@ hop)``; for fine-tuning the dataset puts the acoustic model's predicted mels und
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -55,7 +54,6 @@ class MagnitudeTraining:
         self.audio = audio
         self.options = options
         self.features = LogMel.from_config(audio)
-        self.log_floor = math.log(options.magnitude_floor)
 
     def _target(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
         features = self.features
@@ -101,7 +99,7 @@ class MagnitudeTraining:
             predicted = self.net(mel)[0].float().cpu().numpy()
             real = self._target(batch["audio"][:1], mel.shape[-1])[0].float().cpu().numpy()
         generated = griffin_lim_magnitude(
-            torch.exp(torch.from_numpy(predicted)).numpy(),
+            np.exp(predicted),
             n_fft=self.audio.n_fft,
             hop_length=self.audio.hop_length,
             win_length=self.audio.win_length,
