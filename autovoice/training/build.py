@@ -23,6 +23,7 @@ from autovoice.plugins import Registry
 from autovoice.training.checkpoint import CheckpointManager
 from autovoice.training.data import create_dataloaders
 from autovoice.training.recipe import Recipe
+from autovoice.training.rng import seed_everything
 from autovoice.training.runtime import Runtime, init_runtime
 from autovoice.training.tracking import Tracker
 from autovoice.training.trainer import Trainer
@@ -104,6 +105,7 @@ def build_trainer(
         world_size=runtime.world_size,
     )
     info = loaders["train"].dataset.info  # type: ignore[attr-defined]
+    seed_everything(config.training.seed)  # initial weights, dropout: a function of the seed
     recipe = build_recipe(config, stage, info, registry)
     where = stage_dir(config, stage)
     checkpoints = CheckpointManager.from_config(

@@ -51,6 +51,17 @@ def set_numpy_generator_state(generator: np.random.Generator, state: dict[str, A
     generator.bit_generator.state = from_plain(state)
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (CPU and every CUDA device) with
+    ``seed``: what ``training.seed`` does before a stage's model is built, so that the initial
+    weights, dropout and every other draw are the same from run to run."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds the CPU generator and every CUDA device's
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
 def capture_rng_state() -> dict[str, Any]:
     """The states of this process's global generators."""
     version, internal, gauss = random.getstate()
