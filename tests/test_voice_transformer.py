@@ -31,7 +31,11 @@ from autovoice_models.voice_transformer.model import (  # noqa: E402
     VoiceTransformerExport,
 )
 from autovoice_models.voice_transformer.recipe import build_model  # noqa: E402
-from autovoice_models.voice_transformer.regulator import frame_ends, regulate  # noqa: E402
+from autovoice_models.voice_transformer.regulator import (  # noqa: E402
+    frame_ends,
+    frame_positions,
+    regulate,
+)
 
 N_MELS = 20
 N_SYMBOLS = 12
@@ -154,7 +158,7 @@ def test_regulate_repeats_tokens_over_their_durations(rows):
     width = max(len(r) for r in rows)
     durations = torch.tensor([r + [0] * (width - len(r)) for r in rows])
     x = torch.randn(len(rows), width, 3)
-    ends = frame_ends(durations, torch.ones(len(rows)))
+    ends = frame_ends(frame_positions(durations, torch.ones(len(rows))))
     n_frames = max(int(durations.sum(1).max()), 1)
     out, mask = regulate(x, ends, n_frames)
     for b, row in enumerate(rows):
@@ -168,7 +172,7 @@ def test_regulate_repeats_tokens_over_their_durations(rows):
 def test_pace_divides_the_running_total():
     durations = torch.tensor([[1.2, 0.0, 3.3, 2.6, 0.4]])
     for pace in (0.5, 1.0, 2.0, 3.0):
-        ends = frame_ends(durations, torch.tensor([pace]))
+        ends = frame_ends(frame_positions(durations, torch.tensor([pace])))
         assert int(ends[0, -1]) == round(7.5 / pace)
         assert torch.all(ends[0, 1:] >= ends[0, :-1])
 

@@ -188,10 +188,12 @@ def export_stage(
         report = validate_exported_model(
             module, onnx_path, signature, cases, tolerance=settings.tolerance
         )
-        logger.info("%s: ONNX matches PyTorch within %.3g", source.stage, report.worst)
+        ties = f" ({report.ties} rounding ties at .5 went the other way)" if report.ties else ""
+        logger.info("%s: ONNX matches PyTorch within %.3g%s", source.stage, report.worst, ties)
         entry["validation"] = {
             "tolerance": settings.tolerance,
             "max_abs_diff": report.worst,
+            "rounding_ties": report.ties,
             "cases": [c.name for c in report.cases],
         }
     _save_weights(module, root / f"{source.stage}.safetensors", source)

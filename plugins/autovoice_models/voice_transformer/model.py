@@ -25,7 +25,7 @@ from autovoice_models.voice_transformer.alignment import (
 )
 from autovoice_models.voice_transformer.layers import FFTStack, lengths_to_mask
 from autovoice_models.voice_transformer.predictors import TemporalPredictor, ValueEmbedding
-from autovoice_models.voice_transformer.regulator import frame_ends, regulate
+from autovoice_models.voice_transformer.regulator import frame_ends, frame_positions, regulate
 from autovoice_models.voice_transformer.targets import (
     RunningNorm,
     frame_energy,
@@ -169,6 +169,18 @@ class VoiceTransformer(nn.Module):
         least 0.01). Frames past an item's length hold ``mel_pad_value``; every item gets at
         least one frame.
         """
+        features, positions = self.plan(tokens, token_lengths, speakers, pace)
+        return self.render(features, frame_ends(positions))
+
+    def plan(
+        self,
+        tokens: torch.Tensor,
+        token_lengths: torch.Tensor,
+        speakers: torch.Tensor,
+        pace: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The continuous half of :meth:`infer`: token features with pitch and energy added,
+        and the unrounded frame position where each token ends, ``(batch, tokens)``."""
         mask = lengths_to_mask(token_lengths, tokens.shape[1])
         _, encoded = self._encode(tokens, speakers, mask)
         log_durations = self.duration_predictor(encoded, mask)
@@ -176,7 +188,13 @@ class VoiceTransformer(nn.Module):
         pitch = self.pitch_predictor(encoded, mask)
         energy = self.energy_predictor(encoded, mask)
         features = self._add_variance(encoded, pitch, energy, mask)
-        ends = frame_ends(durations * mask.to(durations.dtype), pace.clamp(min=0.01))
+        positions = frame_positions(durations * mask.to(durations.dtype), pace.clamp(min=0.01))
+        return features, positions
+
+    def render(
+        self, features: torch.Tensor, ends: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The discrete half: regulate ``features`` over integer token ``ends`` and decode."""
         ends = ends + (ends[:, -1:] == 0).to(ends.dtype)
         lengths = ends[:, -1]
         frames, frame_mask = regulate(features, ends, _longest(lengths))
@@ -305,3 +323,34 @@ class VoiceTransformerExport(nn.Module):
         pace: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model.infer(tokens, token_lengths, speakers, pace)
+
+    # The graph rounds each token's end frame; export validation holds a rounding that floats
+    # may take either way (a position at .5) to both sides (autovoice.export.RoundedValues).
+
+    def rounded_values(
+        self,
+        tokens: torch.Tensor,
+        token_lengths: torch.Tensor,
+        speakers: torch.Tensor,
+        pace: torch.Tensor,
+    ) -> torch.Tensor:
+        """The frame positions that the graph rounds, NaN past each item's tokens."""
+        _, positions = self.model.plan(tokens, token_lengths, speakers, pace)
+        mask = lengths_to_mask(token_lengths, tokens.shape[1])
+        return torch.where(mask, positions, torch.full_like(positions, math.nan))
+
+    def forward_rounded(
+        self,
+        tokens: torch.Tensor,
+        token_lengths: torch.Tensor,
+        speakers: torch.Tensor,
+        pace: torch.Tensor,
+        *,
+        rounded: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` with ``rounded`` (int64, read where :meth:`rounded_values` is not
+        NaN) as the token ends; padded tokens end where the last real one does."""
+        features, _ = self.model.plan(tokens, token_lengths, speakers, pace)
+        mask = lengths_to_mask(token_lengths, tokens.shape[1])
+        ends = torch.cummax(torch.where(mask, rounded, torch.zeros_like(rounded)), dim=1).values
+        return self.model.render(features, ends)

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["frame_ends", "regulate"]
+__all__ = ["frame_ends", "frame_positions", "regulate"]
 
 
-def frame_ends(durations: torch.Tensor, pace: torch.Tensor) -> torch.Tensor:
-    """Integer end frame of each token, ``(batch, tokens)`` int64, for durations in frames.
+def frame_positions(durations: torch.Tensor, pace: torch.Tensor) -> torch.Tensor:
+    """Where each token ends, in frames and unrounded, ``(batch, tokens)`` float32, for
+    durations in frames: the running total divided by ``pace``."""
+    return torch.cumsum(durations.float(), dim=1) / pace.float()[:, None]
 
-    The running total is divided by ``pace`` and rounded, so an utterance lasts
+
+def frame_ends(positions: torch.Tensor) -> torch.Tensor:
+    """Integer end frame of each token, ``(batch, tokens)`` int64, from :func:`frame_positions`.
+
+    The running total is rounded, not each duration, so an utterance lasts
     ``round(sum(durations) / pace)`` frames and no rounding error accumulates over tokens. A
     token with duration 0 ends where the previous one does (it gets no frames).
     """
-    total = torch.cumsum(durations.float(), dim=1) / pace.float()[:, None]
-    return torch.round(total).to(torch.int64)
+    return torch.round(positions).to(torch.int64)
 
 
 def regulate(
