@@ -68,7 +68,7 @@ def _positions(module, inputs) -> torch.Tensor:
 
 
 def _tied_case(module) -> tuple[ValidationCase, tuple[int, int]]:
-    """A case whose 4th token of item 0 ends at .5 of a frame: the pace is chosen to put it there."""
+    """A case whose 4th token of item 0 ends at .5 of a frame (the pace puts it there)."""
     inputs = _inputs([1.0, 1.0])
     position = float(_positions(module, inputs)[0, 3])
     inputs["pace"][0] = position / (np.floor(position) + 0.5)
