@@ -375,12 +375,12 @@ def test_cli_writes_one_file_or_one_per_line(cli, voice, tmp_path, capsys, monke
     assert rate == 22050 and len(wave) > 256
     monkeypatch.setattr("sys.stdin", io.StringIO("First line.\n\nSecond line here.\nThird!\n"))
     code = cli(["synthesize", "-o", str(tmp_path / "many.wav"), "--voice", str(voice),
-                 "--file", "-", "--batch-size", "3", "--speaker", "1"])  # fmt: skip
+                 "--file", "-", "--per-line", "--batch-size", "3", "--speaker", "1"])  # fmt: skip
     assert code == 0
-    assert sorted(p.name for p in tmp_path.glob("many_*.wav")) == [
-        "many_0001.wav",
-        "many_0002.wav",
-        "many_0003.wav",
+    assert sorted(p.name for p in tmp_path.glob("many*.wav")) == [
+        "many-0001.wav",
+        "many-0002.wav",
+        "many-0003.wav",
     ]
     code = cli(["synthesize", "Hi", "-o", str(out), "--voice", str(voice), "--speaker", "7"])
     assert code == 1 and "speakers 0 to 1" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """``autovoice info PATH [--json] [--no-verify]``: what a checkpoint, a voice bundle, an ONNX
-file or a TensorRT engine holds (no torch needed).
+file or a TensorRT engine holds (no torch needed). ``autovoice info default`` describes the
+default voice, and a voice of the user voices folder can be named by its folder name.
 
 A checkpoint is named as ``autovoice export`` takes it (``runs/demo/acoustic@best``). A bundle
 and a checkpoint have every checksum checked unless ``--no-verify``; the exit status is 1 when
@@ -278,12 +279,14 @@ def _damaged(info: Mapping[str, Any]) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autovoice.commands.voices import resolve_voice
     from autovoice.export.checkpoints import split_selector
 
-    base, _which = split_selector(args.path)
+    path = resolve_voice(args.path)
+    base, _which = split_selector(path)
     if "://" not in base and not os.path.exists(base):
-        raise AutovoiceError(f"{args.path}: no such file or directory")
-    info = describe(args.path, verify=not args.no_verify)
+        raise AutovoiceError(f"{path}: no such file or directory")
+    info = describe(path, verify=not args.no_verify)
     print(json.dumps(info, indent=2, default=str) if args.json else "\n".join(render(info)))
     return EXIT_DAMAGED if _damaged(info) else 0
 
@@ -293,7 +296,9 @@ def register(sub: Any) -> None:
         "info", help="describe a checkpoint, a voice bundle, an ONNX file or a TensorRT engine"
     )
     parser.add_argument(
-        "path", metavar="PATH", help="checkpoint, run directory[@best], bundle, file"
+        "path",
+        metavar="PATH",
+        help="checkpoint, run directory[@best], bundle, file; a voice's name, or default",
     )
     parser.add_argument("--no-verify", action="store_true", help="skip checking checksums")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")

@@ -1,12 +1,14 @@
 """``autovoice voices [--json]``: the voices this installation can speak with.
 
-Listed first is the default voice, the one ``autovoice synthesize`` uses without ``--voice``:
-``$AUTOVOICE_VOICE`` when set, else the voice shipped inside the package. Then every bundle (a
+Listed first is the default voice, the one ``autovoice synthesize`` uses without ``--voice``
+(or with ``--voice default``; ``autovoice info default`` describes it): ``$AUTOVOICE_VOICE``
+when set, else the voice shipped inside the package. Then every bundle (a
 directory holding a ``manifest.json``, or a ``.tar``) in the user voices folder:
 ``$AUTOVOICE_VOICES_DIR`` when set, else ``$XDG_DATA_HOME/autovoice/voices``
 (``~/.local/share/autovoice/voices``), ``~/Library/Application Support/autovoice/voices`` on
 macOS, ``%APPDATA%\\autovoice\\voices`` on Windows. A bundle that cannot be read is listed with
-the reason instead of stopping the listing.
+the reason instead of stopping the listing. A voice of the folder can be named by its own
+name there (``--voice NAME``): see :func:`resolve_voice`.
 """
 
 from __future__ import annotations
@@ -51,6 +53,33 @@ def folder_bundles(folder: Path) -> list[Path]:
         for p in sorted(folder.iterdir())
         if (p.is_dir() and is_bundle(p)) or (p.is_file() and p.suffix == ".tar")
     ]
+
+
+DEFAULT_NAME = "default"
+"""The name that means the default voice wherever a voice is named on the command line."""
+
+
+def resolve_voice(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """A voice named on the command line as the path to open: a path that exists as it is;
+    ``default`` the default voice; else a bundle of the user voices folder by its directory
+    name or its ``.tar`` file's stem. Any other name comes back unchanged, for the caller's own
+    "not found" error."""
+    from autovoice.bundle import default_voice_path
+
+    if not name or os.path.exists(name) or "://" in name:
+        return name
+    if name == DEFAULT_NAME:
+        default = default_voice_path()
+        if default is None:
+            raise AutovoiceError(
+                "no default voice is installed; pass a voice bundle "
+                "(autovoice export makes one from checkpoints) or set AUTOVOICE_VOICE"
+            )
+        return str(default)
+    for path in folder_bundles(user_voices_dir(environ)):
+        if name in (path.name, path.stem):
+            return str(path)
+    return name
 
 
 def _size_mb(path: Path) -> float:

@@ -11,6 +11,7 @@ from autovoice.inference.sentences import join_with_pauses, split_sentences
 from autovoice.inference.stages import (
     DEFAULT_PREFER,
     BackendFallbackWarning,
+    DeviceFallbackWarning,
     StageContext,
     StageRunner,
     open_stage,
@@ -19,6 +20,7 @@ from autovoice.inference.stages import (
 __all__ = [
     "DEFAULT_PREFER",
     "BackendFallbackWarning",
+    "DeviceFallbackWarning",
     "InferenceError",
     "StageContext",
     "StageRunner",

@@ -28,7 +28,8 @@ def text(value: object, max_chars: int, where: str = "text") -> str:
     if len(value) > max_chars:
         raise InferenceError(
             f"{where}: the text has {len(value)} characters, more than the limit of "
-            f"{max_chars} (max_chars); split it or raise the limit"
+            f"{max_chars}; split it, or raise the limit: --max-chars N on the command line, "
+            "VoiceInferenceEngine(..., max_chars=N) in Python"
         )
     return value
 

@@ -38,17 +38,29 @@ from autovoice.inference.stages import (
     StageRunner,
     backend_order,
     open_stage,
+    usable_device,
 )
 from autovoice.plugins import Registry
 from autovoice.signature import is_magnitude_signature
 from autovoice.specs import BackendSpec
 from autovoice.text import TextFrontEnd
 
-__all__ = ["SENTENCE_CHARS", "SynthesisTiming", "VoiceInferenceEngine", "open_voice"]
+__all__ = [
+    "MAX_CHARS",
+    "SENTENCE_CHARS",
+    "SENTENCE_PAUSE",
+    "SynthesisTiming",
+    "VoiceInferenceEngine",
+    "open_voice",
+]
 
 Wave = npt.NDArray[np.float32]
 SENTENCE_CHARS = 300
 """Sentences longer than this many characters are cut at clause marks or spaces."""
+MAX_CHARS = 2000
+"""Default ``max_chars``: the longest text one call takes (each text of a batch)."""
+SENTENCE_PAUSE = 0.2
+"""Default ``sentence_pause``: seconds of silence between the sentences of one text."""
 THREAD_FIELDS = ("threads", "intra_op_threads")
 """Option fields of a backend that take the engine's ``threads`` when left at 0."""
 
@@ -104,7 +116,10 @@ class VoiceInferenceEngine:
     (numpy, CPU) in place of its vocoder; a bundle whose vocoder is ``griffin_lim`` always is.
     ``backend_options`` maps backend names to their options (an instance of the backend's
     options class, or a table structured against it). ``threads`` (0: the backend decides)
-    fills a backend option named ``threads`` or ``intra_op_threads`` left at 0.
+    fills a backend option named ``threads`` or ``intra_op_threads`` left at 0. ``max_chars``
+    is the longest text a call takes; ``sentence_pause`` the seconds of silence put between the
+    sentences of a text. ``device="cuda"`` on a machine without a GPU warns once
+    (a ``DeviceFallbackWarning``) and runs every stage on the CPU.
 
     Calls are thread-safe: each stage runs under its own lock and the text front end is
     stateless. :attr:`last_timing` is the timing of the most recent call of any thread.
@@ -121,8 +136,8 @@ class VoiceInferenceEngine:
         prefer: Sequence[str] | None = None,
         device: str = "auto",
         threads: int = 0,
-        max_chars: int = 2000,
-        sentence_pause: float = 0.2,
+        max_chars: int = MAX_CHARS,
+        sentence_pause: float = SENTENCE_PAUSE,
         backend_options: Mapping[str, Any] | None = None,
         registry: Registry | None = None,
         vocoder: str = "bundle",
@@ -144,8 +159,9 @@ class VoiceInferenceEngine:
             "converter": converter_backend,
             "vocoder": vocoder_backend,
         }
+        where = usable_device(device)
         self.stages: dict[str, StageRunner] = {
-            name: self._open(name, chosen[name] or backend, prefer, device)
+            name: self._open(name, chosen[name] or backend, prefer, where)
             for name in chosen
             if name in self.bundle.stages
         }

@@ -39,11 +39,13 @@ __all__ = [
     "DEFAULT_PREFER",
     "STAGE_KINDS",
     "BackendFallbackWarning",
+    "DeviceFallbackWarning",
     "StageContext",
     "StageRunner",
     "backend_order",
     "gpu_present",
     "open_stage",
+    "usable_device",
 ]
 
 DEFAULT_PREFER = ("tensorrt", "onnxruntime", "pytorch")
@@ -55,6 +57,10 @@ OptionsFor = Callable[[BackendSpec], Any]
 
 class BackendFallbackWarning(UserWarning):
     """A stage runs on a later backend of its list because an earlier one cannot be used."""
+
+
+class DeviceFallbackWarning(UserWarning):
+    """The stages run on the CPU because the device asked for is not on this machine."""
 
 
 @attrs.frozen(kw_only=True)
@@ -128,10 +134,30 @@ class StageRunner:
 def gpu_present() -> bool:
     """Whether an NVIDIA GPU is visible to this process (a device node, not hidden by
     ``CUDA_VISIBLE_DEVICES``); checked without importing any GPU library."""
+    return not _gpu_hidden() and any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def _gpu_hidden() -> bool:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return False
-    return any(Path("/dev").glob("nvidia[0-9]*"))
+    return visible is not None and visible.strip() in ("", "-1")
+
+
+def usable_device(device: str) -> str:
+    """``device``, or ``"cpu"`` with one :class:`DeviceFallbackWarning` when it names CUDA and
+    no GPU can be there: ``CUDA_VISIBLE_DEVICES`` hides them all, or there is no GPU device
+    node (``/dev/nvidia*``, nor WSL's ``/dev/dxg``). One warning for the whole voice, where
+    each stage's backend would otherwise warn on its own."""
+    if device.partition(":")[0] != "cuda":
+        return device
+    nodes = any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/dxg").exists()
+    if nodes and not _gpu_hidden():
+        return device
+    why = "CUDA_VISIBLE_DEVICES hides every GPU" if _gpu_hidden() else "this machine has no GPU"
+    warnings.warn(
+        f"device {device!r} asked for, but {why}: running on the CPU", DeviceFallbackWarning,
+        stacklevel=3,
+    )  # fmt: skip
+    return "cpu"
 
 
 def backend_order(backend: str | Sequence[str]) -> tuple[str, ...]:
