@@ -93,6 +93,8 @@ _PIECES = st.sampled_from(
         *"$£€¥%&#@’“”—–…éßæ½²١\u200b😀中",
         *["Mr.", "St.", "No.", "Jan.", "e.g.", "a.m.", "p.m", "1st", "3:30", "$5.50", "1990s"],
         *["'90s", ",000", ".5", " ", " -", "Co. ", "etc."],
+        *["555-123-4567", "(555) ", "+1 ", "ext. ", " kg", "°C", "km/h", " s", "https://"],
+        *["www.", ".com", "/docs", "jane.doe@", "Mon.", "-Fri.", "Sun.", "May ", "pp. ", "👍🏽"],
     ]
 )
 _TEXT = st.one_of(st.lists(_PIECES, max_size=20).map("".join), st.text(max_size=40))

@@ -9,6 +9,7 @@ imports torch itself; only the ``pytorch`` backend does, when chosen.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -93,6 +94,9 @@ def open_voice(voice: str | os.PathLike[str] | VoiceBundle | None) -> VoiceBundl
             )
         voice = default
     return VoiceBundle.open(voice)
+
+
+logger = logging.getLogger(__name__)
 
 
 def _front_end(bundle: VoiceBundle) -> TextFrontEnd:
@@ -340,6 +344,8 @@ class VoiceInferenceEngine:
     ) -> tuple[list[Wave], tuple[float, float]]:
         """Waveforms of ``texts`` as one batch, and the seconds each stage took."""
         batch = self.front_end.batch(texts)
+        if batch["notes"]:  # what normalization dropped, such as emoji: once per batch
+            logger.info("text normalization: %s", "; ".join(batch["notes"]))
         limit = int(self.bundle.limits.get("max_tokens", 0))
         longest = int(batch["token_lengths"].max())
         if 0 < limit < longest:

@@ -1,7 +1,13 @@
 """The text front end: normalization, symbol tables, padding and masks (pure, torch-free)."""
 
 from autovoice.text.frontend import ESPEAK_VOICES, TextFrontEnd, TokenBatch, Tokens
-from autovoice.text.normalize import SUPPORTED_LANGUAGES, TextError, normalize_text
+from autovoice.text.normalize import (
+    SUPPORTED_LANGUAGES,
+    Normalized,
+    TextError,
+    normalize_text,
+    normalize_with_notes,
+)
 from autovoice.text.symbols import PAD, SymbolTable, characters_table, phonemes_table
 from autovoice.text.tokenize import length_mask, pad_sequences, unpad
 
@@ -9,6 +15,7 @@ __all__ = [
     "ESPEAK_VOICES",
     "PAD",
     "SUPPORTED_LANGUAGES",
+    "Normalized",
     "SymbolTable",
     "TextError",
     "TextFrontEnd",
@@ -17,6 +24,7 @@ __all__ = [
     "characters_table",
     "length_mask",
     "normalize_text",
+    "normalize_with_notes",
     "pad_sequences",
     "phonemes_table",
     "unpad",

@@ -2,7 +2,8 @@
 
 Characters mode normalizes (and lower-cases) the text and encodes its characters. Phonemes mode
 normalizes it, converts it to IPA with eSpeak NG and encodes the phonemes; eSpeak is imported on
-first use, so characters mode never loads it.
+first use, so characters mode never loads it. What normalization dropped (emoji) comes back as
+notes for the caller to log; the front end itself never logs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from autovoice.text.normalize import TextError, check_language, normalize_text
+from autovoice.text.normalize import Normalized, TextError, check_language, normalize_with_notes
 from autovoice.text.symbols import KINDS, SymbolTable, characters_table, phonemes_table
 from autovoice.text.tokenize import length_mask, pad_sequences
 
@@ -29,20 +30,24 @@ _SHOWN = 80  # characters of an offending text quoted in an error
 
 @attrs.frozen(kw_only=True)
 class Tokens:
-    """One text's symbol ids, the string they encode, and the symbols that were dropped."""
+    """One text's symbol ids, the string they encode, the symbols that were dropped, and the
+    notes of normalization on what it dropped (``"dropped emoji 😀"``)."""
 
     ids: npt.NDArray[np.int64] = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
     text: str
     unknown: Counter[str]
+    notes: tuple[str, ...] = ()
 
 
 class TokenBatch(TypedDict):
-    """A padded batch: ``tokens`` and ``token_mask`` are ``(B, T)``, ``token_lengths`` ``(B,)``."""
+    """A padded batch: ``tokens`` and ``token_mask`` are ``(B, T)``, ``token_lengths`` ``(B,)``;
+    ``notes`` are the distinct normalization notes of its texts, in order."""
 
     tokens: npt.NDArray[np.int64]
     token_lengths: npt.NDArray[np.int64]
     token_mask: npt.NDArray[np.bool_]
     unknown: Counter[str]
+    notes: tuple[str, ...]
 
 
 def _check_language(_instance: Any, _attribute: Any, language: str) -> None:
@@ -95,7 +100,11 @@ class TextFrontEnd:
 
     def process(self, text: str) -> Tokens:
         """The ids of ``text``; a TextError naming it when nothing in it can be spoken."""
-        spoken = normalize_text(text, self.language) if self.normalize else text
+        if self.normalize:
+            normalized = normalize_with_notes(text, self.language)
+        else:
+            normalized = Normalized(text=text)
+        spoken = normalized.text
         if not spoken.strip():
             raise TextError(f"text {_quote(text)} is empty after normalization")
         if self.symbols == "phonemes":
@@ -105,7 +114,7 @@ class TextFrontEnd:
         ids, unknown = self.table.encode(written)
         if not written.strip() or not ids.size:
             raise TextError(f"text {_quote(text)} has no known {self.symbols} to speak")
-        return Tokens(ids=ids, text=written, unknown=unknown)
+        return Tokens(ids=ids, text=written, unknown=unknown, notes=normalized.notes)
 
     def batch(self, texts: Iterable[str], multiple_of: int = 1) -> TokenBatch:
         """Each text processed and padded with the pad id into one ``(B, T)`` batch."""
@@ -121,6 +130,7 @@ class TextFrontEnd:
             token_lengths=lengths,
             token_mask=length_mask(lengths, tokens.shape[1]),
             unknown=unknown,
+            notes=tuple(dict.fromkeys(note for item in processed for note in item.notes)),
         )
 
     def _phonemize(self, spoken: str) -> str:
