@@ -152,6 +152,10 @@ class VoiceBundle:
             check_file(self.root, name, entry)
 
 
+DEFAULT_VOICE_NAME = "default"
+"""The name that means the default voice wherever a voice is named (command line, Python)."""
+
+
 def default_voice_path() -> Path | None:
     """The voice used when none is named: ``$AUTOVOICE_VOICE`` when set (a bundle directory or
     ``.tar``), else the voice shipped in the package (``autovoice/voices/default``) when its

@@ -99,6 +99,15 @@ def test_the_shipped_voice_is_found_and_used(
     shipped = ship(tiny_voice, package)
     assert default_voice_path() == shipped
     assert open_voice(None).root == shipped
+    assert open_voice("default").root == shipped  # the name means the shipped voice...
+    (tmp_path / "default").mkdir()
+    here = os.getcwd()
+    try:  # ...unless a path of that name exists, which is then what is opened
+        os.chdir(tmp_path)
+        with pytest.raises(BundleError, match="default"):
+            open_voice("default")
+    finally:
+        os.chdir(here)
     out = tmp_path / "out.wav"
     assert synthesize(out) == 0
     wave, rate = read(out)

@@ -47,5 +47,4 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--steps", type=int, help="acoustic steps (default: the config's)")
     parser.add_argument("--vocoder-steps", type=int, default=200, help="vocoder steps (200)")
-    parser.add_argument("--vocoder-steps", type=int, default=300, help="vocoder steps (300)")
     parser.set_defaults(func=run)

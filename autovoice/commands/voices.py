@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from autovoice.bundle import DEFAULT_VOICE_NAME
 from autovoice.errors import AutovoiceError
 
 VOICES_DIR_ENV = "AUTOVOICE_VOICES_DIR"
@@ -55,8 +56,7 @@ def folder_bundles(folder: Path) -> list[Path]:
     ]
 
 
-DEFAULT_NAME = "default"
-"""The name that means the default voice wherever a voice is named on the command line."""
+DEFAULT_NAME = DEFAULT_VOICE_NAME
 
 
 def resolve_voice(name: str, environ: Mapping[str, str] | None = None) -> str:

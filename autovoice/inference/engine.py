@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from autovoice.bundle import VoiceBundle, default_voice_path
+from autovoice.bundle import DEFAULT_VOICE_NAME, VoiceBundle, default_voice_path
 from autovoice.config.convert import structure
 from autovoice.config.schema import InferenceConfig
 from autovoice.inference import checks, convert
@@ -82,10 +82,13 @@ class SynthesisTiming:
 
 
 def open_voice(voice: str | os.PathLike[str] | VoiceBundle | None) -> VoiceBundle:
-    """The bundle ``voice`` names; None or ``""`` is the default voice, when one is installed."""
+    """The bundle ``voice`` names; None, ``""`` or ``"default"`` (when no such path exists) is
+    the default voice, when one is installed."""
     if isinstance(voice, VoiceBundle):
         return voice
-    if voice is None or str(voice) == "":
+    if voice is None or str(voice) == "" or (
+        str(voice) == DEFAULT_VOICE_NAME and not os.path.exists(voice)
+    ):
         default = default_voice_path()
         if default is None:
             raise InferenceError(
