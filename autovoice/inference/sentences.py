@@ -2,9 +2,11 @@
 
 A piece never exceeds ``max_chars`` characters: a sentence longer than that is cut at its last
 clause mark (``, ; : —``) that fits, else at its last space that fits, else hard. Sentence ends
-are ``. ! ? …`` (with closing quotes or brackets) followed by white space, and blank lines; a
-period after a common abbreviation (``Dr.``, ``e.g.``) or a single capital (``J. Smith``), and
-punctuation followed by a lower-case word, do not end a sentence.
+are ``. ! ? …`` (with closing quotes or brackets) followed by white space, and blank lines.
+Punctuation followed by a lower-case word does not end a sentence, nor does a period after a
+single capital (``J. Smith``) or after an abbreviation whose period normalization reads with it
+(``Dr. Smith``, ``p. 7``, ``Jan. 5``; see :func:`autovoice.text.abbreviation_ends_sentence`),
+so that each sentence normalizes as it would within the whole text.
 """
 
 from __future__ import annotations
@@ -15,45 +17,40 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ABBREVIATIONS", "join_with_pauses", "split_long", "split_sentences"]
+from autovoice.text import abbreviation_ends_sentence
 
-ABBREVIATIONS = frozenset(
-    {
-        *("mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no"),
-        *("fig", "approx", "dept", "est", "inc", "ltd", "co", "mt", "ft"),
-    }
-)
-"""Lower-case words whose trailing period does not end a sentence."""
+__all__ = ["join_with_pauses", "split_long", "split_sentences"]
 
 # a sentence end: terminal punctuation, optional closing quotes/brackets, then white space
 _END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)""")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _CLAUSE = re.compile(r"[,;:—–]\s")
-_LAST_WORD = re.compile(r"\S+$")
+_INITIAL = re.compile(r"(?<![^\s\"'“‘(\[])(?P<letter>\w)\.\Z")  # "J." in "J. Doe"
 
 
 def _ends_sentence(text: str, end: int) -> bool:
     """Whether the punctuation ending at ``end`` ends a sentence: not when a lower-case word
-    follows, nor when the period closes an abbreviation or an initial (``J.``)."""
+    follows, nor when the period closes an initial (``J.``) or an abbreviation that
+    normalization reads with its period."""
     if text[end:].lstrip()[:1].islower():
         return False
     if text[end - 1] != ".":
         return True
-    last = _LAST_WORD.search(text, max(0, end - 40), end)
-    word = last.group().rstrip(".").lstrip("\"'“‘([") if last else ""
-    if word.lower() in ABBREVIATIONS:
+    initial = _INITIAL.search(text, max(0, end - 2), end)
+    if initial and initial["letter"].isupper():
         return False
-    return not (len(word) == 1 and word.isupper())
+    return abbreviation_ends_sentence(text, end) is not False
 
 
 def _sentences(paragraph: str) -> list[str]:
+    paragraph = " ".join(paragraph.split()) + " "  # single spaces, as normalization sees them
     pieces, start = [], 0
     for match in _END.finditer(paragraph):
         if _ends_sentence(paragraph, match.end()):
             pieces.append(paragraph[start : match.end()])
             start = match.end()
     pieces.append(paragraph[start:])
-    return [" ".join(piece.split()) for piece in pieces if piece.strip()]
+    return [piece.strip() for piece in pieces if piece.strip()]
 
 
 def _cut(text: str, max_chars: int) -> int:
@@ -87,7 +84,7 @@ def split_sentences(text: str, max_chars: int = 300) -> list[str]:
     characters. Text without sentence punctuation is one sentence; empty text gives ``[]``."""
     sentences = []
     for paragraph in _BLANK_LINE.split(text):
-        for sentence in _sentences(paragraph + " "):
+        for sentence in _sentences(paragraph):
             sentences.extend(split_long(sentence, max_chars))
     return sentences
 

@@ -1,5 +1,6 @@
 """The text front end: normalization, symbol tables, padding and masks (pure, torch-free)."""
 
+from autovoice.text._abbreviations import abbreviation_ends_sentence
 from autovoice.text.frontend import ESPEAK_VOICES, TextFrontEnd, TokenBatch, Tokens
 from autovoice.text.normalize import (
     SUPPORTED_LANGUAGES,
@@ -21,6 +22,7 @@ __all__ = [
     "TextFrontEnd",
     "TokenBatch",
     "Tokens",
+    "abbreviation_ends_sentence",
     "characters_table",
     "length_mask",
     "normalize_text",
