@@ -86,8 +86,10 @@ def open_voice(voice: str | os.PathLike[str] | VoiceBundle | None) -> VoiceBundl
     the default voice, when one is installed."""
     if isinstance(voice, VoiceBundle):
         return voice
-    if voice is None or str(voice) == "" or (
-        str(voice) == DEFAULT_VOICE_NAME and not os.path.exists(voice)
+    if (
+        voice is None
+        or str(voice) == ""
+        or (str(voice) == DEFAULT_VOICE_NAME and not os.path.exists(voice))
     ):
         default = default_voice_path()
         if default is None:
