@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from autovoice.demo import MARKER, SCORED, Score, prepare_folder, run_demo, verdict
+from autovoice.demo import (
+    MARKER,
+    SCORED,
+    Score,
+    check_requirements,
+    prepare_folder,
+    run_demo,
+    verdict,
+)
 from autovoice.errors import AutovoiceError
 
 
@@ -35,16 +43,33 @@ def test_the_verdict_says_plainly_when_the_voice_is_not_intelligible():
     assert verdict([_score(0.2), _score(0.1)]).startswith("The new voice is recognisable: 20%")
 
 
+def test_a_missing_training_side_is_named_before_any_work(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "onnx" else real(n))
+    with pytest.raises(AutovoiceError, match=r"needs onnx: pip install 'autovoice\[train"):
+        check_requirements()
+    with pytest.raises(AutovoiceError, match="needs onnx"):
+        run_demo(tmp_path / "demo-run")
+    assert not (tmp_path / "demo-run").exists()
+
+
 @pytest.mark.slow
-def test_the_demo_runs_twice_in_one_folder(tmp_path):
+def test_the_demo_runs_twice_in_one_folder(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     pytest.importorskip("pocketsphinx")
     folder = tmp_path / "demo-run"
     lines: list[str] = []
-    for _ in range(2):
+    with monkeypatch.context() as patch:  # without the recognizer: no scores, and it says so
+        patch.setattr("autovoice.recognizer.recognizer_available", lambda: False)
         lines.clear()
-        result = run_demo(folder, steps=2, vocoder_steps=2, sentences=6, say=lines.append)
+        unscored = run_demo(folder, steps=2, vocoder_steps=2, sentences=6, say=lines.append)
+    assert unscored.scores == ()
+    assert any("not scored" in line and "autovoice[eval]" in line for line in lines)
+    lines.clear()
+    result = run_demo(folder, steps=2, vocoder_steps=2, sentences=6, say=lines.append)
     assert [line[:5] for line in lines if line.startswith("[")] == [
         f"[{n}/7]" for n in range(1, 8)
     ]

@@ -18,12 +18,11 @@ def run(args: argparse.Namespace) -> int:
         vocoder_steps=args.vocoder_steps,
         say=lambda line: print(line, flush=True),
     )
-    print(f"\nWord error (pocketsphinx) of {TRAINED_TEXT!r}, and of {len(SCORED)} sentences:")
-    for score in result.scores:
-        print(
-            f"  {score.who}: {score.wer:.0%}, over all {score.overall:.0%}; heard {score.heard!r}"
-        )
-    print(verdict(result.scores))
+    if result.scores:
+        print(f"\nWord error (pocketsphinx) of {TRAINED_TEXT!r}, and of {len(SCORED)} sentences:")
+        for s in result.scores:
+            print(f"  {s.who}: {s.wer:.0%}, over all {s.overall:.0%}; heard {s.heard!r}")
+        print(verdict(result.scores))
     print(f"\nDone in {result.seconds / 60:.1f} min. Files written:")
     for path in result.files:
         print(f"  {path}{'/' if path.is_dir() else ''}")
