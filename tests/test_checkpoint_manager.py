@@ -283,3 +283,18 @@ def test_numpy_generator_state_round_trip() -> None:
     values = legacy.random(2)
     set_numpy_generator_state(legacy, saved)
     assert (legacy.random(2) == values).all()
+
+
+def _draws() -> tuple[float, float, float]:
+    return random.random(), float(np.random.random()), float(torch.rand(1))
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_load_restores_the_random_states_unless_told_not_to(tmp_path: Path, restore: bool) -> None:
+    parts = gan(0)
+    manager = CheckpointManager(tmp_path)
+    record = manager.save(**parts, epoch=0, step=1, metrics={}, config=None)
+    after_save = _draws()  # what a run that went on from the save drew next
+    _draws()
+    manager.load(record, **gan(1), restore_rng=restore)
+    assert (_draws() == after_save) is restore

@@ -166,7 +166,7 @@ def test_resume_in_a_new_process_is_bit_identical(tmp_path: Path) -> None:
 
 def test_without_restoring_the_rng_the_run_differs(tmp_path: Path) -> None:
     """The control: the same resume minus the RNG states does not reproduce the run, so the
-    test above depends on them."""
+    test above depends on them; ``load`` restores them too, unless told not to."""
     with one_thread():
         straight_losses = train(build(seed=7), N_STEPS)
         first = build(seed=7)
@@ -175,10 +175,11 @@ def test_without_restoring_the_rng_the_run_differs(tmp_path: Path) -> None:
         manager = CheckpointManager(tmp_path)
         state = {"sampler": sampler.state_dict()}
         manager.save(model, optimizer, scheduler, 0, HALF, {}, None, extra_state=state)
-        again = build(seed=999)
-        checkpoint = manager.load("step-000000010", *again[:3])
-        again[3].load_state_dict(checkpoint.extra_state["sampler"])
-        assert train(again, HALF) != straight_losses[HALF:]
+        for restore in (False, True):
+            again = build(seed=999)
+            checkpoint = manager.load("step-000000010", *again[:3], restore_rng=restore)
+            again[3].load_state_dict(checkpoint.extra_state["sampler"])
+            assert (train(again, HALF) == straight_losses[HALF:]) is restore
 
 
 if __name__ == "__main__":

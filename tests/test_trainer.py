@@ -184,3 +184,20 @@ def test_tensorboard_logs_losses_metrics_and_media(corpus, tmp_path):
     assert {"train/model/loss", "lr/model", "val/val_loss"} <= set(tags["scalars"])
     assert "mel/target" in tags["images"]
     assert len(events.Scalars("train/model/loss")) == 8
+
+
+def test_a_checkpoint_carries_only_metrics_of_its_own_weights(corpus, tmp_path):
+    config = make_config(
+        corpus,
+        tmp_path,
+        "training.max_steps=20",
+        "training.val_every=10",
+        "training.checkpoint_every=5",
+        "checkpoint.keep_best=1",
+    )
+    trainer = make_trainer(config, toy_recipe())
+    trainer.fit()
+    metrics = {r.step: dict(r.metrics) for r in trainer.checkpoints.list_checkpoints()}
+    assert metrics[5] == {} and metrics[15] == {}  # not validated: no borrowed val_loss
+    assert set(metrics[10]) >= {"val_loss"} and set(metrics[20]) >= {"val_loss"}
+    assert metrics[10]["val_loss"] != metrics[20]["val_loss"]

@@ -40,7 +40,7 @@ from autovoice.training.checkpoint_records import (
     WeightsReport,
     checkpoint_name,
 )
-from autovoice.training.checkpoint_resume import resume
+from autovoice.training.checkpoint_resume import restore_rank_rng, resume
 from autovoice.training.checkpoint_state import (
     Parts,
     decode_weights,
@@ -237,15 +237,20 @@ class CheckpointManager:
         strict: bool = True,
         *,
         scaler: Any = None,
+        restore_rng: bool = True,
     ) -> Checkpoint:
         """Load a checkpoint (a record, a name here, or a path/URI) into the objects given.
         Everything is verified before anything changes. ``strict``: names and shapes must be
-        the saved ones; otherwise what fits is loaded and the rest logged."""
+        the saved ones; otherwise what fits is loaded and the rest logged. ``restore_rng``:
+        this rank's random generators (Python, numpy, torch CPU and CUDA) go back to their
+        saved states too, as on resume, so that what follows draws what it drew then."""
         checkpoint, weights, state = self.read(path, device)
         parts = Parts(model, optimizer, scheduler, scaler)
         report = parts.apply(weights, state, checkpoint.location, strict)
         if report is not None:
             log_report(checkpoint.location, report)
+        if restore_rng:
+            restore_rank_rng(state.get("rng"), checkpoint.location)
         return checkpoint
 
     def load_best(self, model: Any, **kwargs: Any) -> Checkpoint:

@@ -42,7 +42,7 @@ def resume(manager: Any, path: Any, attempt: Attempt) -> tuple[int, int, Checkpo
             loud(f"checkpoint {_label(manager, candidate)} is damaged, skipping it: {exc}")
             failures.append(str(exc))
             continue
-        _restore_rng(state.get("rng"), checkpoint.location)
+        restore_rank_rng(state.get("rng"), checkpoint.location)
         if failures:
             loud(
                 f"resumed from {checkpoint.location}, the newest intact checkpoint, at step "
@@ -83,7 +83,8 @@ def _label(manager: Any, candidate: Any) -> str:
     return str(candidate)
 
 
-def _restore_rng(states: Any, where: str) -> None:
+def restore_rank_rng(states: Any, where: str) -> None:
+    """Restore this rank's generators from a checkpoint's ``rng`` entry (loudly when absent)."""
     rank = dist.rank()
     if not isinstance(states, list) or rank >= len(states) or not isinstance(states[rank], dict):
         saved = len(states) if isinstance(states, list) else 0

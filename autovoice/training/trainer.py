@@ -158,10 +158,13 @@ class Trainer:
             logs = self.optimizer_step(batches)
             self.step += 1
             self.tracker.advance(self.step, logs, self._lrs())
-            if self.step % t.val_every == 0 or self.step == t.max_steps:
+            validated = self.step % t.val_every == 0 or self.step == t.max_steps
+            if validated:
                 metrics = self.validate()
             if self.step % t.checkpoint_every == 0 or self.step == t.max_steps:
-                self.save(metrics)
+                # a checkpoint carries only metrics measured on its own weights, so that the
+                # "best" is never another checkpoint's validation result
+                self.save(metrics if validated else {})
         self.tracker.close()
         return FitResult(self.step, self.epoch, metrics, self.skipped, tuple(self.losses))
 
