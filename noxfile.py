@@ -42,14 +42,13 @@ BIN = SHARED / ("Scripts" if sys.platform == "win32" else "bin")
 
 def shared(session: nox.Session) -> dict[str, str]:
     """The shared environment, made or brought up to date; the env that runs commands in it."""
-    bin_dir = BIN
-    python = str(bin_dir / "python")
+    python = str(BIN / "python")
     if not Path(python).exists():
         session.run(sys.executable, "-m", "venv", str(SHARED), external=True)
     pip = [python, "-m", "pip", "install", "--quiet"]
     session.run(*pip, TORCH, *torch_index(), external=True)
     session.run(*pip, "-e", f".[{SHARED_EXTRAS}]", external=True)
-    path = os.pathsep.join([str(bin_dir.resolve()), os.environ.get("PATH", "")])
+    path = os.pathsep.join([str(BIN.resolve()), os.environ.get("PATH", "")])
     return {"PATH": path, "VIRTUAL_ENV": str(SHARED.resolve())}
 
 
@@ -104,7 +103,6 @@ def bench(session: nox.Session) -> None:
     """Every benchmark suite, peers beside autovoice, then docs/benchmarks.md and its charts:
     ``nox -s bench``; one suite: ``nox -s bench -- --suite inference [--quick] [--no-docs]``.
     On a GPU machine it installs the CUDA and TensorRT extras and the GPU rows appear."""
-    import os
     import shutil
 
     gpu = shutil.which("nvidia-smi") is not None and os.path.exists("/dev/nvidia0")

@@ -42,6 +42,8 @@ SCORED = (
 """The sentences each voice is scored on (none in the demo corpus); the first is the one the
 new voice speaks into demo-trained.wav."""
 SPEAKER = 0
+RATE = 22050
+"""The demo corpus's sample rate, and its teacher's."""
 
 
 @attrs.frozen(kw_only=True)
@@ -102,12 +104,16 @@ def _train(config: Any, stage: str, *, stop_at: int | None = None, resume: bool 
     return stage_dir(config, stage)
 
 
-def _speak(voice: str | Path | None, text: str, out: Path) -> float:
-    """Speak ``text`` into ``out``; the real-time factor (after a warm-up)."""
-    from autovoice.audio.io import write_audio
+def _engine(voice: str | Path | None) -> Any:
     from autovoice.inference.engine import VoiceInferenceEngine
 
-    engine = VoiceInferenceEngine(voice, backend="onnxruntime")
+    return VoiceInferenceEngine(voice, backend="onnxruntime")
+
+
+def _speak(engine: Any, text: str, out: Path) -> float:
+    """Speak ``text`` into ``out``; the real-time factor (after a warm-up)."""
+    from autovoice.audio.io import write_audio
+
     engine.synthesize_speech("Warm up.", speaker_id=SPEAKER)
     start = time.perf_counter()
     wave = engine.synthesize_speech(text, speaker_id=SPEAKER)
@@ -126,21 +132,21 @@ def score(recognizer: Any, who: str, speak: Callable[[str], tuple[np.ndarray, in
     return Score(who=who, heard=heard[0], wer=first, overall=total.rate)
 
 
-def _scores(recognizer: Any, bundle: Path, speakers: int) -> tuple[Score, ...]:
+def _scores(recognizer: Any, new: Any, shipped: Any, speakers: int) -> tuple[Score, ...]:
+    """The new voice, its teacher and the shipped voice (engines already open) scored."""
     from autovoice.corpus.demo import speak_as_demo_speaker
-    from autovoice.inference.engine import VoiceInferenceEngine
 
-    def engine_voice(voice: Path | None) -> Callable[[str], tuple[np.ndarray, int]]:
-        engine = VoiceInferenceEngine(voice, backend="onnxruntime")
+    def voice(engine: Any) -> Callable[[str], tuple[np.ndarray, int]]:
         return lambda text: (engine.synthesize_speech(text, speaker_id=SPEAKER), engine.sample_rate)
 
     def teacher(text: str) -> tuple[np.ndarray, int]:
-        return speak_as_demo_speaker(text, index=SPEAKER, speakers=speakers), 22050
+        wave = speak_as_demo_speaker(text, index=SPEAKER, speakers=speakers, sample_rate=RATE)
+        return wave, RATE
 
     return (
-        score(recognizer, "the new voice", engine_voice(bundle)),
+        score(recognizer, "the new voice", voice(new)),
         score(recognizer, "its teacher (the espeak-ng corpus speaker)", teacher),
-        score(recognizer, "the shipped voice", engine_voice(None)),
+        score(recognizer, "the shipped voice", voice(shipped)),
     )
 
 
@@ -184,10 +190,13 @@ def run_demo(
     config = _config(root, Path(config_path), steps)
     total, half = config.training.max_steps, max(1, config.training.max_steps // 2)
     say(f"[1/7] Speaking with the shipped voice: {root / 'demo.wav'}")
-    rtf = _speak(None, FIRST_TEXT, root / "demo.wav")
+    shipped = _engine(None)
+    rtf = _speak(shipped, FIRST_TEXT, root / "demo.wav")
     say(f"      real-time factor {rtf:.3f} (ONNX Runtime): {1 / rtf:.0f}x faster than real time")
     say(f"[2/7] Making a corpus: {speakers} espeak-ng speakers x {sentences} sentences")
-    report = make_demo_corpus(root / "corpus", speakers=speakers, sentences=sentences)
+    report = make_demo_corpus(
+        root / "corpus", speakers=speakers, sentences=sentences, sample_rate=RATE
+    )
     say(f"      {report.utterances} utterances, {report.hours * 60:.1f} min of audio")
     say(f"[3/7] Training the acoustic model to step {half} of {total}, then stopping")
     _train(config, "acoustic", stop_at=half)
@@ -198,13 +207,14 @@ def run_demo(
     say("[6/7] Exporting a voice bundle: ONNX graphs, each checked against PyTorch")
     bundle = _export(acoustic, vocoder, root / "voice")
     say(f"[7/7] Speaking with the new voice: {root / 'demo-trained.wav'}")
-    _speak(bundle, TRAINED_TEXT, root / "demo-trained.wav")
+    new = _engine(bundle)
+    _speak(new, TRAINED_TEXT, root / "demo-trained.wav")
     scores: tuple[Score, ...] = ()
     if recognizer is None:
         say("      not scored: the recognizer is not installed (pip install 'autovoice[eval]')")
     else:
         say(f"      scoring it, its teacher and the shipped voice on {len(SCORED)} new sentences")
-        scores = _scores(recognizer, bundle, speakers)
+        scores = _scores(recognizer, new, shipped, speakers)
     files = (root / "demo.wav", root / "demo-trained.wav", bundle, acoustic, vocoder)
     return DemoResult(folder=root, files=files, scores=scores, seconds=time.perf_counter() - start)
 

@@ -55,6 +55,8 @@ __all__ = [
     "open_voice",
 ]
 
+logger = logging.getLogger(__name__)
+
 Wave = npt.NDArray[np.float32]
 SENTENCE_CHARS = 300
 """Sentences longer than this many characters are cut at clause marks or spaces."""
@@ -99,9 +101,6 @@ def open_voice(voice: str | os.PathLike[str] | VoiceBundle | None) -> VoiceBundl
             )
         voice = default
     return VoiceBundle.open(voice)
-
-
-logger = logging.getLogger(__name__)
 
 
 def _front_end(bundle: VoiceBundle) -> TextFrontEnd:

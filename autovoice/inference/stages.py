@@ -134,7 +134,11 @@ class StageRunner:
 def gpu_present() -> bool:
     """Whether an NVIDIA GPU is visible to this process (a device node, not hidden by
     ``CUDA_VISIBLE_DEVICES``); checked without importing any GPU library."""
-    return not _gpu_hidden() and any(Path("/dev").glob("nvidia[0-9]*"))
+    return not _gpu_hidden() and _nvidia_nodes()
+
+
+def _nvidia_nodes() -> bool:
+    return any(Path("/dev").glob("nvidia[0-9]*"))
 
 
 def _gpu_hidden() -> bool:
@@ -149,7 +153,7 @@ def usable_device(device: str) -> str:
     each stage's backend would otherwise warn on its own."""
     if device.partition(":")[0] != "cuda":
         return device
-    nodes = any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/dxg").exists()
+    nodes = _nvidia_nodes() or Path("/dev/dxg").exists()
     if nodes and not _gpu_hidden():
         return device
     why = "CUDA_VISIBLE_DEVICES hides every GPU" if _gpu_hidden() else "this machine has no GPU"
