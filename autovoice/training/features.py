@@ -80,10 +80,16 @@ class LogMel(torch.nn.Module):
     def magnitude(self, wave: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` to the linear STFT magnitude ``(batch, n_fft // 2 + 1, frames)``
         the log-mel is made from (the features' framing and ``MAGNITUDE_EPS``)."""
+        parts = torch.view_as_real(self.spectrum(wave))
+        return torch.sqrt(parts.pow(2).sum(-1) + MAGNITUDE_EPS)
+
+    def spectrum(self, wave: torch.Tensor) -> torch.Tensor:
+        """``(batch, samples)`` to the complex STFT ``(batch, n_fft // 2 + 1, frames)`` of the
+        features' framing (reflect padding, periodic Hann window, no centering)."""
         padded = F.pad(
             wave.to(self.mel_basis.dtype).unsqueeze(1), (self.padding, self.padding), mode="reflect"
         )
-        spectrum = torch.stft(
+        spectrum: torch.Tensor = torch.stft(
             padded.squeeze(1),
             self.n_fft,
             hop_length=self.hop_length,
@@ -94,5 +100,4 @@ class LogMel(torch.nn.Module):
             onesided=True,
             return_complex=True,
         )
-        parts = torch.view_as_real(spectrum)
-        return torch.sqrt(parts.pow(2).sum(-1) + MAGNITUDE_EPS)
+        return spectrum

@@ -1,5 +1,5 @@
-"""Built-in acoustic models and vocoders: VoiceTransformer, VoiceConverter, HiFi-GAN and the
-learned-magnitude Griffin-Lim vocoder.
+"""Built-in acoustic models and vocoders: VoiceTransformer, VoiceConverter, HiFi-GAN, the
+learned-magnitude Griffin-Lim vocoder and the iSTFT vocoder.
 
 Importing this module is cheap: the specs live in small modules without torch; the models are
 imported by the trainer and exporter through each spec's factory.
@@ -22,6 +22,7 @@ def autovoice_models() -> list[ModelSpec]:
 @hookimpl
 def autovoice_vocoders() -> list[VocoderSpec]:
     from autovoice_models.hifigan.spec import SPEC
+    from autovoice_models.istft.spec import SPEC as ISTFT
     from autovoice_models.magnitude_gl.spec import SPEC as MAGNITUDE_GL
 
-    return [SPEC, MAGNITUDE_GL]
+    return [SPEC, MAGNITUDE_GL, ISTFT]

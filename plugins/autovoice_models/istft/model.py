@@ -1,0 +1,247 @@
+"""IstftNet: log-mel to a complex spectrum at frame rate, then one inverse STFT.
+
+The backbone is a stack of ConvNeXt blocks over frames (depthwise convolution, layer norm, an
+inverted-bottleneck MLP, layer scale), as in Vocos; nothing runs at the sample rate. Two heads
+read it, as in APNet's parallel phase estimation: the log-magnitude, added to the mel's spectral
+envelope on the linear bins (so an untrained network already has the mel's envelope), and two
+maps ``(r, i)`` whose direction is the phase: ``phase = atan2(i, r)``. The spectrum is
+``magnitude * (r, i) / |(r, i)|``, which needs no trigonometry in the graph.
+
+:class:`InverseSTFT` inverts exactly the framing of :mod:`autovoice.audio.features`: reflect
+padding of ``(n_fft - hop) // 2`` on both sides, frames every ``hop``, a periodic Hann window of
+``win_length`` centred in ``n_fft``. Each frame is the inverse real FFT of its spectrum times the
+window; frames are overlap-added, multiplied by one over the summed squared window (where that
+sum exceeds 1e-8, else 0) and cropped to ``[left, left + frames * hop)``. Training runs the FFT
+(``torch.fft.irfft``); the exported graph, which ONNX has no inverse FFT for, multiplies by the
+same transform as a fixed ``(2 * bins, n_fft)`` basis with the window folded in, and overlap-adds
+with ``n_fft / hop`` shifted slices. Both give the same waveform to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autovoice.audio.features import hann_window, mel_filterbank, stft_padding
+
+TINY = 1e-8
+"""Summed squared windows at or below this count as no coverage (gain 0)."""
+LOG_MAGNITUDE_MAX = math.log(100.0)
+"""The predicted log-magnitude is clamped here (a full-scale sine peaks near n_fft / 4)."""
+
+
+class ConvNeXtBlock(nn.Module):
+    """``x + gamma * mlp(norm(depthwise_conv(x)))`` over frames, ``(batch, dim, frames)``."""
+
+    def __init__(self, dim: int, intermediate: int, kernel_size: int, layer_scale: float) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, intermediate)
+        self.pwconv2 = nn.Linear(intermediate, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x).transpose(1, 2)
+        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y))))
+        out: torch.Tensor = x + (self.gamma * y).transpose(1, 2)
+        return out
+
+
+class MelEnvelope(nn.Module):
+    """A log-mel's spectral envelope on the linear bins, as a log-magnitude: each band's energy
+    over its filter's area, spread back with the filters' triangle weights (bins no band covers
+    sit at ``floor``)."""
+
+    bank: torch.Tensor
+    area: torch.Tensor
+    cover: torch.Tensor
+
+    def __init__(
+        self, *, sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float,
+        floor: float,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        bank = torch.tensor(mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max))
+        bank = bank.to(torch.float32)  # (n_mels, bins)
+        self.register_buffer("bank", bank.T.contiguous(), persistent=False)
+        self.register_buffer("area", bank.sum(1, keepdim=True).clamp(min=1e-12), persistent=False)
+        self.register_buffer("cover", bank.sum(0).clamp(min=1e-12)[:, None], persistent=False)
+        self.floor = float(floor)
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        levels = torch.exp(log_mel) / self.area
+        linear = torch.matmul(self.bank, levels) / self.cover
+        return torch.log(torch.clamp(linear, min=self.floor))
+
+
+class InverseSTFT(nn.Module):
+    """``(batch, bins, frames)`` real and imaginary parts to ``(batch, frames * hop)`` samples,
+    inverting the features' framing (see the module docstring)."""
+
+    window: torch.Tensor
+    basis: torch.Tensor
+
+    def __init__(self, *, n_fft: int, hop_length: int, win_length: int) -> None:
+        super().__init__()
+        if n_fft % hop_length:
+            raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop_length ({hop_length})")
+        self.n_fft, self.hop = n_fft, hop_length
+        self.slabs = n_fft // hop_length
+        self.left = stft_padding(n_fft, hop_length)
+        window = np.asarray(hann_window(win_length, n_fft), np.float64)
+        self.register_buffer("window", torch.tensor(window, dtype=torch.float32), persistent=False)
+        self.register_buffer("basis", _irfft_basis(n_fft, window), persistent=False)
+
+    def frames(self, real: torch.Tensor, imag: torch.Tensor, *, basis: bool) -> torch.Tensor:
+        """Windowed time frames ``(batch, frames, n_fft)``."""
+        if basis:
+            return torch.matmul(torch.cat([real, imag], dim=1).transpose(1, 2), self.basis)
+        spectrum = torch.complex(real, imag).transpose(1, 2)
+        return torch.fft.irfft(spectrum, n=self.n_fft, dim=-1) * self.window
+
+    def overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(batch, frames, n_fft)`` laid ``hop`` apart and summed: ``(batch, (frames + k - 1)
+        * hop)`` with ``k = n_fft / hop``, as ``k`` shifted slices."""
+        batch = frames.shape[0]
+        blocks = frames.reshape(batch, frames.shape[1], self.slabs, self.hop)
+        total = F.pad(blocks[:, :, 0], (0, 0, 0, self.slabs - 1))
+        for j in range(1, self.slabs):
+            total = total + F.pad(blocks[:, :, j], (0, 0, j, self.slabs - 1 - j))
+        return total.reshape(batch, -1)
+
+    def forward(self, real: torch.Tensor, imag: torch.Tensor, *, basis: bool = False) -> torch.Tensor:
+        count = real.shape[-1]
+        summed = self.overlap_add(self.frames(real, imag, basis=basis))
+        squares = (self.window * self.window).expand(1, count, self.n_fft)
+        cover = self.overlap_add(squares)
+        gain = torch.where(cover > TINY, 1.0 / torch.clamp(cover, min=TINY), torch.zeros_like(cover))
+        kept = summed * gain
+        return kept[:, self.left : self.left + count * self.hop]
+
+
+def _irfft_basis(n_fft: int, window: np.ndarray) -> torch.Tensor:
+    """``(2 * bins, n_fft)``: row ``k`` maps the real part of bin ``k`` to the windowed inverse
+    real FFT, row ``bins + k`` its imaginary part (zero for the DC and Nyquist bins, which the
+    inverse real FFT ignores)."""
+    bins = n_fft // 2 + 1
+    k = np.arange(bins)[:, None]
+    n = np.arange(n_fft)[None, :]
+    angle = 2.0 * np.pi * k * n / n_fft
+    weight = np.full((bins, 1), 2.0 / n_fft)
+    weight[0] = 1.0 / n_fft
+    if n_fft % 2 == 0:
+        weight[-1] = 1.0 / n_fft
+    cos = weight * np.cos(angle)
+    sin = -weight * np.sin(angle)
+    sin[0] = 0.0
+    if n_fft % 2 == 0:
+        sin[-1] = 0.0
+    basis = np.concatenate([cos, sin], axis=0) * window[None, :]
+    return torch.tensor(basis, dtype=torch.float32)
+
+
+class IstftNet(nn.Module):
+    """``(batch, n_mels, frames)`` log-mel to the log-magnitude and the phase direction
+    ``(r, i)``, each ``(batch, bins, frames)`` (:meth:`forward`), to the complex spectrum
+    (:meth:`spectrum`) and to the waveform (:meth:`waveform`)."""
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        n_fft: int,
+        hop_length: int,
+        win_length: int,
+        n_mels: int,
+        f_min: float,
+        f_max: float,
+        dim: int = 192,
+        intermediate: int = 576,
+        layers: int = 6,
+        kernel_size: int = 7,
+        layer_scale: float | None = None,
+        floor: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.bins = n_fft // 2 + 1
+        self.envelope = MelEnvelope(
+            sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max,
+            floor=floor,
+        )  # fmt: skip
+        self.embed = nn.Conv1d(n_mels, dim, kernel_size, padding=kernel_size // 2)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        scale = layer_scale if layer_scale is not None else 1.0 / layers
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(dim, intermediate, kernel_size, scale) for _ in range(layers)
+        )
+        self.final_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, 3 * self.bins)
+        nn.init.zeros_(self.head.weight[: self.bins])
+        nn.init.zeros_(self.head.bias)
+        self.istft = InverseSTFT(n_fft=n_fft, hop_length=hop_length, win_length=win_length)
+
+    def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.embed(log_mel)
+        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        out = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
+        detail, r, i = out.split(self.bins, dim=1)
+        log_magnitude = torch.clamp(self.envelope(log_mel) + detail, max=LOG_MAGNITUDE_MAX)
+        return log_magnitude, r, i
+
+    def spectrum(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real and imaginary parts, ``(batch, bins, frames)`` each."""
+        log_magnitude, r, i = self.forward(log_mel)
+        return polar(log_magnitude, r, i)
+
+    def waveform(self, log_mel: torch.Tensor, *, basis: bool = False) -> torch.Tensor:
+        real, imag = self.spectrum(log_mel)
+        return self.istft(real, imag, basis=basis)
+
+
+def polar(
+    log_magnitude: torch.Tensor, r: torch.Tensor, i: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``exp(log_magnitude)`` in the direction of ``(r, i)``: real and imaginary parts."""
+    scale = torch.exp(log_magnitude) * torch.rsqrt(r * r + i * i + 1e-12)
+    return scale * r, scale * i
+
+
+class IstftWaveExport(nn.Module):
+    """The exported graph with the inverse STFT inside: ``mel`` to ``audio``."""
+
+    def __init__(self, net: IstftNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net.waveform(mel, basis=True)
+        return out
+
+
+class IstftSpectrumExport(nn.Module):
+    """The exported graph for the ``istft`` head: ``mel`` to ``real`` and ``imag``."""
+
+    def __init__(self, net: IstftNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.spectrum(mel)
+
+
+__all__ = [
+    "ConvNeXtBlock",
+    "InverseSTFT",
+    "IstftNet",
+    "IstftSpectrumExport",
+    "IstftWaveExport",
+    "MelEnvelope",
+    "polar",
+]

@@ -1,0 +1,308 @@
+"""How the iSTFT vocoder trains: the factory of the ``istft`` spec.
+
+The generator step predicts the log-magnitude and phase of the batch's clips from their mels,
+makes the waveform with the inverse STFT, and minimizes a weighted sum of (APNet's losses, plus
+the multi-resolution STFT loss of Parallel WaveGAN):
+
+- ``magnitude_loss``: L1 of the log-magnitude against the real clip's;
+- ``ip_loss + gd_loss + iaf_loss``: the anti-wrapped phase losses (:mod:`.losses`);
+- ``spectrum_loss``: L1 of the real and imaginary parts against the real clip's;
+- ``consistency_loss``: L1 of the predicted spectrum against the STFT of the waveform it makes
+  (a spectrum no waveform has is not a spectrum at all);
+- ``mel_loss``: L1 of the waveform's log-mel against the real clip's;
+- ``stft_loss``: spectral convergence and log-magnitude L1 at three other resolutions.
+
+With ``discriminators = "mrd"`` a discriminator step runs first (from
+``adversarial_start_step``), as in :mod:`autovoice_models.hifigan.recipe`, and the generator
+step adds the least-squares adversarial and feature-matching losses.
+
+Batches carry ``"audio"`` ``(batch, samples)`` and ``"audio_mels"`` ``(batch, n_mels, samples //
+hop)``; for fine-tuning the dataset puts the acoustic model's predicted mels under
+``"audio_mels"``, and every target stays the real audio's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autovoice.config.schema import AudioConfig, TrainingConfig
+from autovoice.errors import ConfigError, ConfigIssue
+from autovoice.signature import GraphSignature, vocoder_signature
+from autovoice.training.features import LogMel
+from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
+from autovoice_models.hifigan.losses import (
+    MultiResolutionSTFTLoss,
+    adversarial_loss,
+    discriminator_loss,
+    feature_matching_loss,
+)
+from autovoice_models.hifigan.recipe import frozen
+from autovoice_models.istft.discriminators import MultiResolutionDiscriminator
+from autovoice_models.istft.losses import phase_losses
+from autovoice_models.istft.model import (
+    IstftNet,
+    IstftSpectrumExport,
+    IstftWaveExport,
+    polar,
+)
+from autovoice_models.istft.spec import PRESETS, IstftOptions
+
+BETAS = (0.8, 0.99)
+WEIGHT_DECAY = 0.01
+BATCH_KEYS = ("audio", "audio_mels")
+
+
+def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
+    """The network ``options`` ask for (preset sizes, overridden where set), on ``audio``."""
+    dim, intermediate, layers = PRESETS[options.preset]
+    return IstftNet(
+        sample_rate=audio.sample_rate,
+        n_fft=audio.n_fft,
+        hop_length=audio.hop_length,
+        win_length=audio.win_length,
+        n_mels=audio.n_mels,
+        f_min=audio.f_min,
+        f_max=audio.f_max,
+        dim=options.dim or dim,
+        intermediate=options.intermediate or intermediate,
+        layers=options.layers or layers,
+        kernel_size=options.kernel_size,
+        floor=options.magnitude_floor,
+    )
+
+
+def _on(module: nn.Module, like: torch.Tensor) -> nn.Module:
+    """``module`` (a feature extractor, not trained) on ``like``'s device."""
+    buffer = next(module.buffers(), None)
+    if buffer is not None and buffer.device != like.device:
+        module.to(like.device)
+    return module
+
+
+class IstftTraining:
+    """The modules of one run and the losses of its steps."""
+
+    def __init__(self, net: IstftNet, audio: AudioConfig, options: IstftOptions) -> None:
+        self.net = net
+        self.audio = audio
+        self.options = options
+        self.features = LogMel.from_config(audio)
+        self.stft_loss = MultiResolutionSTFTLoss()
+        self.discriminator = (
+            MultiResolutionDiscriminator() if options.discriminators == "mrd" else None
+        )
+
+    def generate(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything the losses read: log-magnitude, phase, spectrum and waveform."""
+        log_magnitude, r, i = self.net(mel)
+        real, imag = polar(log_magnitude, r, i)
+        wave = self.net.istft(real, imag)
+        return {
+            "log_magnitude": log_magnitude,
+            "phase": torch.atan2(i, r),
+            "real": real,
+            "imag": imag,
+            "wave": wave,
+        }
+
+    def _targets(self, audio: torch.Tensor, frames: int) -> dict[str, torch.Tensor]:
+        features = _on(self.features, audio)
+        with torch.no_grad():
+            spectrum = features.spectrum(audio)
+            mel = features(audio)
+        if spectrum.shape[-1] < frames:
+            raise ValueError(
+                f"{frames} mel frames but the clip's audio has only {spectrum.shape[-1]}; "
+                "the dataset must cut mel and audio together"
+            )
+        spectrum = spectrum[..., :frames]
+        floor = self.options.magnitude_floor
+        return {
+            "log_magnitude": torch.log(torch.clamp(spectrum.abs(), min=floor)),
+            "phase": torch.angle(spectrum),
+            "real": spectrum.real,
+            "imag": spectrum.imag,
+            "mel": mel[..., :frames],
+        }
+
+    def spectral_losses(self, out: dict[str, torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+        """Every loss but the adversarial ones, unweighted."""
+        audio = batch["audio"]
+        target = self._targets(audio, out["real"].shape[-1])
+        wave = out["wave"]
+        features = _on(self.features, wave)
+        regenerated = features.spectrum(wave)[..., : out["real"].shape[-1]]
+        losses = {
+            "magnitude_loss": F.l1_loss(out["log_magnitude"], target["log_magnitude"]),
+            **phase_losses(out["phase"], target["phase"]),
+            "spectrum_loss": F.l1_loss(out["real"], target["real"])
+            + F.l1_loss(out["imag"], target["imag"]),
+            "consistency_loss": F.l1_loss(regenerated.real, out["real"])
+            + F.l1_loss(regenerated.imag, out["imag"]),
+            "mel_loss": F.l1_loss(features(wave)[..., : target["mel"].shape[-1]], target["mel"]),
+            "stft_loss": _on(self.stft_loss, wave)(wave, audio[..., : wave.shape[-1]]),
+        }
+        return losses
+
+    def weighted(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        o = self.options
+        phase = losses["ip_loss"] + losses["gd_loss"] + losses["iaf_loss"]
+        total: torch.Tensor = (
+            o.magnitude_loss_weight * losses["magnitude_loss"]
+            + o.phase_loss_weight * phase
+            + o.spectrum_loss_weight * losses["spectrum_loss"]
+            + o.consistency_loss_weight * losses["consistency_loss"]
+            + o.mel_loss_weight * losses["mel_loss"]
+            + o.stft_loss_weight * losses["stft_loss"]
+        )
+        return total
+
+    def discriminator_step(self, batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        assert self.discriminator is not None
+        out = self.generate(batch["audio_mels"])
+        scratch["generated"] = out
+        fake = out["wave"].detach()
+        real = batch["audio"][..., : fake.shape[-1]]
+        real_scores, _ = self.discriminator(real)
+        fake_scores, _ = self.discriminator(fake)
+        loss = discriminator_loss(real_scores, fake_scores)
+        return {"loss": loss, "mrd_loss": loss}
+
+    def generator_step(self, batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        out = scratch.get("generated") or self.generate(batch["audio_mels"])
+        losses = self.spectral_losses(out, batch)
+        total = self.weighted(losses)
+        if "generated" in scratch and self.discriminator is not None:
+            wave = out["wave"]
+            real = batch["audio"][..., : wave.shape[-1]]
+            with torch.no_grad():
+                _, real_features = self.discriminator(real)
+            with frozen(self.discriminator):
+                fake_scores, fake_features = self.discriminator(wave)
+            losses["adv_loss"] = adversarial_loss(fake_scores)
+            losses["fm_loss"] = feature_matching_loss(real_features, fake_features)
+            total = (
+                total
+                + self.options.adversarial_weight * losses["adv_loss"]
+                + self.options.feature_loss_weight * losses["fm_loss"]
+            )
+        return {"loss": total, **losses}
+
+    def validate(self, batch: Batch) -> dict[str, float]:
+        """The generated waveform's log-mel L1 (``val_loss``) and the other spectral losses."""
+        with torch.no_grad():
+            losses = self.spectral_losses(self.generate(batch["audio_mels"]), batch)
+        return {"val_loss": float(losses["mel_loss"]), **{k: float(v) for k, v in losses.items()}}
+
+    def media(self, batch: Batch) -> dict[str, Any]:
+        """The first clip, generated and real, with the mel it was made from."""
+        with torch.no_grad():
+            out = self.generate(batch["audio_mels"][:1])
+        return {
+            "audio/generated": out["wave"][0].float().cpu().numpy(),
+            "audio/real": batch["audio"][0].float().cpu().numpy(),
+            "mel/input": batch["audio_mels"][0].float().cpu().numpy(),
+            "mel/magnitude_predicted": out["log_magnitude"][0].float().cpu().numpy(),
+        }
+
+    def export_module(self) -> nn.Module:
+        """A copy of the network in eval mode, wrapped for the graph ``options.output`` asks."""
+        copy = build_net(self.options, self.audio)
+        copy.load_state_dict(self.net.state_dict())
+        copy = copy.to(next(self.net.parameters()).device).eval()
+        if self.options.output == "spectrum":
+            return IstftSpectrumExport(copy).eval()
+        return IstftWaveExport(copy).eval()
+
+
+def graph_signature(options: IstftOptions, audio: AudioConfig) -> GraphSignature:
+    """``mel`` to ``audio`` (inverse STFT in the graph) or to ``real`` and ``imag``."""
+    if options.output == "spectrum":
+        from autovoice.signature import spectrum_signature
+
+        return spectrum_signature(audio.n_mels, audio.n_fft)
+    return vocoder_signature(audio.n_mels)
+
+
+def _check_audio(options: IstftOptions, audio: AudioConfig) -> None:
+    issues = []
+    if options.segment_size % audio.hop_length:
+        issues.append(
+            ConfigIssue(
+                "$.vocoder.options.segment_size",
+                f"{options.segment_size} is not a multiple of $.audio.hop_length "
+                f"({audio.hop_length}): a clip must hold whole mel frames",
+            )
+        )
+    if audio.n_fft % audio.hop_length:
+        issues.append(
+            ConfigIssue(
+                "$.audio.n_fft",
+                f"{audio.n_fft} is not a multiple of $.audio.hop_length ({audio.hop_length}): "
+                "the istft vocoder's overlap-add needs whole hops per frame",
+            )
+        )
+    if issues:
+        raise ConfigError(issues)
+
+
+def _optimizer(name: str, modules: tuple[str, ...], lr: float, o: IstftOptions) -> OptimizerSpec:
+    return OptimizerSpec(
+        name=name,
+        modules=modules,
+        lr=lr,
+        betas=BETAS,
+        eps=1e-8,
+        weight_decay=WEIGHT_DECAY,
+        schedule="exponential",
+        gamma=o.lr_decay ** (1.0 / o.lr_decay_steps),
+    )
+
+
+def build_recipe(
+    options: IstftOptions | None,
+    *,
+    audio: AudioConfig,
+    n_symbols: int = 0,
+    n_speakers: int = 1,
+    training: TrainingConfig,
+) -> Recipe:
+    """The ``istft`` factory: module ``generator`` (+ ``mrd``), optimizer ``gen`` (+ ``disc``),
+    steps ``discriminator`` (with ``mrd``, from ``adversarial_start_step``) then ``generator``.
+    ``n_symbols`` and ``n_speakers`` are unused."""
+    options = options or IstftOptions()
+    _check_audio(options, audio)
+    run = IstftTraining(build_net(options, audio), audio, options)
+    lr = options.learning_rate or training.learning_rate
+    modules: dict[str, nn.Module] = {"generator": run.net}
+    optimizers = [_optimizer("gen", ("generator",), lr, options)]
+    steps = [TrainStep(name="generator", optimizer="gen", loss=run.generator_step)]
+    if run.discriminator is not None:
+        modules["mrd"] = run.discriminator
+        optimizers.insert(0, _optimizer("disc", ("mrd",), lr, options))
+        steps.insert(
+            0,
+            TrainStep(
+                name="discriminator",
+                optimizer="disc",
+                loss=run.discriminator_step,
+                start_step=options.adversarial_start_step,
+            ),
+        )
+    return Recipe(
+        modules=modules,
+        optimizers=tuple(optimizers),
+        steps=tuple(steps),
+        validate=run.validate,
+        signature=graph_signature(options, audio),
+        export_module=run.export_module,
+        media=run.media,
+        batch_keys=BATCH_KEYS,
+    )
+
+
+__all__ = ["IstftTraining", "build_net", "build_recipe", "graph_signature"]

@@ -1,0 +1,114 @@
+"""The ``istft`` vocoder spec and its options (attrs only: importing this never imports torch)."""
+
+from __future__ import annotations
+
+import attrs
+
+from autovoice.config.fields import Check, ge, gt, one_of, optional, setting
+from autovoice.specs import Requirement, VocoderSpec
+
+PRESETS: dict[str, tuple[int, int, int]] = {
+    "tiny": (128, 384, 4),
+    "small": (192, 576, 6),
+    "base": (384, 1152, 8),
+    "large": (512, 1536, 8),
+}
+"""``(dim, intermediate, layers)`` of each preset: 0.67M, 1.75M, 7.9M and 13.7M parameters
+(80 mel bands, n_fft 1024); ``large`` is the size of Vocos."""
+OUTPUTS = ("waveform", "spectrum")
+DISCRIMINATORS = ("none", "mrd")
+
+_WHOLE = Check("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
+_ODD = Check("odd", lambda v: isinstance(v, int) and v % 2 == 1)
+
+
+def _weight(default: float, doc: str) -> float:
+    return setting(default, doc=doc, checks=[ge(0)])  # type: ignore[no-any-return]
+
+
+@attrs.frozen(kw_only=True)
+class IstftOptions:
+    """The ``[vocoder.options]`` table of the ``istft`` vocoder."""
+
+    preset: str = setting(
+        "small",
+        doc='Network size: "tiny" (0.67M parameters), "small" (1.75M, the default voice\'s), '
+        '"base" (7.9M) or "large" (13.7M, the size of Vocos).',
+        checks=[one_of(*PRESETS)],
+    )
+    dim: int = setting(0, doc="Channels of the backbone; 0 keeps the preset's.", checks=[ge(0)])
+    intermediate: int = setting(
+        0, doc="Hidden width of each block's MLP; 0 keeps the preset's.", checks=[ge(0)]
+    )
+    layers: int = setting(0, doc="ConvNeXt blocks; 0 keeps the preset's.", checks=[ge(0)])
+    kernel_size: int = setting(
+        7, doc="Width (frames) of each block's depthwise convolution.", checks=[_WHOLE, _ODD]
+    )
+    output: str = setting(
+        "waveform",
+        doc='What the exported graph outputs: "waveform" (the inverse STFT inside the graph, '
+        'as a fixed-basis matrix product and overlap-add) or "spectrum" (real and imaginary '
+        "parts; the engine's istft head inverts them in numpy).",
+        checks=[one_of(*OUTPUTS)],
+    )
+    segment_size: int = setting(
+        16384,
+        doc="Samples of each training clip cut from an utterance; a multiple of audio.hop_length.",
+        checks=[_WHOLE, gt(0)],
+    )
+    learning_rate: float | None = setting(
+        None, doc="Learning rate; unset takes training.learning_rate.", checks=[optional(gt(0))]
+    )
+    lr_decay: float = setting(
+        0.5,
+        doc="Factor the learning rate is multiplied by every lr_decay_steps steps (exponential).",
+        checks=[gt(0)],
+    )
+    lr_decay_steps: int = setting(5000, doc="Steps per lr_decay factor.", checks=[_WHOLE, gt(0)])
+    magnitude_floor: float = setting(
+        1e-5, doc="Magnitudes are clamped to this before a log is taken.", checks=[gt(0)]
+    )
+    mel_loss_weight: float = _weight(45.0, "L1 log-mel distance of the generated waveform.")
+    magnitude_loss_weight: float = _weight(
+        45.0, "L1 distance of the predicted log-magnitude to the real clip's (APNet's 45)."
+    )
+    phase_loss_weight: float = _weight(
+        100.0,
+        "Weight of the anti-wrapped phase losses (instantaneous phase, group delay and "
+        "instantaneous frequency, summed; APNet's 100).",
+    )
+    spectrum_loss_weight: float = _weight(
+        45.0, "L1 distance of the predicted real and imaginary parts to the real clip's."
+    )
+    consistency_loss_weight: float = _weight(
+        20.0,
+        "Distance of the predicted spectrum to the STFT of the waveform it makes (APNet's "
+        "consistency loss, 20).",
+    )
+    stft_loss_weight: float = _weight(
+        2.5, "Multi-resolution STFT loss of the waveform (FFT sizes 512, 1024, 2048)."
+    )
+    discriminators: str = setting(
+        "none",
+        doc='"none": the spectral and phase losses alone; "mrd": add a multi-resolution '
+        "spectrogram discriminator (least-squares GAN with feature matching).",
+        checks=[one_of(*DISCRIMINATORS)],
+    )
+    adversarial_start_step: int = setting(
+        0, doc="Steps before the discriminator joins.", checks=[_WHOLE, ge(0)]
+    )
+    adversarial_weight: float = _weight(1.0, "Weight of the adversarial loss.")
+    feature_loss_weight: float = _weight(2.0, "Weight of the feature-matching loss.")
+
+
+SPEC = VocoderSpec(
+    name="istft",
+    factory="autovoice_models.istft.recipe:build_recipe",
+    requires=(Requirement(module="torch", package="torch"),),
+    extra="train",
+    options_type=IstftOptions,
+    description="iSTFT vocoder: ConvNeXt blocks at frame rate predict magnitude and phase, "
+    "one inverse STFT makes the waveform (Vocos/APNet family); fast on a CPU.",
+)
+
+__all__ = ["DISCRIMINATORS", "OUTPUTS", "PRESETS", "SPEC", "IstftOptions"]
