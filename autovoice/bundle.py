@@ -3,11 +3,16 @@
 A bundle is a directory (or a ``.tar`` of one) holding ``manifest.json``, ``acoustic.onnx``,
 ``vocoder.onnx``, the export modules' weights (``*.safetensors``) and optional TensorRT engines.
 A voice conversion bundle holds ``converter.onnx`` (mel to mel) in place of the acoustic stage.
-The vocoder may instead be Griffin-Lim (``"plugin": "griffin_lim"``), computed from the mel with
-no graph or weights: its stage lists options only.
 The manifest lists the audio and text settings, the symbol table, the speakers, each stage's
-plugin, options and graph signature, and the SHA-256 and size of every other file. See
+plugin, options and graph signature, the vocoder's head (:mod:`autovoice.heads`: what makes a
+waveform of its graph's output) with the head's options, and the SHA-256 and size of every other
+file. A vocoder whose head needs no graph (Griffin-Lim from the mel) has no files. See
 ``docs/export.md`` for the format.
+
+Format 1 had no head fields; a format 1 vocoder stage's head is inferred: a plugin that is a
+graphless head's (``griffin_lim``) is that head, with the stage's options; a graph's is the
+first head whose outputs the signature has (``magnitude``: ``griffin_lim``, with the fields of its
+options among the plugin's; ``audio``: ``waveform``).
 """
 
 from __future__ import annotations
@@ -26,19 +31,19 @@ import attrs
 
 from autovoice.config import AudioConfig, TextConfig, structure
 from autovoice.errors import AutovoiceError
-from autovoice.signature import GraphSignature
+from autovoice.heads import HEADS, BoundHead, Head, get_head, graphless_heads
+from autovoice.signature import GraphSignature, vocoder_signature
 from autovoice.text import SymbolTable
 
 FORMAT = "autovoice-voice"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the vocoder stage records ``head`` and ``head_options``; 1 (still read): it did not."""
 MANIFEST = "manifest.json"
 STAGES = ("acoustic", "vocoder")
 """The stages of a text-to-speech voice."""
 CONVERSION_STAGES = ("converter", "vocoder")
 """The stages of a voice conversion voice."""
 ALL_STAGES = ("acoustic", "converter", "vocoder")
-GRIFFIN_LIM = "griffin_lim"
-"""The vocoder plugin name of a Griffin-Lim vocoder stage (no graph, no weights)."""
 _CHUNK = 1 << 20
 
 
@@ -48,10 +53,12 @@ class BundleError(AutovoiceError):
 
 @attrs.frozen(kw_only=True)
 class StageInfo:
-    """One stage of a bundle: the plugin that rebuilds it and the files that hold it.
+    """One stage of a bundle: the plugin that rebuilds it and the files that hold it; for the
+    vocoder, the head that makes a waveform of its graph's output and the head's options (every
+    field, checked).
 
-    A Griffin-Lim vocoder has no files (``onnx`` and ``weights`` are None, ``opset`` 0) and the
-    signature every vocoder has."""
+    A vocoder whose head needs no graph has no files (``onnx`` and ``weights`` are None,
+    ``opset`` 0) and the signature every vocoder stage has once its head has run."""
 
     name: str
     plugin: str
@@ -61,6 +68,9 @@ class StageInfo:
     signature: GraphSignature
     opset: int
     checkpoint: Mapping[str, Any]
+    head: str | None = None
+    """The vocoder's head (:data:`autovoice.heads.HEADS`); None for the other stages."""
+    head_options: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def has_graph(self) -> bool:
@@ -69,11 +79,11 @@ class StageInfo:
 
     def artifacts(self) -> dict[str, Path]:
         """``{"onnx": path, "weights": path}`` of the files that exist; a :class:`BundleError`
-        for a stage with no graph (a Griffin-Lim vocoder is computed, not loaded)."""
+        for a stage with no graph (its head computes it from the mel)."""
         if self.onnx is None or self.weights is None:
             raise BundleError(
                 f"{self.name} stage: plugin {self.plugin!r} has no graph or weights for a "
-                "backend to load; it is computed from the mel (Griffin-Lim)"
+                f"backend to load; its head {self.head!r} computes it from the mel"
             )
         found = {"onnx": self.onnx, "weights": self.weights}
         return {kind: path for kind, path in found.items() if path.is_file()}
@@ -312,7 +322,7 @@ def _relative(name: str, path: str, root: Path) -> str:
 
 def _parse(root: Path, data: Mapping[str, Any]) -> VoiceBundle:
     f = _Fields(root)
-    _check_format(f, data)
+    version = _check_format(f, data)
     f.get(data, "$", "name", str)
     files = f.get(data, "$", "files", dict)
     speakers = f.get(data, "$", "speakers", list)
@@ -325,7 +335,7 @@ def _parse(root: Path, data: Mapping[str, Any]) -> VoiceBundle:
         text=_section(f, data, "text", TextConfig),
         symbols=_symbols(f, data),
         speakers=tuple(speakers),
-        stages={name: _stage(f, data, name, files) for name in _stage_names(f, data)},
+        stages={name: _stage(f, data, name, files, version) for name in _stage_names(f, data)},
         engines=tuple(_engine(f, e, i, files) for i, e in enumerate(data.get("engines", []))),
         limits=_limits(f, data),
     )
@@ -341,15 +351,18 @@ def _stage_names(f: _Fields, data: Mapping[str, Any]) -> tuple[str, ...]:
     return names
 
 
-def _check_format(f: _Fields, data: Mapping[str, Any]) -> None:
+def _check_format(f: _Fields, data: Mapping[str, Any]) -> int:
     if f.get(data, "$", "format", str) != FORMAT:
         raise f.error("$.format", f"expected {FORMAT!r}, got {data['format']!r}")
-    version = f.get(data, "$", "format_version", int)
+    version: int = f.get(data, "$", "format_version", int)
     if version > FORMAT_VERSION:
         raise f.error(
             "$.format_version",
             f"version {version} is newer than this autovoice reads ({FORMAT_VERSION}); upgrade",
         )
+    if version < 1:
+        raise f.error("$.format_version", f"expected 1 to {FORMAT_VERSION}, got {version}")
+    return version
 
 
 def _section(f: _Fields, data: Mapping[str, Any], key: str, cls: type[Any]) -> Any:
@@ -366,43 +379,29 @@ def _symbols(f: _Fields, data: Mapping[str, Any]) -> SymbolTable:
         raise f.error("$.symbols", str(exc)) from None
 
 
-def griffin_lim_entry(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest entry of a Griffin-Lim vocoder stage with ``options`` (iterations,
-    momentum, seed; the defaults where left out)."""
-    from autovoice.audio.griffin_lim import GriffinLimOptions
-    from autovoice.config import unstructure
-
-    checked = structure(dict(options or {}), GriffinLimOptions, path="$.vocoder.options")
-    return {"plugin": GRIFFIN_LIM, "options": unstructure(checked)}
+def head_fields(head: BoundHead) -> dict[str, Any]:
+    """The ``head`` and ``head_options`` fields of a vocoder stage's manifest entry."""
+    return {"head": head.head.name, "head_options": head.table}
 
 
-def _griffin_lim_stage(f: _Fields, data: Mapping[str, Any], stage: Mapping[str, Any]) -> StageInfo:
-    from autovoice.audio.griffin_lim import GriffinLimOptions
-    from autovoice.signature import vocoder_signature
-
-    options = f.get(stage, "$.vocoder", "options", dict)
-    try:
-        structure(options, GriffinLimOptions, path="$.vocoder.options")
-    except AutovoiceError as exc:
-        raise BundleError(f"{f.root / MANIFEST}: {exc}") from None
-    n_mels = int(data["audio"].get("n_mels", AudioConfig().n_mels))
-    return StageInfo(
-        name="vocoder",
-        plugin=GRIFFIN_LIM,
-        options=options,
-        onnx=None,
-        weights=None,
-        signature=vocoder_signature(n_mels),
-        opset=0,
-        checkpoint={},
-    )
+def graphless_vocoder_entry(head: BoundHead) -> dict[str, Any]:
+    """The manifest entry of a vocoder stage that is its head alone (no graph, no files)."""
+    return {"plugin": head.head.plugin, "options": {}, **head_fields(head)}
 
 
-def _stage(f: _Fields, data: Mapping[str, Any], name: str, files: Mapping[str, Any]) -> StageInfo:
-    at = f"$.{name}"
+def _stage(
+    f: _Fields, data: Mapping[str, Any], name: str, files: Mapping[str, Any], version: int
+) -> StageInfo:
     stage = f.get(data, "$", name, dict)
-    if name == "vocoder" and stage.get("plugin") == GRIFFIN_LIM:
-        return _griffin_lim_stage(f, data, stage)
+    if name == "vocoder":
+        return _vocoder_stage(f, data, stage, files, version)
+    return _graph_stage(f, name, stage, files)
+
+
+def _graph_stage(
+    f: _Fields, name: str, stage: Mapping[str, Any], files: Mapping[str, Any]
+) -> StageInfo:
+    at = f"$.{name}"
     try:
         signature = GraphSignature.from_dict(f.get(stage, at, "signature", dict))
     except (KeyError, TypeError, ValueError) as exc:
@@ -416,6 +415,85 @@ def _stage(f: _Fields, data: Mapping[str, Any], name: str, files: Mapping[str, A
         signature=signature,
         opset=f.get(stage, at, "opset", int),
         checkpoint=stage.get("checkpoint") or {},
+    )
+
+
+def _graphless_stage(f: _Fields, data: Mapping[str, Any], stage: Mapping[str, Any]) -> StageInfo:
+    n_mels = int(data["audio"].get("n_mels", AudioConfig().n_mels))
+    return StageInfo(
+        name="vocoder",
+        plugin=f.get(stage, "$.vocoder", "plugin", str),
+        options=f.get(stage, "$.vocoder", "options", dict),
+        onnx=None,
+        weights=None,
+        signature=vocoder_signature(n_mels),
+        opset=0,
+        checkpoint={},
+    )
+
+
+def _vocoder_stage(
+    f: _Fields, data: Mapping[str, Any], stage: Mapping[str, Any], files: Mapping[str, Any],
+    version: int,
+) -> StageInfo:  # fmt: skip
+    """The vocoder stage and its head: named (format 2) or inferred (format 1)."""
+    declared = _declared_head(f, stage) if version >= 2 else _v1_graphless(f, stage)
+    if declared is not None and not declared[0].graph:
+        info = _graphless_stage(f, data, stage)
+    else:
+        info = _graph_stage(f, "vocoder", stage, files)
+    head, table, where = declared if declared is not None else _v1_graph_head(f, info)
+    missing = head.missing(info.signature.output_names)
+    if missing:
+        raise f.error(
+            "$.vocoder.signature",
+            f"head {head.name!r} reads {', '.join(repr(n) for n in missing)}, which the graph "
+            f"does not output (it outputs {', '.join(info.signature.output_names) or 'nothing'})",
+        )
+    try:
+        bound = head.bind(table, path=where)
+    except AutovoiceError as exc:
+        raise BundleError(f"{f.root / MANIFEST}: {exc}") from None
+    return attrs.evolve(info, head=head.name, head_options=bound.table)
+
+
+Declared = tuple[Head, Mapping[str, Any], str]
+"""A vocoder stage's head, the head's options, and the manifest path of those options."""
+
+
+def _declared_head(f: _Fields, stage: Mapping[str, Any]) -> Declared:
+    try:
+        head = get_head(f.get(stage, "$.vocoder", "head", str), path="$.vocoder.head")
+    except AutovoiceError as exc:
+        raise BundleError(f"{f.root / MANIFEST}: {exc}") from None
+    if "head_options" not in stage:
+        return head, {}, "$.vocoder.head_options"
+    return head, f.get(stage, "$.vocoder", "head_options", dict), "$.vocoder.head_options"
+
+
+def _v1_graphless(f: _Fields, stage: Mapping[str, Any]) -> Declared | None:
+    """Format 1: a plugin named as a graphless head's stage is that head, with its options;
+    None for any other plugin (its head is inferred from its graph)."""
+    plugin = stage.get("plugin")
+    for head in graphless_heads():
+        if plugin == head.plugin:
+            return head, f.get(stage, "$.vocoder", "options", dict), "$.vocoder.options"
+    return None
+
+
+def _v1_graph_head(f: _Fields, info: StageInfo) -> Declared:
+    """Format 1: the first head whose outputs the graph has, with the fields of the head's
+    options that the plugin's options hold."""
+    outputs = info.signature.output_names
+    for head in HEADS.values():
+        if head.graph and not head.missing(outputs):
+            fields = attrs.fields_dict(head.options_type) if head.options_type else {}
+            table = {key: value for key, value in info.options.items() if key in fields}
+            return head, table, "$.vocoder.options"
+    raise f.error(
+        "$.vocoder.signature",
+        f"no head makes audio of outputs {', '.join(outputs) or 'none'} (format 1 has no "
+        "$.vocoder.head to name one)",
     )
 
 

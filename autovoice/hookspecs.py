@@ -57,7 +57,10 @@ def autovoice_vocoders() -> Sequence[VocoderSpec]:
 
     Same contract as :func:`autovoice_models`; in addition a vocoder states the sample rate and
     the hop length (samples per mel frame) it was trained for, and the pipeline refuses to pair
-    it with an acoustic model whose audio settings differ. Names must be unique across plugins.
+    it with an acoustic model whose audio settings differ. Its spec names the head
+    (``VocoderSpec.head``, one of :data:`autovoice.heads.HEADS`) that makes a waveform of its
+    graph's outputs, which the graph's signature must hold; its recipe may name another
+    (``Recipe.head``) and give the head's options. Names must be unique across plugins.
     """
 
 

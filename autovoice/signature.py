@@ -83,27 +83,41 @@ def acoustic_signature(n_mels: int) -> GraphSignature:
     )
 
 
-def vocoder_signature(n_mels: int) -> GraphSignature:
-    """Mel to waveform: the signature every waveform vocoder exports."""
-    return GraphSignature(
-        inputs=(TensorSpec("mel", "float32", ("batch", n_mels, "frames")),),
-        outputs=(TensorSpec("audio", "float32", ("batch", "samples")),),
-    )
-
-
+AUDIO = "audio"
+"""The output of a waveform vocoder's graph, ``(batch, samples)``."""
 MAGNITUDE = "magnitude"
 """The output of a magnitude vocoder's graph, which Griffin-Lim turns into a waveform."""
+REAL, IMAG = "real", "imag"
+"""The outputs of a spectrum vocoder's graph, which one inverse STFT turns into a waveform."""
+
+
+def vocoder_signature(n_mels: int) -> GraphSignature:
+    """Mel to waveform: the signature of a waveform vocoder's graph, and of every vocoder stage
+    once its head has made audio of the graph's output."""
+    return GraphSignature(
+        inputs=(TensorSpec("mel", "float32", ("batch", n_mels, "frames")),),
+        outputs=(TensorSpec(AUDIO, "float32", ("batch", "samples")),),
+    )
 
 
 def magnitude_signature(n_mels: int, n_fft: int) -> GraphSignature:
     """Mel to linear STFT magnitude, ``(batch, n_fft // 2 + 1, frames)``: the graph of a
-    vocoder whose phase Griffin-Lim finds at run time (``magnitude_gl``)."""
+    vocoder whose phase Griffin-Lim finds at run time (``magnitude_gl``, head ``griffin_lim``)."""
     return GraphSignature(
         inputs=(TensorSpec("mel", "float32", ("batch", n_mels, "frames")),),
         outputs=(TensorSpec(MAGNITUDE, "float32", ("batch", n_fft // 2 + 1, "frames")),),
     )
 
 
-def is_magnitude_signature(signature: GraphSignature) -> bool:
-    """Whether ``signature`` is a magnitude vocoder's (its one output is the magnitude)."""
-    return signature.output_names == [MAGNITUDE]
+def spectrum_signature(n_mels: int, n_fft: int) -> GraphSignature:
+    """Mel to a complex STFT spectrum as its real and imaginary parts, each ``(batch, n_fft // 2
+    + 1, frames)``: the graph of a vocoder that one inverse STFT turns into a waveform (head
+    ``istft``, :func:`autovoice.audio.stft.inverse_stft`)."""
+    bins = n_fft // 2 + 1
+    return GraphSignature(
+        inputs=(TensorSpec("mel", "float32", ("batch", n_mels, "frames")),),
+        outputs=(
+            TensorSpec(REAL, "float32", ("batch", bins, "frames")),
+            TensorSpec(IMAG, "float32", ("batch", bins, "frames")),
+        ),
+    )

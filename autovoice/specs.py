@@ -165,9 +165,14 @@ class ModelSpec(PluginSpec):
 
 @attrs.frozen(kw_only=True)
 class VocoderSpec(PluginSpec):
-    """A vocoder (mel → waveform): same contract as a model, plus the audio it produces."""
+    """A vocoder (mel → waveform): same contract as a model, plus the audio it produces and the
+    head that makes a waveform of its graph's output."""
 
     kind: ClassVar[str] = "vocoder"
+    head: str = attrs.field(default="waveform", validator=_check_name)
+    """The head (:data:`autovoice.heads.HEADS`) its exported graph needs unless its recipe
+    names another: ``waveform`` (the graph outputs ``audio``), ``griffin_lim`` (``magnitude``),
+    ``istft`` (``real`` and ``imag``)."""
 
 
 @attrs.frozen(kw_only=True)

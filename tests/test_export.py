@@ -139,7 +139,7 @@ def test_manifest_describes_the_voice_and_lists_every_file(bundle, runs, registr
     )
     assert (manifest["format"], manifest["format_version"], manifest["name"]) == (
         "autovoice-voice",
-        1,
+        2,
         "voice",
     )
     assert manifest["symbols"] == checkpoint.meta["symbols"]
@@ -169,6 +169,8 @@ def test_stages_record_plugin_options_checkpoint_and_parity(bundle, runs):
     assert acoustic["plugin"] == "voice_transformer" and vocoder["plugin"] == "hifigan"
     assert acoustic["options"]["preset"] == "tiny" and acoustic["options"]["d_model"] == 32
     assert vocoder["options"]["upsample_initial_channel"] == 32
+    assert (vocoder["head"], vocoder["head_options"]) == ("waveform", {})
+    assert "head" not in acoustic
     for entry, run in ((acoustic, runs.acoustic), (vocoder, runs.vocoder)):
         where = latest(run)
         assert entry["checkpoint"]["step"] == int(where.name.split("-")[1])
@@ -292,6 +294,32 @@ def test_an_existing_bundle_is_kept_unless_overwriting(bundle, runs, registry):
     with pytest.raises(ExportError, match="already exists"):
         bundle_writer.export_voice(runs.acoustic, runs.vocoder, bundle, registry=registry)
     assert VoiceBundle.open(bundle).name == "voice"
+
+
+def test_the_vocoder_head_is_the_recipes_else_the_specs_and_fits_the_graph():
+    from types import SimpleNamespace
+
+    from autovoice.signature import magnitude_signature
+    from autovoice.specs import VocoderSpec
+
+    spec = VocoderSpec(name="v", factory="x:y", head="griffin_lim")
+    registry = SimpleNamespace(get=lambda kind, name: spec)
+
+    def recipe(head, **options):
+        signature = magnitude_signature(80, 1024)
+        return SimpleNamespace(signature=signature, head=head, head_options=options)
+
+    bound = bundle_writer.vocoder_head("v", recipe(None, iterations=3), registry)
+    assert bound.head.name == "griffin_lim" and bound.table["iterations"] == 3
+    cases = [
+        (recipe("istft"), "head 'istft' reads real, imag; the graph outputs magnitude"),
+        (recipe("mel_griffin_lim"), "head 'mel_griffin_lim' is a vocoder by itself"),
+        (recipe(None, iters=3), r"vocoder plugin 'v': head_options\.iters: unknown"),
+        (recipe("istf"), r"vocoder plugin 'v': head: unknown head 'istf'"),
+    ]
+    for made, says in cases:
+        with pytest.raises(ExportError, match=says):
+            bundle_writer.vocoder_head("v", made, registry)
 
 
 def test_mels_of_other_settings_are_refused():

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from autovoice.audio.features import log_mel, mel_params
 from autovoice.audio.griffin_lim import (
-    GriffinLimOptions,
     griffin_lim,
     mel_to_magnitude,
     spectral_convergence,
@@ -22,22 +21,20 @@ from autovoice.audio.griffin_lim import (
 from autovoice.audio.process import AudioValueError
 from autovoice.bundle import (
     FORMAT,
+    FORMAT_VERSION,
     MANIFEST,
     BundleError,
+    StageInfo,
     VoiceBundle,
     file_table,
-    griffin_lim_entry,
+    graphless_vocoder_entry,
 )
 from autovoice.config import AudioConfig, TextConfig, unstructure
-from autovoice.errors import AutovoiceError
+from autovoice.heads import MEL_GRIFFIN_LIM, get_head
 from autovoice.inference.checks import InferenceError
-from autovoice.inference.griffin_lim import (
-    GriffinLimSession,
-    check_vocoder_choice,
-    griffin_lim_options,
-    open_griffin_lim,
-)
-from autovoice.signature import acoustic_signature
+from autovoice.inference.head_stage import check_vocoder_choice, stage_head, with_head
+from autovoice.inference.stages import StageContext
+from autovoice.signature import acoustic_signature, vocoder_signature
 from autovoice.text.symbols import characters_table
 
 AUDIO = AudioConfig(
@@ -184,7 +181,7 @@ def test_bad_input_names_the_argument(mel, changes, named):
 # -- the bundle entry and the inference stage ----------------------------------------------------
 
 
-def write_bundle(root: Path, vocoder: dict) -> Path:
+def write_bundle(root: Path, vocoder: dict, version: int = FORMAT_VERSION) -> Path:
     """A bundle with stand-in acoustic files (for parsing only) and the vocoder ``vocoder``."""
     root.mkdir()
     for name in ("acoustic.onnx", "acoustic.safetensors"):
@@ -199,7 +196,7 @@ def write_bundle(root: Path, vocoder: dict) -> Path:
     }
     manifest = {
         "format": FORMAT,
-        "format_version": 1,
+        "format_version": version,
         "name": "gl",
         "audio": unstructure(AUDIO),
         "text": unstructure(TextConfig()),
@@ -214,8 +211,20 @@ def write_bundle(root: Path, vocoder: dict) -> Path:
     return root
 
 
-def test_a_griffin_lim_vocoder_stage_has_options_and_no_files(tmp_path):
-    bundle = VoiceBundle.open(write_bundle(tmp_path / "v", griffin_lim_entry({"iterations": 8})))
+def mel_head_entry(**options: object) -> dict:
+    """The vocoder entry of a voice voiced by Griffin-Lim from the mel, as export writes it."""
+    return graphless_vocoder_entry(get_head(MEL_GRIFFIN_LIM).bind(options, path="$"))
+
+
+def test_a_griffin_lim_vocoder_stage_has_head_options_and_no_files(tmp_path):
+    entry = mel_head_entry(iterations=8)
+    assert entry == {
+        "plugin": "griffin_lim",
+        "options": {},
+        "head": "mel_griffin_lim",
+        "head_options": {"iterations": 8, "momentum": 0.99, "seed": 0},
+    }
+    bundle = VoiceBundle.open(write_bundle(tmp_path / "v", entry))
     stage = bundle.stage("vocoder")
     assert (stage.plugin, stage.onnx, stage.weights, stage.has_graph) == (
         "griffin_lim",
@@ -223,42 +232,74 @@ def test_a_griffin_lim_vocoder_stage_has_options_and_no_files(tmp_path):
         None,
         False,
     )
-    assert stage.options == {"iterations": 8, "momentum": 0.99, "seed": 0}
+    assert stage.head == "mel_griffin_lim"
+    assert stage.head_options == {"iterations": 8, "momentum": 0.99, "seed": 0}
     assert stage.signature.output_names == ["audio"]
     assert stage.signature.inputs[0].shape == ("batch", AUDIO.n_mels, "frames")
-    assert bundle.stage("acoustic").has_graph
+    assert bundle.stage("acoustic").has_graph and bundle.stage("acoustic").head is None
     with pytest.raises(BundleError, match="vocoder stage: plugin 'griffin_lim' has no graph"):
         stage.artifacts()
+
+
+def test_a_format_1_griffin_lim_stage_reads_as_the_mel_head(tmp_path):
+    entry = {"plugin": "griffin_lim", "options": {"iterations": 8}}
+    stage = VoiceBundle.open(write_bundle(tmp_path / "v", entry, version=1)).stage("vocoder")
+    assert (stage.head, stage.has_graph) == ("mel_griffin_lim", False)
+    assert stage.head_options == {"iterations": 8, "momentum": 0.99, "seed": 0}
 
 
 def test_bad_griffin_lim_options_are_errors_naming_the_field(tmp_path):
     entry = {"plugin": "griffin_lim", "options": {"iterations": -3}}
     with pytest.raises(BundleError, match=r"\$\.vocoder\.options\.iterations: must be >= 0"):
-        VoiceBundle.open(write_bundle(tmp_path / "v", entry))
-    with pytest.raises(AutovoiceError, match=r"\$\.vocoder\.options\.momentum"):
-        griffin_lim_entry({"momentum": 2.0})
+        VoiceBundle.open(write_bundle(tmp_path / "v", entry, version=1))
     with pytest.raises(BundleError, match=r"\$\.vocoder\.options: missing"):
-        VoiceBundle.open(write_bundle(tmp_path / "w", {"plugin": "griffin_lim"}))
+        VoiceBundle.open(write_bundle(tmp_path / "w", {"plugin": "griffin_lim"}, version=1))
+    entry = {**mel_head_entry(), "head_options": {"momentum": 2.0}}
+    with pytest.raises(BundleError, match=r"\$\.vocoder\.head_options\.momentum"):
+        VoiceBundle.open(write_bundle(tmp_path / "x", entry))
+
+
+def mel_stage(**options: object) -> StageInfo:
+    entry = mel_head_entry(**options)
+    return StageInfo(
+        name="vocoder",
+        plugin=entry["plugin"],
+        options={},
+        onnx=None,
+        weights=None,
+        signature=vocoder_signature(AUDIO.n_mels),
+        opset=0,
+        checkpoint={},
+        head=entry["head"],
+        head_options=entry["head_options"],
+    )
 
 
 def test_the_stage_keeps_the_vocoder_contract():
-    runner = open_griffin_lim(AUDIO, GriffinLimOptions(iterations=4))
+    head = stage_head(mel_stage(iterations=4))
+    assert head is not None and head.options.iterations == 4
+    context = StageContext(
+        name="vocoder", plugin="griffin_lim", signature=vocoder_signature(AUDIO.n_mels),
+        audio=AUDIO,
+    )  # fmt: skip
+    runner = with_head(None, head, context)
     assert (runner.backend, runner.artifact, runner.device) == ("griffin-lim", "numpy", "cpu")
+    assert runner.context.options == {"iterations": 4, "momentum": 0.99, "seed": 0}
     mel = np.stack([log_mel(voiced(0.3, p), **PARAMS) for p in (150.0, 250.0)])
     audio = runner.run({"mel": mel})["audio"]
     assert audio.shape == (2, mel.shape[-1] * AUDIO.hop_length) and audio.dtype == np.float32
     np.testing.assert_array_equal(audio, runner.run({"mel": mel})["audio"])
-    with pytest.raises(InferenceError, match="'mel' must be"):
+    expected = griffin_lim(mel, **PARAMS, iterations=4, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(audio, expected)
+    with pytest.raises(InferenceError, match=r"vocoder stage \(griffin-lim\): 'mel' must be"):
         runner.run({"mel": mel[0]})
     with pytest.raises(InferenceError, match="no 'mel' input"):
-        GriffinLimSession(AUDIO, GriffinLimOptions()).run({"spectrogram": mel})
+        runner.run({"spectrogram": mel})
 
 
-def test_options_come_from_a_griffin_lim_bundle_only():
-    assert griffin_lim_options("hifigan", {"upsample_initial_channel": 32}) == GriffinLimOptions()
-    assert griffin_lim_options("griffin_lim", {"iterations": 5}).iterations == 5
-    with pytest.raises(InferenceError, match="iterations"):
-        griffin_lim_options("griffin_lim", {"iterations": "many"})
+def test_the_mel_head_options_on_request_are_the_bundles_own_only():
+    own = stage_head(mel_stage(iterations=5), "griffin-lim")
+    assert own is not None and own.options.iterations == 5
     assert check_vocoder_choice("griffin-lim") == "griffin-lim"
     with pytest.raises(InferenceError, match="vocoder must be one of 'bundle', 'griffin-lim'"):
         check_vocoder_choice("griffin_lim")

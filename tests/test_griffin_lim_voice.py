@@ -83,9 +83,12 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> Voices:
 
 def test_export_writes_the_acoustic_stage_and_a_griffin_lim_entry(voices):
     manifest = json.loads((voices.griffin_lim / "manifest.json").read_text())
+    assert manifest["format_version"] == 2
     assert manifest["vocoder"] == {
         "plugin": "griffin_lim",
-        "options": {"iterations": 8, "momentum": 0.99, "seed": 0},
+        "options": {},
+        "head": "mel_griffin_lim",
+        "head_options": {"iterations": 8, "momentum": 0.99, "seed": 0},
     }
     assert set(manifest["files"]) == {"acoustic.onnx", "acoustic.safetensors"}
     assert {p.name for p in voices.griffin_lim.iterdir()} == {
@@ -108,7 +111,7 @@ def test_export_refuses_unclear_vocoder_choices(voices, tmp_path):
         export_command(acoustic, "--out", str(tmp_path / "b"))
     with pytest.raises(AutovoiceError, match="--iterations applies to --vocoder griffin-lim"):
         export_command(acoustic, vocoder, "--iterations", "4", "--out", str(tmp_path / "c"))
-    with pytest.raises(ExportError, match=r"\$\.vocoder\.options\.iterations: must be >= 0"):
+    with pytest.raises(ExportError, match=r"\$\.vocoder\.head_options\.iterations: must be >= 0"):
         export_command(
             acoustic, "--vocoder", "griffin-lim", "--iterations", "-1", "--out", str(tmp_path / "d")
         )
@@ -139,7 +142,9 @@ def test_griffin_lim_replaces_a_bundles_vocoder_on_request(voices):
         voices.hifigan, backend="onnxruntime", registry=reg, threads=1, vocoder="griffin-lim"
     )
     assert own.backends["vocoder"] == "onnxruntime" and gl.backends["vocoder"] == "griffin-lim"
-    assert gl.stages["vocoder"].session.options.iterations == 32  # the defaults, not HiFi-GAN's
+    head = gl.stages["vocoder"].session.head
+    assert head.head.name == "mel_griffin_lim" and head.options.iterations == 32  # the defaults
+    assert own.bundle.stage("vocoder").head == "waveform"
     wave_own, wave_gl = own.synthesize_speech(TEXT), gl.synthesize_speech(TEXT)
     assert wave_own.shape == wave_gl.shape  # same acoustic stage, same frames
     assert not np.allclose(wave_own, wave_gl, atol=1e-3)

@@ -324,7 +324,7 @@ def test_from_config_passes_options_to_the_named_backend(voice):
         voice=str(voice), backend="onnxruntime", options={"inter_op_threads": 1}
     )
     engine = VoiceInferenceEngine.from_config(config, registry=registry(), threads=2)
-    made = engine.stages["vocoder"].session._session.get_session_options()
+    made = engine.stages["vocoder"].session.graph.session._session.get_session_options()
     assert (made.inter_op_num_threads, made.intra_op_num_threads) == (1, 2)
 
 

@@ -26,22 +26,19 @@ from autovoice.config import AudioConfig, Config, TrainingConfig, apply_override
 from autovoice.config.convert import structure  # noqa: E402
 from autovoice.corpus.demo import make_demo_corpus  # noqa: E402
 from autovoice.errors import ConfigError  # noqa: E402
-from autovoice.inference.griffin_lim import (  # noqa: E402
-    MagnitudeGriffinLimSession,
-    griffin_lim_options,
-)
+from autovoice.heads import get_head  # noqa: E402
+from autovoice.inference.head_stage import HeadSession  # noqa: E402
 from autovoice.plugins import Registry  # noqa: E402
 from autovoice.signature import (  # noqa: E402
     MAGNITUDE,
     GraphSignature,
-    is_magnitude_signature,
     magnitude_signature,
     vocoder_signature,
 )
 from autovoice.training.features import LogMel  # noqa: E402
 from autovoice_models.magnitude_gl.model import MagnitudeNet  # noqa: E402
 from autovoice_models.magnitude_gl.recipe import build_net, build_recipe  # noqa: E402
-from autovoice_models.magnitude_gl.spec import MagnitudeGlOptions  # noqa: E402
+from autovoice_models.magnitude_gl.spec import SPEC, MagnitudeGlOptions  # noqa: E402
 
 AUDIO = AudioConfig()
 BINS = AUDIO.n_fft // 2 + 1
@@ -133,16 +130,20 @@ def test_log_mel_magnitude_matches_numpy_and_forward_is_built_on_it():
     np.testing.assert_allclose(rebuilt[0].numpy(), numpy_mel, atol=1e-4)
 
 
-def test_signature_is_mel_to_magnitude():
+def test_signature_is_mel_to_magnitude_for_the_griffin_lim_head():
     signature = magnitude_signature(AUDIO.n_mels, AUDIO.n_fft)
     assert signature.input_names == ["mel"] and signature.output_names == [MAGNITUDE]
     assert signature.outputs[0].shape == ("batch", BINS, "frames")
-    assert is_magnitude_signature(signature)
-    assert is_magnitude_signature(GraphSignature.from_dict(signature.to_dict()))
-    assert not is_magnitude_signature(vocoder_signature(AUDIO.n_mels))
-    recipe = build_recipe(SMALL, audio=AUDIO, training=TrainingConfig())
+    assert GraphSignature.from_dict(signature.to_dict()) == signature
+    head = get_head(SPEC.head)
+    assert head.name == "griffin_lim" and head.missing(signature.output_names) == []
+    assert head.missing(vocoder_signature(AUDIO.n_mels).output_names) == [MAGNITUDE]
+    options = attrs.evolve(SMALL, iterations=3, momentum=0.5, seed=7)
+    recipe = build_recipe(options, audio=AUDIO, training=TrainingConfig())
     assert recipe.signature == signature
     assert recipe.batch_keys == ("audio", "audio_mels")
+    assert recipe.head is None  # the spec's
+    assert recipe.head_options == {"iterations": 3, "momentum": 0.5, "seed": 7}
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -286,15 +287,6 @@ def test_a_batch_is_its_items_called_one_by_one():
     assert not np.allclose(batch[0], batch[1], atol=1e-3)
 
 
-def test_griffin_lim_options_of_a_magnitude_vocoder():
-    table = {"channels": 32, "iterations": 3, "momentum": 0.5, "seed": 7}
-    picked = griffin_lim_options("magnitude_gl", table, magnitude=True)
-    assert (picked.iterations, picked.momentum, picked.seed) == (3, 0.5, 7)
-    defaults = griffin_lim_options("magnitude_gl", {"channels": 32}, magnitude=True)
-    assert (defaults.iterations, defaults.momentum, defaults.seed) == (32, 0.99, 0)
-    assert griffin_lim_options("magnitude_gl", table).iterations == 32  # not read unasked
-
-
 # -- a voice with this vocoder -------------------------------------------------------------------
 
 
@@ -347,11 +339,12 @@ def test_the_bundle_records_the_magnitude_vocoder(voice):
     (output,) = vocoder["signature"]["outputs"]
     assert output["name"] == MAGNITUDE
     assert output["shape"] == ["batch", BINS, "frames"]
+    assert manifest["format_version"] == 2
+    assert vocoder["head"] == "griffin_lim"
+    assert vocoder["head_options"] == {"iterations": 8, "momentum": 0.99, "seed": 0}
     stage = VoiceBundle.open(voice.bundle, verify=True).stage("vocoder")
     assert stage.plugin == "magnitude_gl" and stage.onnx is not None
-    assert is_magnitude_signature(stage.signature)
-    options = griffin_lim_options(stage.plugin, stage.options, magnitude=True)
-    assert (options.iterations, options.momentum, options.seed) == (8, 0.99, 0)
+    assert (stage.head, stage.head_options) == ("griffin_lim", vocoder["head_options"])
 
 
 @pytest.mark.slow
@@ -361,8 +354,9 @@ def test_the_engine_runs_the_graph_then_griffin_lim_on_either_backend(engines):
     for backend, engine in engines.items():
         assert engine.backends == {"acoustic": backend, "vocoder": f"{backend}+griffin-lim"}
         stage = engine.stages["vocoder"]
-        assert isinstance(stage.session, MagnitudeGriffinLimSession)
-        assert stage.session.options.iterations == 8
+        assert isinstance(stage.session, HeadSession)
+        assert stage.session.head.head.name == "griffin_lim"
+        assert stage.session.head.options.iterations == 8
         assert stage.context.signature == vocoder_signature(AUDIO.n_mels)
         batch = engine.synthesize_batch(TEXTS)
         assert all(w.dtype == np.float32 and w.size % hop == 0 for w in batch)
@@ -473,14 +467,17 @@ def test_export_validation_bounds_the_relative_error_of_magnitudes():
     """Linear magnitudes run from the floor to hundreds: their export check compares logs, so a
     loud bin may differ by more than the tolerance in absolute terms but not in relative ones."""
     from autovoice.export.errors import ExportValidationError
-    from autovoice.export.validate import _compare
+    from autovoice.export.validate import _compare, _Rule
 
+    rule = _Rule(
+        where="x.onnx", tolerance=1e-3, log_outputs=frozenset(get_head(SPEC.head).log_compared)
+    )
     want = np.array([[[1e-5, 1.0, 800.0]]], np.float32)
     loud = np.array([[[1e-5, 1.0, 800.4]]], np.float32)  # 0.4 apart, 5e-4 relative
-    diffs = _compare("x.onnx", "case", ["magnitude"], [loud], [want], 1e-3)
+    diffs = _compare(rule, "case", ["magnitude"], [loud], [want])
     assert 4e-4 < diffs["magnitude"] < 6e-4
     quiet = np.array([[[1e-5, 1.01, 800.0]]], np.float32)  # 0.01 apart, 1% relative
     with pytest.raises(ExportValidationError, match=r"magnitude.*log"):
-        _compare("x.onnx", "case", ["magnitude"], [quiet], [want], 1e-3)
+        _compare(rule, "case", ["magnitude"], [quiet], [want])
     with pytest.raises(ExportValidationError, match=r"'audio'.*max abs diff"):
-        _compare("x.onnx", "case", ["audio"], [loud], [want], 1e-3)
+        _compare(rule, "case", ["audio"], [loud], [want])

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from autovoice.audio.features import hann_window, mel_filterbank, stft_padding
 from autovoice.audio.process import AudioValueError
+from autovoice.audio.stft import Synthesis
 from autovoice.config.fields import Check, ge, setting
 
 __all__ = [
@@ -91,47 +92,20 @@ def mel_to_magnitude(
 # -- STFT pair (frames on the second-to-last axis, bins last) -----------------------------------
 
 
-def _overlap_add(frames: Floats, hop: int, out: Floats | None = None) -> Floats:
-    """``(batch, frames, n)`` laid ``hop`` apart and summed: ``(batch, (frames + k - 1) * hop)``
-    with ``k = ceil(n / hop)``; one vectorized add per hop-sized slab of the frame."""
-    batch, count, size = frames.shape
-    slabs = -(-size // hop)
-    if slabs * hop != size:
-        frames = np.pad(frames, ((0, 0), (0, 0), (0, slabs * hop - size)))
-    blocks = frames.reshape(batch, count, slabs, hop)
-    if out is None:
-        out = np.zeros((batch, count + slabs - 1, hop), dtype=frames.dtype)
-    else:
-        out.fill(0.0)
-    for j in range(slabs):
-        out[:, j : j + count] += blocks[:, :, j]
-    return out.reshape(batch, -1)
-
-
-def _synthesis_gain(count: int, n_fft: int, hop: int, window: Floats) -> Floats:
-    """``(count * hop,)``: one over the summed squared window under each kept sample."""
-    squares = np.broadcast_to(window * window, (1, count, n_fft))
-    total = _overlap_add(np.ascontiguousarray(squares), hop)[0]
-    start = stft_padding(n_fft, hop)
-    kept = total[start : start + count * hop]
-    return np.where(kept > _TINY, 1.0 / np.maximum(kept, _TINY), 0.0).astype(np.float32)
-
-
 class _Transforms:
-    """The inverse STFT and the STFT of one batch shape, on buffers allocated once.
+    """The inverse STFT (:class:`~autovoice.audio.stft.Synthesis`) and the STFT of one batch
+    shape, on buffers allocated once.
 
     The STFT runs ``CHUNK_FRAMES`` frames at a time, in float64 (numpy's float32 forward FFT is
     several times slower than its float64 one), so its scratch stays in cache.
     """
 
     def __init__(self, batch: int, count: int, n_fft: int, hop: int, window: Floats) -> None:
-        self.n_fft, self.hop, self.window = n_fft, hop, window
-        self.left = stft_padding(n_fft, hop)
+        self.window = window
+        self.synthesis = Synthesis(batch, count, n_fft, hop, window)
+        self.left = self.synthesis.left
         self.right = n_fft - hop - self.left
         self.samples = count * hop
-        self.gain = _synthesis_gain(count, n_fft, hop, window)
-        self.frames = np.empty((batch, count, n_fft), np.float32)
-        self.ola = np.empty((batch, count + -(-n_fft // hop) - 1, hop), np.float32)
         self.padded = np.empty((batch, self.samples + self.left + self.right), np.float32)
         windows = np.lib.stride_tricks.sliding_window_view(self.padded, n_fft, axis=-1)
         self.windows = windows[:, ::hop]
@@ -141,11 +115,8 @@ class _Transforms:
     def synthesise(self, spectrum: Spectrum) -> Floats:
         """``(batch, frames, bins)`` to ``(batch, frames * hop)`` (least-squares inverse STFT),
         written into the padded buffer, reflected at its ends, and returned as a view of it."""
-        np.fft.irfft(spectrum, n=self.n_fft, axis=-1, out=self.frames)  # type: ignore[arg-type]
-        self.frames *= self.window
-        summed = _overlap_add(self.frames, self.hop, self.ola)
         wave = self.padded[:, self.left : self.left + self.samples]
-        np.multiply(summed[:, self.left : self.left + self.samples], self.gain, out=wave)
+        self.synthesis(spectrum, out=wave)
         self._reflect()
         return wave
 

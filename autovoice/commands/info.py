@@ -70,6 +70,7 @@ def _stage(bundle: Any, name: str) -> dict[str, Any]:
         **_tensors(stage.signature),
         "checkpoint": dict(stage.checkpoint),
         "validation": entry.get("validation"),
+        **({"head": stage.head, "head_options": dict(stage.head_options)} if stage.head else {}),
     }
 
 
@@ -201,9 +202,9 @@ def _render_bundle(info: Mapping[str, Any]) -> list[tuple[str, str]]:
         check = stage.get("validation")
         parity = f", parity {check['max_abs_diff']:.2g}" if check else ""
         step = stage["checkpoint"].get("step")
-        lines.append(
-            (name, f"{stage['plugin']} step {step}, {stage['onnx']} opset {stage['opset']}{parity}")
-        )
+        head = f", head {stage['head']}" if stage.get("head") else ""
+        graph = f"{stage['onnx']} opset {stage['opset']}"
+        lines.append((name, f"{stage['plugin']} step {step}, {graph}{parity}{head}"))
         lines += [
             (f"  {side[:-1]}", _tensor_line(t))
             for side in ("inputs", "outputs")

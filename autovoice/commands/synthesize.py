@@ -253,6 +253,8 @@ def _add_text_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_voice_options(parser: argparse.ArgumentParser) -> None:
+    from autovoice.inference.head_stage import vocoder_choices
+
     parser.add_argument(
         "--voice",
         metavar="VOICE",
@@ -266,9 +268,10 @@ def _add_voice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocoder-backend", metavar="NAME", help="backend of the vocoder stage")
     parser.add_argument(
         "--vocoder",
-        choices=("bundle", "griffin-lim"),
+        choices=vocoder_choices(),
         default="bundle",
-        help="the bundle's vocoder (default), or Griffin-Lim computed from the mel",
+        help="the bundle's vocoder (default), or a head that voices the mel by itself "
+        "(griffin-lim: Griffin-Lim computed from the mel)",
     )
     parser.add_argument(
         "--device",

@@ -97,9 +97,12 @@ def _usable_backends(artifacts: list[str], registry: Any) -> list[str]:
 
 
 def _stage(bundle: Any, name: str, registry: Any) -> dict[str, Any]:
+    from autovoice.heads import get_head
+
     info = bundle.stage(name)
-    if not info.has_graph:  # computed in numpy, as Griffin-Lim is: no graph for a backend
-        return {"plugin": info.plugin, "artifacts": [], "backends": ["griffin-lim"]}
+    if not info.has_graph:  # its head computes it in numpy: no graph for a backend
+        label = get_head(info.head).label if info.head else ""
+        return {"plugin": info.plugin, "artifacts": [], "backends": [label or "numpy"]}
     paths = {"onnx": info.onnx, "weights": info.weights}
     artifacts = [kind for kind, path in paths.items() if path is not None and path.is_file()]
     if any(engine.stage == name and engine.file.is_file() for engine in bundle.engines):

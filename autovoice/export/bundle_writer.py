@@ -3,8 +3,9 @@
 Each stage is rebuilt from its checkpoint alone (the config, symbol table and speakers saved
 with it), so a bundle never depends on the config file at hand. The bundle is written into a
 temporary directory beside the target and renamed into place when complete: a failed export
-leaves nothing behind. With no vocoder checkpoint the vocoder stage is Griffin-Lim: a manifest
-entry of options, no graph or weights.
+leaves nothing behind. The vocoder stage records its head (the recipe's, else the vocoder spec's)
+and the head's options; with no vocoder checkpoint the vocoder stage is the head that is
+Griffin-Lim from the mel: a manifest entry of head options, no graph or weights.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import attrs
 import torch
 
-from autovoice.bundle import VoiceBundle, griffin_lim_entry
+from autovoice.bundle import VoiceBundle, graphless_vocoder_entry, head_fields
 from autovoice.config import Config, ExportConfig, apply_overrides, parse_config, unstructure
 from autovoice.errors import AutovoiceError
 from autovoice.export.checkpoints import CheckpointRef, resolve_checkpoint
@@ -39,6 +40,7 @@ from autovoice.export.validate import (
     validate_exported_model,
     vocoder_cases,
 )
+from autovoice.heads import MEL_GRIFFIN_LIM, BoundHead, get_head
 from autovoice.plugins import Registry
 from autovoice.text import SymbolTable
 from autovoice.training.build import STAGES, build_recipe
@@ -76,6 +78,8 @@ class StageSource:
     recipe: Recipe
     symbols: Mapping[str, Any]
     speakers: tuple[str, ...]
+    head: BoundHead | None = None
+    """The vocoder's head and its options; None for the other stages."""
 
     @property
     def section(self) -> Any:
@@ -109,15 +113,41 @@ def load_stage(
     info = _DataInfo(n_symbols=len(table), n_speakers=len(speakers))
     recipe = build_recipe(config, saved, info, registry)
     load_modules(recipe.modules, weights, ref.location)
+    vocoder = saved in VOCODER_STAGES
     return StageSource(
-        stage="vocoder" if saved in VOCODER_STAGES else saved,  # its stage in a voice bundle
+        stage="vocoder" if vocoder else saved,  # its stage in a voice bundle
         ref=ref,
         checkpoint=checkpoint,
         config=config,
         recipe=recipe,
         symbols=dict(checkpoint.symbols),
         speakers=speakers,
+        head=vocoder_head(config.vocoder.name, recipe, registry) if vocoder else None,
     )
+
+
+def vocoder_head(plugin: str, recipe: Recipe, registry: Registry) -> BoundHead:
+    """The head the vocoder ``plugin``'s exported graph needs: the recipe's, else the spec's,
+    with the recipe's head options; an :class:`ExportError` when its graph lacks an output
+    the head reads, or the head or its options are unknown."""
+    spec = registry.get("vocoder", plugin)
+    name = recipe.head or getattr(spec, "head", "waveform")
+    where = f"vocoder plugin {plugin!r}"
+    try:
+        head = get_head(name, path=f"{where}: head").bind(
+            recipe.head_options, path=f"{where}: head_options"
+        )
+    except AutovoiceError as exc:
+        raise ExportError(str(exc)) from None
+    outputs = recipe.signature.output_names
+    if not head.head.graph:
+        raise ExportError(f"{where}: head {name!r} is a vocoder by itself and reads no graph")
+    if head.head.missing(outputs):
+        raise ExportError(
+            f"{where}: head {name!r} reads {', '.join(head.head.reads)}; the graph outputs "
+            f"{', '.join(outputs)}"
+        )
+    return head
 
 
 def export_settings(base: ExportConfig, overrides: Sequence[str]) -> ExportConfig:
@@ -186,8 +216,9 @@ def export_stage(
     entry: dict[str, Any] = {}
     if settings.validate:
         report = validate_exported_model(
-            module, onnx_path, signature, cases, tolerance=settings.tolerance
-        )
+            module, onnx_path, signature, cases, tolerance=settings.tolerance,
+            log_outputs=source.head.head.log_compared if source.head else (),
+        )  # fmt: skip
         ties = f" ({report.ties} rounding ties at .5 went the other way)" if report.ties else ""
         logger.info("%s: ONNX matches PyTorch within %.3g%s", source.stage, report.worst, ties)
         entry["validation"] = {
@@ -206,6 +237,7 @@ def export_stage(
         "opset": settings.opset,
         "checkpoint": _checkpoint_entry(source),
         **entry,
+        **(head_fields(source.head) if source.head else {}),
     }
 
 
@@ -256,8 +288,9 @@ def export_voice(
     """Export a voice bundle from two checkpoints (each as :func:`resolve_checkpoint` reads
     it); returns the bundle's directory, or its ``.tar`` with ``archive``.
 
-    With ``vocoder_checkpoint`` None the vocoder stage is Griffin-Lim, with the options
-    ``griffin_lim`` gives (``iterations``, ``momentum``, ``seed``; defaults where left out).
+    With ``vocoder_checkpoint`` None the vocoder stage is the head that is Griffin-Lim from
+    the mel, with the options ``griffin_lim`` gives (``iterations``, ``momentum``, ``seed``;
+    defaults where left out).
 
     The first checkpoint is an acoustic model's (a text-to-speech voice) or a voice conversion
     model's (a ``converter`` stage: a voice that converts recordings); its checkpoint says which.
@@ -301,11 +334,14 @@ def export_voice(
 
 
 def _griffin_lim(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The Griffin-Lim vocoder entry, options checked (an :class:`ExportError` naming them)."""
+    """The vocoder entry of the mel's Griffin-Lim head, options checked (an
+    :class:`ExportError` naming them)."""
+    path = "$.vocoder.head_options"
     try:
-        return griffin_lim_entry(options)
+        head = get_head(MEL_GRIFFIN_LIM).bind(dict(options or {}), path=path)
     except AutovoiceError as exc:
         raise ExportError(f"Griffin-Lim vocoder: {exc}") from None
+    return graphless_vocoder_entry(head)
 
 
 def _write_bundle(

@@ -9,7 +9,7 @@ the first output outside the tolerance that no rounding tie explains (:mod:`.rou
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -19,7 +19,7 @@ import torch
 from autovoice.export.errors import ExportValidationError
 from autovoice.export.onnx import example_tensors
 from autovoice.export.rounding import RoundedValues, with_ties_flipped
-from autovoice.signature import MAGNITUDE, GraphSignature
+from autovoice.signature import GraphSignature
 
 __all__ = [
     "CaseResult",
@@ -169,23 +169,31 @@ LOG_FLOOR = 1e-5
 """Linear magnitudes are compared as logs, floored here (their quietest meaningful level)."""
 
 
-def _as_compared(name: str, values: np.ndarray) -> np.ndarray:
-    """A magnitude vocoder's linear magnitudes span orders of magnitude: they are compared as
-    ``log(max(x, LOG_FLOOR))``, so the tolerance bounds their relative error; every other
-    output as it is."""
-    if name != MAGNITUDE:
-        return values
-    return np.log(np.maximum(values.astype(np.float64), LOG_FLOOR))
+def _as_compared(values: np.ndarray, log: bool) -> np.ndarray:
+    """An output whose values span orders of magnitude (a linear magnitude: its head says so) is
+    compared as ``log(max(x, LOG_FLOOR))``, so the tolerance bounds its relative error; every
+    other output as it is."""
+    return np.log(np.maximum(values.astype(np.float64), LOG_FLOOR)) if log else values
+
+
+@attrs.frozen(kw_only=True)
+class _Rule:
+    """How one graph's outputs are compared: the file named in errors, the tolerance, and the
+    outputs compared as logs."""
+
+    where: str
+    tolerance: float
+    log_outputs: frozenset[str] = frozenset()
 
 
 def _compare(
-    where: str,
+    rule: _Rule,
     case: str,
     names: Sequence[str],
     got: Sequence[np.ndarray],
     want: Sequence[np.ndarray],
-    tolerance: float,
 ) -> dict[str, float]:
+    where, tolerance = rule.where, rule.tolerance
     if len(got) != len(want):
         raise ExportValidationError(
             f"{where}: case {case}: {len(got)} outputs in ONNX Runtime, {len(want)} in PyTorch"
@@ -197,9 +205,10 @@ def _compare(
                 f"{where}: case {case}: output {name!r} has shape {list(actual.shape)} in ONNX "
                 f"Runtime but {list(expected.shape)} in PyTorch"
             )
-        diffs[name] = _max_abs_diff(_as_compared(name, actual), _as_compared(name, expected))
+        log = name in rule.log_outputs
+        diffs[name] = _max_abs_diff(_as_compared(actual, log), _as_compared(expected, log))
         if not diffs[name] <= tolerance:
-            kind = "max abs diff of its log" if name == MAGNITUDE else "max abs diff"
+            kind = "max abs diff of its log" if log else "max abs diff"
             raise ExportValidationError(
                 f"{where}: case {case}: output {name!r} differs from PyTorch by up to "
                 f"{diffs[name]:.3g} ({kind}), more than the tolerance {tolerance:g}"
@@ -212,8 +221,7 @@ def _explained_by_ties(
     signature: GraphSignature,
     case: ValidationCase,
     got: Sequence[np.ndarray],
-    where: str,
-    tolerance: float,
+    rule: _Rule,
 ) -> CaseResult | None:
     """The case's result if PyTorch, with ties rounded the other way, matches ``got``."""
     if not isinstance(module, RoundedValues):
@@ -223,7 +231,7 @@ def _explained_by_ties(
 
     def matches(outputs: list[np.ndarray]) -> bool:
         try:
-            found.update(_compare(where, case.name, names, got, outputs, tolerance))
+            found.update(_compare(rule, case.name, names, got, outputs))
         except ExportValidationError:
             return False
         return True
@@ -238,16 +246,15 @@ def _check_case(
     module: torch.nn.Module,
     signature: GraphSignature,
     case: ValidationCase,
-    where: str,
-    tolerance: float,
+    rule: _Rule,
 ) -> CaseResult:
     feed = {name: np.ascontiguousarray(case.inputs[name]) for name in signature.input_names}
     got = session.run(signature.output_names, feed)  # type: ignore[attr-defined]
     want = _torch_outputs(module, signature, case)
     try:
-        diffs = _compare(where, case.name, signature.output_names, got, want, tolerance)
+        diffs = _compare(rule, case.name, signature.output_names, got, want)
     except ExportValidationError:
-        explained = _explained_by_ties(module, signature, case, got, where, tolerance)
+        explained = _explained_by_ties(module, signature, case, got, rule)
         if explained is None:
             raise
         return explained
@@ -261,17 +268,17 @@ def validate_exported_model(
     cases: Sequence[ValidationCase],
     *,
     tolerance: float,
+    log_outputs: Collection[str] = (),
 ) -> ValidationReport:
     """Run every case through ONNX Runtime (CPU) and ``module``; raise
     :class:`ExportValidationError` naming the case, the output and the largest absolute
     difference at the first output beyond ``tolerance`` (or of another shape), unless a module
     whose graph rounds (:class:`~autovoice.export.rounding.RoundedValues`) matches it with
-    roundings at .5 taken the other way."""
+    roundings at .5 taken the other way. The outputs named in ``log_outputs`` (those a
+    vocoder's head says to, ``Head.log_compared``) are compared as logs."""
     path = Path(onnx_path)
     session = _session(path)
     module.eval()
-    results = [
-        _check_case(session, module, signature, case, os.fspath(path), tolerance)
-        for case in cases
-    ]
+    rule = _Rule(where=os.fspath(path), tolerance=tolerance, log_outputs=frozenset(log_outputs))
+    results = [_check_case(session, module, signature, case, rule) for case in cases]
     return ValidationReport(tolerance=tolerance, cases=tuple(results))

@@ -26,12 +26,7 @@ from autovoice.config.schema import InferenceConfig
 from autovoice.inference import checks, convert
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
 from autovoice.inference.checks import InferenceError
-from autovoice.inference.griffin_lim import (
-    check_vocoder_choice,
-    griffin_lim_options,
-    open_griffin_lim,
-    with_griffin_lim,
-)
+from autovoice.inference.head_stage import check_vocoder_choice, stage_head, with_head
 from autovoice.inference.sentences import join_with_pauses, split_sentences
 from autovoice.inference.stages import (
     DEFAULT_PREFER,
@@ -42,7 +37,6 @@ from autovoice.inference.stages import (
     usable_device,
 )
 from autovoice.plugins import Registry
-from autovoice.signature import is_magnitude_signature
 from autovoice.specs import BackendSpec
 from autovoice.text import TextFrontEnd
 
@@ -120,8 +114,9 @@ class VoiceInferenceEngine:
     ``backend`` serves every stage unless ``acoustic_backend`` / ``converter_backend`` /
     ``vocoder_backend`` name their own: a backend name, an ordered fallback list (a sequence
     or ``"a,b"``), or ``"auto"``; see :mod:`autovoice.inference.stages` for how each is chosen
-    and when a fallback warns. ``vocoder="griffin-lim"`` voices any bundle with Griffin-Lim
-    (numpy, CPU) in place of its vocoder; a bundle whose vocoder is ``griffin_lim`` always is.
+    and when a fallback warns. The vocoder stage's graph is followed by the head the bundle
+    names (:mod:`autovoice.heads`); ``vocoder="griffin-lim"`` voices any bundle with the head
+    that is Griffin-Lim from the mel (numpy, CPU) in place of its vocoder.
     ``backend_options`` maps backend names to their options (an instance of the backend's
     options class, or a table structured against it). ``threads`` (0: the backend decides)
     fills a backend option named ``threads`` or ``intra_op_threads`` left at 0. ``max_chars``
@@ -248,10 +243,9 @@ class VoiceInferenceEngine:
     def _open(
         self, name: str, backend: str | Sequence[str], prefer: Sequence[str] | None, device: str
     ) -> StageRunner:
+        """The stage on its backend, wrapped once in its head (the vocoder's); a head with no
+        graph is the whole stage, and no backend is opened for it."""
         info = self.bundle.stage(name)
-        if name == "vocoder" and (self.vocoder == "griffin-lim" or not info.has_graph):
-            options = griffin_lim_options(info.plugin, info.options)
-            return open_griffin_lim(self.bundle.audio, options)
         context = StageContext(
             name=name,
             plugin=info.plugin,
@@ -263,6 +257,9 @@ class VoiceInferenceEngine:
             engines=tuple(e for e in self.bundle.engines if e.stage == name),
             registry=self.registry,
         )
+        head = stage_head(info, self.vocoder)
+        if head is not None and not head.head.graph:
+            return with_head(None, head, context)
         artifacts = info.artifacts()
         if context.engines and context.engines[0].file.is_file():
             artifacts["engine"] = context.engines[0].file
@@ -275,10 +272,7 @@ class VoiceInferenceEngine:
             device=device,
             options_for=self._backend_options,
         )
-        if name == "vocoder" and is_magnitude_signature(info.signature):
-            options = griffin_lim_options(info.plugin, info.options, magnitude=True)
-            return with_griffin_lim(runner, self.bundle.audio, options)
-        return runner
+        return runner if head is None else with_head(runner, head, context)
 
     def _backend_options(self, spec: BackendSpec) -> Any:
         if spec.options_type is None:

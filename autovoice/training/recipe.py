@@ -72,6 +72,12 @@ class Recipe:
     numpy) of one validation batch, for TensorBoard."""
     batch_keys: tuple[str, ...] = ()
     """The batch entries the steps read; the trainer moves only these to the device."""
+    head: str | None = None
+    """The head that makes a waveform of ``signature``'s outputs (:data:`autovoice.heads.HEADS`);
+    None: the vocoder spec's ``head``. Export writes it into the bundle; a model ignores it."""
+    head_options: Mapping[str, Any] = attrs.field(factory=dict)
+    """The head's options, as the bundle keeps them (Griffin-Lim: ``iterations``, ``momentum``,
+    ``seed``); fields left out take the head's defaults."""
 
 
 def single_model_recipe(

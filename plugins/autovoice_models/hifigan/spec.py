@@ -110,6 +110,7 @@ SPEC = VocoderSpec(
     requires=(Requirement(module="torch", package="torch"),),
     extra="train",
     options_type=HifiGanOptions,
+    head="waveform",
     description="HiFi-GAN: a convolutional GAN vocoder (presets V1, V2, V3) with multi-period "
     "and multi-scale discriminators.",
 )

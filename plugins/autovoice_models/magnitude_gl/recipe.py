@@ -25,7 +25,7 @@ from autovoice.signature import magnitude_signature
 from autovoice.training.features import LogMel
 from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
 from autovoice_models.magnitude_gl.model import MagnitudeExport, MagnitudeNet
-from autovoice_models.magnitude_gl.spec import MagnitudeGlOptions
+from autovoice_models.magnitude_gl.spec import HEAD_FIELDS, MagnitudeGlOptions
 
 BETAS = (0.8, 0.99)
 BATCH_KEYS = ("audio", "audio_mels")
@@ -144,7 +144,8 @@ def build_recipe(
     training: TrainingConfig,
 ) -> Recipe:
     """The ``magnitude_gl`` factory: module ``magnitude``, optimizer ``magnitude`` (AdamW with an
-    exponential decay), one step. ``n_symbols`` and ``n_speakers`` are unused."""
+    exponential decay), one step; the graph's magnitude goes to the spec's ``griffin_lim`` head
+    with the Griffin-Lim options. ``n_symbols`` and ``n_speakers`` are unused."""
     options = options or MagnitudeGlOptions()
     _check_audio(options, audio)
     run = MagnitudeTraining(build_net(options, audio), audio, options)
@@ -167,6 +168,7 @@ def build_recipe(
         export_module=run.export_module,
         media=run.media,
         batch_keys=BATCH_KEYS,
+        head_options={name: getattr(options, name) for name in HEAD_FIELDS},
     )
 
 

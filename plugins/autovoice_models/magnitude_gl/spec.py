@@ -22,7 +22,8 @@ class MagnitudeGlOptions:
     """The ``[vocoder.options]`` table of the ``magnitude_gl`` vocoder.
 
     The network options shape what is trained; ``iterations``, ``momentum`` and ``seed`` are the
-    Griffin-Lim settings the voice bundle keeps for synthesis (they change nothing in training).
+    options of the ``griffin_lim`` head the voice bundle keeps for synthesis (they change nothing
+    in training).
     """
 
     channels: int = setting(192, doc="Channels of the convolution stack.", checks=[_WHOLE, gt(0)])
@@ -80,8 +81,12 @@ SPEC = VocoderSpec(
     requires=(Requirement(module="torch", package="torch"),),
     extra="train",
     options_type=MagnitudeGlOptions,
+    head="griffin_lim",
     description="Learned-magnitude Griffin-Lim: a convolution network predicts the linear "
     "magnitude from the mel, Griffin-Lim finds the phase; cheap to train on a CPU.",
 )
 
-__all__ = ["SPEC", "MagnitudeGlOptions"]
+HEAD_FIELDS = ("iterations", "momentum", "seed")
+"""The options that are the ``griffin_lim`` head's, not the network's."""
+
+__all__ = ["HEAD_FIELDS", "SPEC", "MagnitudeGlOptions"]

@@ -1,0 +1,125 @@
+"""The inverse of the features' STFT framing (numpy only): the one least-squares inverse STFT.
+
+:mod:`autovoice.audio.features` frames a waveform of ``samples`` thus: reflect-pad it by
+``left = (n_fft - hop_length) // 2`` samples on both sides, cut frames of ``n_fft`` samples every
+``hop_length``, multiply each by the periodic Hann window of ``win_length`` centred (zero-padded)
+in ``n_fft``, and take its real FFT: ``(n_fft // 2 + 1)`` bins per frame.
+
+:func:`inverse_stft` undoes that for a complex spectrum of ``frames`` frames, given as its real
+and imaginary parts ``(batch, n_fft // 2 + 1, frames)``:
+
+1. ``irfft`` of each frame, ``n = n_fft`` points;
+2. times the same window;
+3. overlap-add: frame ``t`` added at samples ``t * hop_length ... t * hop_length + n_fft - 1``
+   of a buffer of ``(frames - 1) * hop_length + n_fft`` samples (or more; the rest is zero);
+4. times one over the summed squared window under each sample (the window squared,
+   overlap-added the same way), where that sum is greater than ``1e-8``; 0 where it is not;
+5. crop samples ``[left, left + frames * hop_length)``: ``(batch, frames * hop_length)``.
+
+Of the STFT of a real waveform this gives the waveform back (to float32 rounding) wherever the
+summed squared window is above 1e-8, which it is everywhere when ``win_length > hop_length``.
+This is what the ``istft`` head of :mod:`autovoice.heads` runs after a vocoder's graph, and what
+Griffin-Lim (:mod:`autovoice.audio.griffin_lim`) runs every iteration; a graph that ends in its
+own inverse STFT (a fixed-basis matmul and an overlap-add) follows these same five steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from autovoice.audio.features import hann_window, stft_padding
+from autovoice.audio.process import AudioValueError
+
+__all__ = ["WINDOW_FLOOR", "Synthesis", "inverse_stft", "overlap_add", "synthesis_gain"]
+
+Floats = npt.NDArray[np.float32]
+WINDOW_FLOOR = np.float32(1e-8)
+"""Where the summed squared window is no larger than this, the inverse STFT gives 0."""
+
+
+def overlap_add(frames: Floats, hop: int, out: Floats | None = None) -> Floats:
+    """``(batch, frames, n)`` laid ``hop`` apart and summed: ``(batch, (frames + k - 1) * hop)``
+    with ``k = ceil(n / hop)``; one vectorized add per hop-sized slab of the frame."""
+    batch, count, size = frames.shape
+    slabs = -(-size // hop)
+    if slabs * hop != size:
+        frames = np.pad(frames, ((0, 0), (0, 0), (0, slabs * hop - size)))
+    blocks = frames.reshape(batch, count, slabs, hop)
+    if out is None:
+        out = np.zeros((batch, count + slabs - 1, hop), dtype=frames.dtype)
+    else:
+        out.fill(0.0)
+    for j in range(slabs):
+        out[:, j : j + count] += blocks[:, :, j]
+    return out.reshape(batch, -1)
+
+
+def synthesis_gain(count: int, n_fft: int, hop: int, window: Floats) -> Floats:
+    """``(count * hop,)``: one over the summed squared window under each kept sample (0 where
+    that sum is not above :data:`WINDOW_FLOOR`)."""
+    squares = np.broadcast_to(window * window, (1, count, n_fft))
+    total = overlap_add(np.ascontiguousarray(squares), hop)[0]
+    start = stft_padding(n_fft, hop)
+    kept = total[start : start + count * hop]
+    floor = WINDOW_FLOOR
+    return np.where(kept > floor, 1.0 / np.maximum(kept, floor), 0.0).astype(np.float32)
+
+
+class Synthesis:
+    """The inverse STFT of one batch shape ``(batch, count frames)``, on buffers allocated once
+    (Griffin-Lim runs it every iteration)."""
+
+    def __init__(self, batch: int, count: int, n_fft: int, hop: int, window: Floats) -> None:
+        self.n_fft, self.hop, self.window = n_fft, hop, window
+        self.left = stft_padding(n_fft, hop)
+        self.samples = count * hop
+        self.gain = synthesis_gain(count, n_fft, hop, window)
+        self.frames = np.empty((batch, count, n_fft), np.float32)
+        self.ola = np.empty((batch, count + -(-n_fft // hop) - 1, hop), np.float32)
+
+    def __call__(self, spectrum: npt.NDArray[np.complex64], out: Floats) -> Floats:
+        """``(batch, frames, bins)`` complex to ``(batch, frames * hop)`` samples, written into
+        ``out`` (steps 1-5 of the module docstring)."""
+        np.fft.irfft(spectrum, n=self.n_fft, axis=-1, out=self.frames)  # type: ignore[arg-type]
+        self.frames *= self.window
+        summed = overlap_add(self.frames, self.hop, self.ola)
+        np.multiply(summed[:, self.left : self.left + self.samples], self.gain, out=out)
+        return out
+
+
+def _check_parts(real: Any, imag: Any, bins: int) -> tuple[Floats, Floats]:
+    parts = np.asarray(real, dtype=np.float32), np.asarray(imag, dtype=np.float32)
+    for name, part in zip(("real", "imag"), parts, strict=True):
+        if part.ndim not in (2, 3) or part.shape[-2] != bins or part.shape[-1] < 1:
+            raise AudioValueError(
+                f"{name}: expected (bins={bins}, frames) or (batch, {bins}, frames) with "
+                f"frames >= 1, got shape {part.shape}"
+            )
+        if not np.isfinite(part).all():
+            raise AudioValueError(f"{name}: holds NaN or infinite values")
+    if parts[0].shape != parts[1].shape:
+        raise AudioValueError(
+            f"real and imag: shapes differ, {parts[0].shape} and {parts[1].shape}"
+        )
+    return parts
+
+
+def inverse_stft(real: Any, imag: Any, *, n_fft: int, hop_length: int, win_length: int) -> Floats:
+    """Float32 waveform(s) of the complex spectrum ``real + 1j * imag``, each part
+    ``(n_fft // 2 + 1, frames)`` or ``(batch, n_fft // 2 + 1, frames)``: ``(frames *
+    hop_length,)`` or ``(batch, frames * hop_length)``, as the module docstring defines it."""
+    if not 0 < hop_length <= n_fft:
+        raise AudioValueError(f"need 0 < hop_length <= n_fft, got {hop_length}, {n_fft}")
+    window = hann_window(win_length, n_fft)
+    re, im = _check_parts(real, imag, n_fft // 2 + 1)
+    single = re.ndim == 2
+    spectrum = np.empty((*re.shape[:-2], re.shape[-1], re.shape[-2]), np.complex64)
+    spectrum.real, spectrum.imag = np.swapaxes(re, -1, -2), np.swapaxes(im, -1, -2)
+    stacked = spectrum[None] if single else spectrum
+    batch, count, _ = stacked.shape
+    synthesis = Synthesis(batch, count, n_fft, hop_length, window)
+    wave = synthesis(stacked, np.empty((batch, count * hop_length), np.float32))
+    return wave[0] if single else wave

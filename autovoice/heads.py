@@ -1,0 +1,233 @@
+"""Vocoder heads: what makes a waveform of a vocoder graph's output (numpy only, torch-free).
+
+A vocoder's graph ends in a waveform, a linear magnitude or a complex spectrum; its *head* turns
+that into audio. The vocoder spec declares its default head (``VocoderSpec.head``), a training
+recipe may name another (``Recipe.head``) with its options, and export writes both into the
+bundle's vocoder stage (``head``, ``head_options``). The engine opens the graph on a backend and
+wraps it in the head once; nothing else in the core knows one vocoder from another.
+
+- ``waveform`` reads ``audio`` ``(batch, samples)`` and passes it on as is;
+- ``griffin_lim`` reads ``magnitude`` ``(batch, bins, frames)`` and finds a phase by fast
+  Griffin-Lim (options ``iterations``, ``momentum``, ``seed``);
+- ``istft`` reads ``real`` and ``imag`` ``(batch, bins, frames)``, the parts of a complex
+  spectrum, and runs one inverse STFT (:func:`autovoice.audio.stft.inverse_stft`);
+- ``mel_griffin_lim`` has no graph: it reads the stage's ``mel`` and runs Griffin-Lim from the
+  filterbank's pseudo-inverse (options as ``griffin_lim``).
+
+``bins`` is ``n_fft // 2 + 1``. A head with no graph is a whole vocoder by itself: its bundle
+stage holds no files, and ``VoiceInferenceEngine(vocoder=...)`` can choose it for any voice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from autovoice.audio.features import mel_params
+from autovoice.audio.griffin_lim import GriffinLimOptions, griffin_lim, griffin_lim_magnitude
+from autovoice.audio.stft import inverse_stft
+from autovoice.config.convert import structure, unstructure
+from autovoice.config.schema import AudioConfig
+from autovoice.errors import AutovoiceError, unknown_name_message
+from autovoice.signature import AUDIO, IMAG, MAGNITUDE, REAL
+
+__all__ = [
+    "GRAPHLESS_INPUT",
+    "HEADS",
+    "MEL_GRIFFIN_LIM",
+    "WAVEFORM",
+    "BoundHead",
+    "Head",
+    "HeadError",
+    "get_head",
+    "graphless_heads",
+]
+
+Floats = npt.NDArray[np.float32]
+Run = Callable[[Mapping[str, np.ndarray], AudioConfig, Any], Floats]
+"""``(values, audio, options) -> (batch, samples)``: the values are the graph's outputs (the
+stage's inputs for a head with no graph), ``options`` an instance of the head's options type."""
+WAVEFORM = "waveform"
+"""The head of a vocoder whose graph outputs the waveform (the default of ``VocoderSpec``)."""
+MEL_GRIFFIN_LIM = "mel_griffin_lim"
+"""The head that is a whole vocoder: Griffin-Lim from the mel, with no graph."""
+GRAPHLESS_INPUT = "mel"
+"""What a head with no graph reads: the vocoder stage's own input."""
+
+
+class HeadError(AutovoiceError):
+    """An unknown head, options a head does not take, or values it cannot make audio of."""
+
+
+def _batched(values: Mapping[str, np.ndarray], name: str, shape: str) -> np.ndarray:
+    """``values[name]`` when it has the rank of ``shape`` (``"(batch, samples)"``)."""
+    value = np.asarray(values[name])
+    rank = shape.count(",") + 1
+    if value.ndim != rank:
+        raise HeadError(f"{name!r} must be {shape}, got shape {value.shape}")
+    return value
+
+
+def _waveform(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
+    return _batched(values, AUDIO, "(batch, samples)").astype(np.float32, copy=False)
+
+
+def _griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
+    magnitude = _batched(values, MAGNITUDE, "(batch, n_fft // 2 + 1, frames)")
+    return griffin_lim_magnitude(
+        np.maximum(magnitude.astype(np.float32, copy=False), 0.0),
+        n_fft=audio.n_fft,
+        hop_length=audio.hop_length,
+        win_length=audio.win_length,
+        iterations=options.iterations,
+        momentum=options.momentum,
+        rng=np.random.default_rng(options.seed),
+    )
+
+
+def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
+    shape = "(batch, n_fft // 2 + 1, frames)"
+    return inverse_stft(
+        _batched(values, REAL, shape),
+        _batched(values, IMAG, shape),
+        n_fft=audio.n_fft,
+        hop_length=audio.hop_length,
+        win_length=audio.win_length,
+    )
+
+
+def _mel_griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
+    return griffin_lim(
+        _batched(values, GRAPHLESS_INPUT, "(batch, n_mels, frames)"),
+        **mel_params(audio),
+        iterations=options.iterations,
+        momentum=options.momentum,
+        rng=np.random.default_rng(options.seed),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Head:
+    """One way from a vocoder graph's output to a waveform."""
+
+    name: str
+    description: str
+    reads: tuple[str, ...]
+    """The graph outputs it reads; for a head with no graph, the stage input it reads."""
+    run: Run = attrs.field(eq=False, repr=False)
+    options_type: type | None = None
+    """An attrs class of its options (``head_options``); None: it takes none."""
+    graph: bool = True
+    """Whether a graph runs before it; False: the head is the whole vocoder, fed the mel."""
+    label: str = ""
+    """What the stage's backend is reported as: ``<graph backend>+<label>``, the label alone
+    with no graph; empty: the graph backend's name."""
+    plugin: str = ""
+    """For a head with no graph: the vocoder plugin name its bundle stage records."""
+    log_compared: tuple[str, ...] = ()
+    """Graph outputs that export validation compares as logs (their values span decades)."""
+
+    def missing(self, outputs: list[str]) -> list[str]:
+        """The outputs it reads that ``outputs`` (a graph's output names) lacks."""
+        return [name for name in self.reads if name not in outputs] if self.graph else []
+
+    def bind(self, table: Mapping[str, Any], *, path: str) -> BoundHead:
+        """This head with the options of ``table``; a :class:`HeadError` naming ``path``
+        (``$.vocoder.head_options``) and the field for options it does not take."""
+        if not isinstance(table, Mapping):
+            raise HeadError(f"{path}: expected a table of options, got {table!r:.60}")
+        if self.options_type is None:
+            if table:
+                raise HeadError(f"{path}: head {self.name!r} takes no options, got {sorted(table)}")
+            return BoundHead(head=self, options=None)
+        try:
+            options: Any = structure(dict(table), self.options_type, path=path)
+        except AutovoiceError as exc:
+            raise HeadError(str(exc)) from None
+        return BoundHead(head=self, options=options)
+
+
+@attrs.frozen(kw_only=True)
+class BoundHead:
+    """A head and its checked options: what a vocoder stage runs after its graph."""
+
+    head: Head
+    options: Any
+
+    @property
+    def table(self) -> dict[str, Any]:
+        """The options as a manifest writes them (every field, defaults included)."""
+        return {} if self.options is None else dict(unstructure(self.options))
+
+    def synthesise(self, values: Mapping[str, np.ndarray], audio: AudioConfig) -> Floats:
+        """``(batch, samples)`` float32 audio of the graph's outputs ``values`` (of the stage's
+        inputs, for a head with no graph); a :class:`HeadError` for values it cannot use."""
+        absent = [name for name in self.head.reads if name not in values]
+        if absent:
+            names = ", ".join(repr(n) for n in absent)
+            raise HeadError(f"no {names} input, got {sorted(values)}")
+        try:
+            return self.head.run(values, audio, self.options)
+        except AutovoiceError as exc:
+            if isinstance(exc, HeadError):
+                raise
+            raise HeadError(str(exc)) from None
+
+
+HEADS: Mapping[str, Head] = {
+    head.name: head
+    for head in (
+        Head(
+            name=WAVEFORM,
+            description="The graph outputs the waveform: audio as is.",
+            reads=(AUDIO,),
+            run=_waveform,
+        ),
+        Head(
+            name="griffin_lim",
+            description="The graph outputs a linear magnitude; fast Griffin-Lim finds a phase.",
+            reads=(MAGNITUDE,),
+            run=_griffin_lim,
+            options_type=GriffinLimOptions,
+            label="griffin-lim",
+            log_compared=(MAGNITUDE,),
+        ),
+        Head(
+            name="istft",
+            description="The graph outputs a complex spectrum (real, imag); one inverse STFT.",
+            reads=(REAL, IMAG),
+            run=_istft,
+            label="istft",
+        ),
+        Head(
+            name=MEL_GRIFFIN_LIM,
+            description="No graph: Griffin-Lim from the mel (its filterbank's pseudo-inverse).",
+            reads=(GRAPHLESS_INPUT,),
+            run=_mel_griffin_lim,
+            options_type=GriffinLimOptions,
+            graph=False,
+            label="griffin-lim",
+            plugin="griffin_lim",
+        ),
+    )
+}
+"""Every head, by name."""
+
+
+def get_head(name: Any, *, path: str = "head") -> Head:
+    """The head called ``name``, or a :class:`HeadError` naming ``path`` and the heads there
+    are (with the closest name)."""
+    if not isinstance(name, str):
+        raise HeadError(f"{path}: expected a head name, got {name!r:.60}")
+    if name not in HEADS:
+        raise HeadError(f"{path}: {unknown_name_message('head', name, tuple(HEADS))}")
+    return HEADS[name]
+
+
+def graphless_heads() -> tuple[Head, ...]:
+    """The heads that are whole vocoders (no graph), in registry order."""
+    return tuple(head for head in HEADS.values() if not head.graph)

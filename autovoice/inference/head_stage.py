@@ -1,0 +1,109 @@
+"""A vocoder stage wrapped in its head: the graph on a backend (or none), then the head in numpy.
+
+The engine opens a vocoder's graph like any stage, then wraps the runner once in the head the
+bundle names (:mod:`autovoice.heads`); a head with no graph (Griffin-Lim from the mel) is the
+whole stage. Either way the stage keeps the contract of every vocoder stage, ``run({"mel":
+(batch, n_mels, frames)}) -> {"audio": (batch, frames * hop_length)}``, and imports no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+
+from autovoice.bundle import StageInfo
+from autovoice.config.schema import AudioConfig
+from autovoice.errors import AutovoiceError
+from autovoice.heads import BoundHead, get_head, graphless_heads
+from autovoice.inference.checks import InferenceError
+from autovoice.inference.stages import StageContext, StageRunner
+from autovoice.signature import AUDIO, vocoder_signature
+
+__all__ = [
+    "BUNDLE",
+    "HeadSession",
+    "check_vocoder_choice",
+    "stage_head",
+    "vocoder_choices",
+    "with_head",
+]
+
+BUNDLE = "bundle"
+"""``VoiceInferenceEngine(vocoder=...)``: the bundle's own vocoder and head."""
+
+
+def vocoder_choices() -> tuple[str, ...]:
+    """What ``VoiceInferenceEngine(vocoder=...)`` takes: the bundle's vocoder, or the label of
+    a head with no graph (``griffin-lim``), which then voices the mel in its place."""
+    return (BUNDLE, *(head.label for head in graphless_heads()))
+
+
+def check_vocoder_choice(vocoder: Any) -> str:
+    """``vocoder`` when it is one of :func:`vocoder_choices`, else an :class:`InferenceError`."""
+    choices = vocoder_choices()
+    if vocoder not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise InferenceError(f"vocoder must be one of {listed}, got {vocoder!r}")
+    return str(vocoder)
+
+
+def stage_head(info: StageInfo, vocoder: str = BUNDLE) -> BoundHead | None:
+    """The head stage ``info`` runs (None for a stage without one): the bundle's, or for
+    ``vocoder`` naming a head with no graph, that head, with the bundle's options when it is
+    the bundle's own head and its defaults otherwise (another head's options mean nothing to
+    it)."""
+    if info.head is None:
+        return None
+    name, table = info.head, info.head_options
+    if vocoder != BUNDLE:
+        chosen = next(head for head in graphless_heads() if head.label == vocoder)
+        name, table = chosen.name, (table if chosen.name == info.head else {})
+    try:
+        return get_head(name).bind(table, path=f"$.{info.name}.head_options")
+    except AutovoiceError as exc:
+        raise InferenceError(str(exc)) from None
+
+
+class HeadSession:
+    """A session as backends make them: ``run`` maps the stage's inputs through the graph (when
+    there is one) and the head to ``{"audio": ...}``. Seeded heads start from the same state
+    every call, so equal mels give equal audio."""
+
+    def __init__(
+        self, graph: StageRunner | None, head: BoundHead, audio: AudioConfig, where: str
+    ) -> None:
+        self.graph = graph
+        self.head = head
+        self.audio = audio
+        self.where = where
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self.graph.run(inputs) if self.graph is not None else inputs
+        try:
+            return {AUDIO: self.head.synthesise(values, self.audio)}
+        except AutovoiceError as exc:
+            raise InferenceError(f"{self.where}: {exc}") from None
+
+
+def with_head(graph: StageRunner | None, head: BoundHead, context: StageContext) -> StageRunner:
+    """The stage of ``context`` as ``graph`` (loaded on a backend; None for a head with no
+    graph) followed by ``head``. Its backend reads ``<backend>+<label>`` (the graph's backend
+    alone for a head without a label, the label alone without a graph)."""
+    audio = context.audio
+    context = attrs.evolve(context, signature=vocoder_signature(audio.n_mels))
+    label = head.head.label
+    if graph is None:
+        plugin = head.head.plugin or context.plugin
+        context = attrs.evolve(context, plugin=plugin, options=head.table)
+        backend, artifact, device = label, "numpy", "cpu"
+        skipped: tuple[str, ...] = ()
+    else:
+        backend = f"{graph.backend}+{label}" if label else graph.backend
+        artifact, device, skipped = graph.artifact, graph.device, graph.skipped
+    session = HeadSession(graph, head, audio, f"{context.name} stage ({backend})")
+    return StageRunner(
+        context, session, backend=backend, artifact=artifact, device=device, skipped=skipped
+    )

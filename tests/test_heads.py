@@ -1,0 +1,489 @@
+"""Vocoder heads: each makes audio of the outputs it reads, the inverse STFT undoes the features'
+framing, a bundle names its vocoder's head (format 2) or has it inferred (format 1), bad head
+fields name the manifest field, and the engine wraps a vocoder stage in its head once.
+
+The voices here need no training: the shipped default voice, and copies of it whose vocoder is a
+small ONNX graph built in the test (one matrix product from the mel) ending in each kind of
+output. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autovoice.audio.features import hann_window, stft_magnitude
+from autovoice.audio.griffin_lim import griffin_lim, griffin_lim_magnitude
+from autovoice.audio.stft import inverse_stft
+from autovoice.bundle import MANIFEST, BundleError, VoiceBundle, file_table
+from autovoice.config import AudioConfig
+from autovoice.heads import HEADS, HeadError, get_head
+from autovoice.inference import VoiceInferenceEngine
+from autovoice.inference import engine as engine_module
+from autovoice.inference.head_stage import HeadSession
+from autovoice.signature import (
+    GraphSignature,
+    magnitude_signature,
+    spectrum_signature,
+    vocoder_signature,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "autovoice" / "voices" / "default"
+AUDIO = AudioConfig()
+BINS = AUDIO.n_fft // 2 + 1
+TEXT = "Hello there."
+HEAD_FIELDS = ("head", "head_options")
+
+
+def stft(wave: np.ndarray, *, n_fft: int, hop_length: int, win_length: int) -> np.ndarray:
+    """The complex STFT ``(..., bins, frames)`` of ``wave`` framed as the features frame it:
+    reflect padding of ``(n_fft - hop) // 2`` on both sides, a frame every hop, the periodic
+    Hann window of ``win_length`` centred in ``n_fft``, real FFT (float64)."""
+    pad = (n_fft - hop_length) // 2
+    padded = np.pad(wave, [(0, 0)] * (wave.ndim - 1) + [(pad, pad)], mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop_length, :]
+    return np.swapaxes(np.fft.rfft(frames * hann_window(win_length, n_fft), axis=-1), -1, -2)
+
+
+def istft_head(real: np.ndarray, imag: np.ndarray, audio: AudioConfig) -> np.ndarray:
+    head = get_head("istft").bind({}, path="$")
+    return head.synthesise({"real": real, "imag": imag}, audio)
+
+
+# -- the inverse STFT ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "hop", "win", "samples"),
+    [
+        (1024, 256, 1024, 40 * 256),  # the default features
+        (256, 64, 256, 37 * 64),
+        (256, 64, 200, 23 * 64),  # a window shorter than the FFT, centred in it
+        (256, 99, 256, 2000),  # n_fft - hop odd: the right padding is one sample short
+        (64, 64, 64, 10 * 64),  # no overlap: the window's zero at sample 0 of each frame
+    ],
+)
+def test_the_istft_head_inverts_the_features_framing(n_fft, hop, win, samples):
+    rng = np.random.default_rng(n_fft + hop + win)
+    wave = rng.uniform(-0.5, 0.5, (2, samples))
+    audio = AudioConfig(
+        sample_rate=16000, n_fft=n_fft, win_length=win, hop_length=hop, f_max=8000.0
+    )
+    spectrum = stft(wave, n_fft=n_fft, hop_length=hop, win_length=win)
+    magnitude = stft_magnitude(wave, n_fft=n_fft, hop_length=hop, win_length=win)
+    np.testing.assert_allclose(np.sqrt(np.abs(spectrum) ** 2 + 1e-9), magnitude, rtol=1e-9)
+
+    real, imag = spectrum.real.astype(np.float32), spectrum.imag.astype(np.float32)
+    got = istft_head(real, imag, audio)
+    frames = spectrum.shape[-1]
+    assert got.dtype == np.float32 and got.shape == (2, frames * hop)
+    expected = wave[:, : frames * hop]
+    gain = _window_sums(frames, n_fft, hop, win) > 1e-8
+    np.testing.assert_allclose(got[:, gain], expected[:, gain], rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(got[:, ~gain], 0.0)
+    if hop < win:  # the windows overlap: every sample comes back, the edges too
+        assert gain.all()
+        for edge in (slice(0, hop), slice(-hop, None)):
+            assert np.abs(expected[:, edge]).max() > 0.3  # away from nothing
+            np.testing.assert_allclose(got[:, edge], expected[:, edge], rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(inverse_stft(real[0], imag[0], **_stft(audio)), got[0])
+
+
+def _window_sums(frames: int, n_fft: int, hop: int, win: int) -> np.ndarray:
+    """The summed squared window under each output sample, one frame at a time (float64)."""
+    pad = (n_fft - hop) // 2
+    total = np.zeros((frames - 1) * hop + n_fft)
+    for t in range(frames):
+        total[t * hop : t * hop + n_fft] += hann_window(win, n_fft).astype(np.float64) ** 2
+    return total[pad : pad + frames * hop]
+
+
+def _stft(audio: AudioConfig) -> dict[str, int]:
+    return {"n_fft": audio.n_fft, "hop_length": audio.hop_length, "win_length": audio.win_length}
+
+
+def test_a_window_with_gaps_gives_silence_in_them():
+    """win_length 64 in a 256-point frame every 128 samples leaves samples no window covers
+    (no voice's audio settings allow this: hop_length <= win_length)."""
+    framing = {"n_fft": 256, "hop_length": 128, "win_length": 64}
+    wave = np.random.default_rng(3).uniform(-0.5, 0.5, 20 * 128)
+    spectrum = stft(wave, **framing)
+    got = inverse_stft(spectrum.real, spectrum.imag, **framing)
+    covered = _window_sums(spectrum.shape[-1], 256, 128, 64) > 1e-8
+    assert 0 < covered.mean() < 1
+    np.testing.assert_array_equal(got[~covered], 0.0)
+    np.testing.assert_allclose(got[covered], wave[covered], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("real", "imag", "says"),
+    [
+        (np.zeros((1, BINS - 1, 4)), np.zeros((1, BINS - 1, 4)), "real: expected"),
+        (np.zeros((1, BINS, 4)), np.zeros((1, BINS, 5)), "shapes differ"),
+        (np.zeros((1, BINS, 4)), np.full((1, BINS, 4), np.nan), "imag: holds NaN"),
+        (np.zeros((BINS, 4)), np.zeros((BINS, 4)), r"'real' must be \(batch"),
+    ],
+)
+def test_the_istft_head_refuses_what_is_no_spectrum(real, imag, says):
+    with pytest.raises(HeadError, match=says):
+        istft_head(real, imag, AUDIO)
+
+
+# -- the other heads ----------------------------------------------------------------------------
+
+
+def test_the_registry_names_what_each_head_reads():
+    assert {name: head.reads for name, head in HEADS.items()} == {
+        "waveform": ("audio",),
+        "griffin_lim": ("magnitude",),
+        "istft": ("real", "imag"),
+        "mel_griffin_lim": ("mel",),
+    }
+    assert [h.name for h in HEADS.values() if not h.graph] == ["mel_griffin_lim"]
+    assert {h.name: h.log_compared for h in HEADS.values() if h.log_compared} == {
+        "griffin_lim": ("magnitude",)
+    }
+    assert get_head("istft").missing(spectrum_signature(80, 1024).output_names) == []
+    assert get_head("istft").missing(vocoder_signature(80).output_names) == ["real", "imag"]
+    with pytest.raises(HeadError, match=r"\$\.x: unknown head 'istf'; did you mean 'istft'\?"):
+        get_head("istf", path="$.x")
+    with pytest.raises(HeadError, match="expected a head name"):
+        get_head(3)
+
+
+def test_head_options_are_checked():
+    gl = get_head("griffin_lim")
+    assert gl.bind({}, path="$").table == {"iterations": 32, "momentum": 0.99, "seed": 0}
+    with pytest.raises(HeadError, match=r"\$\.o\.iterations: must be >= 0"):
+        gl.bind({"iterations": -1}, path="$.o")
+    with pytest.raises(HeadError, match=r"\$\.o\.iters: unknown"):
+        gl.bind({"iters": 3}, path="$.o")
+    with pytest.raises(HeadError, match=r"\$\.o: expected a table"):
+        gl.bind([1], path="$.o")  # type: ignore[arg-type]
+    with pytest.raises(HeadError, match=r"\$\.o: head 'istft' takes no options"):
+        get_head("istft").bind({"seed": 1}, path="$.o")
+
+
+def test_waveform_and_griffin_lim_heads():
+    audio = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=64, f_max=4000.0)
+    wave = np.random.default_rng(0).uniform(-1, 1, (2, 640))
+    out = get_head("waveform").bind({}, path="$").synthesise({"audio": wave}, audio)
+    assert out.dtype == np.float32 and np.array_equal(out, wave.astype(np.float32))
+    with pytest.raises(HeadError, match=r"'audio' must be \(batch, samples\)"):
+        get_head("waveform").bind({}, path="$").synthesise({"audio": wave[0]}, audio)
+
+    magnitude = stft_magnitude(wave, **_stft(audio)).astype(np.float32)
+    magnitude[0, 0, 0] = -1.0  # a graph's rounding below zero counts as zero
+    head = get_head("griffin_lim").bind({"iterations": 3, "seed": 5}, path="$")
+    got = head.synthesise({"magnitude": magnitude}, audio)
+    expected = griffin_lim_magnitude(
+        np.maximum(magnitude, 0), **_stft(audio), iterations=3, rng=np.random.default_rng(5)
+    )
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(head.synthesise({"magnitude": magnitude}, audio), got)
+
+    mel = np.random.default_rng(1).normal(-4, 1, (1, audio.n_mels, 9)).astype(np.float32)
+    head = get_head("mel_griffin_lim").bind({"iterations": 2}, path="$")
+    np.testing.assert_array_equal(
+        head.synthesise({"mel": mel}, audio),
+        griffin_lim(mel, **_mel_params(audio), iterations=2, rng=np.random.default_rng(0)),
+    )
+
+
+def _mel_params(audio: AudioConfig) -> dict[str, Any]:
+    from autovoice.audio.features import mel_params
+
+    return mel_params(audio)
+
+
+# -- voices: a graph made in the test, ending in each kind of output ----------------------------
+
+
+WEIGHT_SEED = 7
+
+
+def _weights(rows: int, n_mels: int, scale: float, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal((rows, n_mels)) * scale).astype(np.float32)
+
+
+def vocoder_graph(kind: str, path: Path) -> GraphSignature:
+    """Write a vocoder graph of ``kind`` (``waveform``, ``magnitude`` or ``spectrum``) to
+    ``path``: one fixed matrix product from the mel (:func:`graph_outputs` in numpy)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    n_mels, hop = AUDIO.n_mels, AUDIO.hop_length
+    mel = helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", n_mels, "frames"])
+    nodes, inits = [], []
+    if kind == "waveform":
+        signature = vocoder_signature(n_mels)
+        inits = [
+            numpy_helper.from_array(_weights(hop, n_mels, 0.01, WEIGHT_SEED).T.copy(), "w"),
+            numpy_helper.from_array(np.array([0, -1], np.int64), "shape"),
+        ]
+        nodes = [
+            helper.make_node("Transpose", ["mel"], ["t"], perm=[0, 2, 1]),
+            helper.make_node("MatMul", ["t", "w"], ["frames"]),
+            helper.make_node("Reshape", ["frames", "shape"], ["audio"]),
+        ]
+    elif kind == "magnitude":
+        signature = magnitude_signature(n_mels, AUDIO.n_fft)
+        inits = [numpy_helper.from_array(_weights(BINS, n_mels, 0.01, WEIGHT_SEED), "w")]
+        nodes = [
+            helper.make_node("MatMul", ["w", "mel"], ["log"]),
+            helper.make_node("Exp", ["log"], ["magnitude"]),
+        ]
+    else:
+        signature = spectrum_signature(n_mels, AUDIO.n_fft)
+        for seed, name in enumerate(("real", "imag"), start=WEIGHT_SEED):
+            inits.append(numpy_helper.from_array(_weights(BINS, n_mels, 0.01, seed), f"w_{name}"))
+            nodes.append(helper.make_node("MatMul", [f"w_{name}", "mel"], [name]))
+    outputs = [
+        helper.make_tensor_value_info(t.name, TensorProto.FLOAT, list(t.shape))
+        for t in signature.outputs
+    ]
+    graph = helper.make_graph(nodes, "vocoder", [mel], outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return signature
+
+
+def graph_outputs(kind: str, mel: np.ndarray) -> dict[str, np.ndarray]:
+    """What :func:`vocoder_graph`'s graph of ``kind`` outputs for ``mel``, in numpy."""
+    n_mels, hop = AUDIO.n_mels, AUDIO.hop_length
+    if kind == "waveform":
+        frames = np.swapaxes(mel, 1, 2) @ _weights(hop, n_mels, 0.01, WEIGHT_SEED).T
+        return {"audio": frames.reshape(mel.shape[0], -1)}
+    if kind == "magnitude":
+        return {"magnitude": np.exp(_weights(BINS, n_mels, 0.01, WEIGHT_SEED) @ mel)}
+    return {
+        name: _weights(BINS, n_mels, 0.01, seed) @ mel
+        for seed, name in enumerate(("real", "imag"), start=WEIGHT_SEED)
+    }
+
+
+def copy_voice(target: Path) -> dict[str, Any]:
+    """The shipped voice copied to ``target``; its manifest."""
+    shutil.copytree(SHIPPED, target)
+    return json.loads((target / MANIFEST).read_text())
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> Path:
+    names = [p.name for p in root.iterdir() if p.name != MANIFEST]
+    manifest = {**manifest, "files": file_table(root, names)}
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    return root
+
+
+GRAPH_HEADS = {"waveform": "waveform", "magnitude": "griffin_lim", "spectrum": "istft"}
+"""The kind of graph output -> the head that makes audio of it."""
+
+
+def graph_voice(root: Path, kind: str, head_options: dict[str, Any] | None = None) -> Path:
+    """A format 2 copy of the shipped voice whose vocoder is :func:`vocoder_graph`'s ``kind``."""
+    manifest = copy_voice(root)
+    signature = vocoder_graph(kind, root / "vocoder.onnx")
+    (root / "vocoder.safetensors").write_bytes(b"not read by onnxruntime")
+    manifest["format_version"] = 2
+    manifest["vocoder"] = {
+        "plugin": f"test_{kind}",
+        "options": {},
+        "onnx": "vocoder.onnx",
+        "weights": "vocoder.safetensors",
+        "signature": signature.to_dict(),
+        "opset": 17,
+        "head": GRAPH_HEADS[kind],
+        "head_options": head_options or {},
+    }
+    return write_manifest(root, manifest)
+
+
+def engine(voice: Path, **kwargs: Any) -> VoiceInferenceEngine:
+    return VoiceInferenceEngine(voice, backend="onnxruntime", threads=1, **kwargs)
+
+
+@pytest.fixture
+def counted_wraps(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every head the engine wraps a stage in, as it wraps them."""
+    wrapped: list[Any] = []
+    real = engine_module.with_head
+
+    def counting(graph: Any, head: Any, context: Any) -> Any:
+        wrapped.append((graph, head))
+        return real(graph, head, context)
+
+    monkeypatch.setattr(engine_module, "with_head", counting)
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    ("kind", "backend", "options"),
+    [
+        ("waveform", "onnxruntime", {}),
+        ("magnitude", "onnxruntime+griffin-lim", {"iterations": 4, "seed": 3}),
+        ("spectrum", "onnxruntime+istft", {}),
+    ],
+)
+def test_the_engine_wraps_the_graph_in_its_head_once(
+    tmp_path, counted_wraps, kind, backend, options
+):
+    pytest.importorskip("onnxruntime")
+    voice = graph_voice(tmp_path / "voice", kind, options)
+    stage_info = VoiceBundle.open(voice).stage("vocoder")
+    assert stage_info.head == GRAPH_HEADS[kind]
+    voiced = engine(voice)
+    assert voiced.backends == {"acoustic": "onnxruntime", "vocoder": backend}
+    assert len(counted_wraps) == 1  # the vocoder, once; the acoustic stage has no head
+    runner = voiced.stages["vocoder"]
+    assert isinstance(runner.session, HeadSession) and runner.session.graph is not None
+    assert not isinstance(runner.session.graph.session, HeadSession)
+    assert runner.context.signature == vocoder_signature(AUDIO.n_mels)
+    assert runner.session.graph.context.signature == stage_info.signature
+
+    mel = np.random.default_rng(2).normal(-4, 1.5, (2, AUDIO.n_mels, 11)).astype(np.float32)
+    got = runner.run({"mel": mel})["audio"]
+    assert got.shape == (2, 11 * AUDIO.hop_length) and got.dtype == np.float32
+    head = get_head(GRAPH_HEADS[kind]).bind(options, path="$")
+    expected = head.synthesise(graph_outputs(kind, mel.astype(np.float64)), AUDIO)
+    scale = float(np.abs(expected).max())
+    assert scale > 0
+    np.testing.assert_allclose(got, expected, atol=1e-4 * max(scale, 1.0))
+    wave = voiced.synthesize_speech(TEXT)
+    assert wave.dtype == np.float32 and wave.size % AUDIO.hop_length == 0
+
+
+def test_griffin_lim_on_request_opens_no_graph(tmp_path, counted_wraps):
+    pytest.importorskip("onnxruntime")
+    voice = graph_voice(tmp_path / "voice", "magnitude", {"iterations": 4})
+    plain = engine(voice, vocoder="griffin-lim")
+    assert plain.backends == {"acoustic": "onnxruntime", "vocoder": "griffin-lim"}
+    runner = plain.stages["vocoder"]
+    assert runner.session.graph is None and (runner.artifact, runner.device) == ("numpy", "cpu")
+    assert runner.session.head.head.name == "mel_griffin_lim"
+    assert runner.session.head.options.iterations == 32  # the defaults, not griffin_lim's 4
+    assert len(counted_wraps) == 1
+
+
+# -- format 1 and format 2 of the shipped voice -------------------------------------------------
+
+
+def as_format(manifest: dict[str, Any], version: int, bundle: VoiceBundle) -> dict[str, Any]:
+    """``manifest`` in exact format ``version`` form: format 1 has no head fields, format 2
+    names the head the loader found and its options."""
+    vocoder = {k: v for k, v in manifest["vocoder"].items() if k not in HEAD_FIELDS}
+    if version == 2:
+        stage = bundle.stage("vocoder")
+        vocoder = {**vocoder, "head": stage.head, "head_options": dict(stage.head_options)}
+    return {**manifest, "format_version": version, "vocoder": vocoder}
+
+
+@pytest.mark.slow
+def test_the_shipped_voice_speaks_alike_as_format_1_and_format_2(tmp_path):
+    pytest.importorskip("onnxruntime")
+    manifest = copy_voice(tmp_path / "shipped")
+    shipped = VoiceBundle.open(tmp_path / "shipped")
+    waves = {}
+    for version in (1, 2):
+        root = tmp_path / f"v{version}"
+        shutil.copytree(tmp_path / "shipped", root)
+        (root / MANIFEST).write_text(json.dumps(as_format(manifest, version, shipped)))
+        bundle = VoiceBundle.open(root)
+        written = json.loads((root / MANIFEST).read_text())
+        assert written["format_version"] == version
+        assert all((k in written["vocoder"]) == (version == 2) for k in HEAD_FIELDS)
+        stage = bundle.stage("vocoder")
+        assert (stage.head, stage.head_options) == (
+            shipped.stage("vocoder").head,
+            shipped.stage("vocoder").head_options,
+        )
+        waves[version] = engine(root).synthesize_speech(TEXT)
+    assert waves[1].size > 0 and np.abs(waves[1]).max() > 0
+    np.testing.assert_array_equal(waves[1], waves[2])
+    if manifest["vocoder"]["plugin"] == "magnitude_gl":  # the voice shipped in format 1
+        stage = shipped.stage("vocoder")
+        assert stage.head == "griffin_lim"
+        gl = {k: manifest["vocoder"]["options"][k] for k in ("iterations", "momentum", "seed")}
+        assert stage.head_options == gl
+
+
+# -- bad manifests ------------------------------------------------------------------------------
+
+
+def _voice_with(tmp_path: Path, vocoder: dict[str, Any], version: int = 2) -> Path:
+    root = graph_voice(tmp_path / "voice", "spectrum")
+    manifest = json.loads((root / MANIFEST).read_text())
+    manifest["vocoder"] = {**manifest["vocoder"], **vocoder}
+    manifest["vocoder"] = {k: v for k, v in manifest["vocoder"].items() if v is not None}
+    (root / MANIFEST).write_text(json.dumps({**manifest, "format_version": version}))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("vocoder", "says"),
+    [
+        ({"head": None}, r"\$\.vocoder\.head: missing"),
+        ({"head": 3}, r"\$\.vocoder\.head: expected str"),
+        ({"head": "istf"}, r"\$\.vocoder\.head: unknown head 'istf'; did you mean 'istft'"),
+        ({"head_options": [1]}, r"\$\.vocoder\.head_options: expected dict"),
+        ({"head_options": {"seed": 1}}, r"\$\.vocoder\.head_options: head 'istft' takes no"),
+        ({"head": "griffin_lim"}, r"\$\.vocoder\.signature: head 'griffin_lim' reads 'magnitude'"),
+        (
+            {"head": "mel_griffin_lim", "head_options": {"momentum": 1.5}},
+            r"\$\.vocoder\.head_options\.momentum",
+        ),
+    ],
+)
+def test_bad_head_fields_name_the_manifest_field(tmp_path, vocoder, says):
+    with pytest.raises(BundleError, match=says) as info:
+        VoiceBundle.open(_voice_with(tmp_path, vocoder))
+    assert "manifest.json: $.vocoder." in str(info.value)
+
+
+def test_a_format_1_graph_whose_outputs_no_head_reads_is_an_error(tmp_path):
+    odd = GraphSignature.from_dict(
+        {**vocoder_signature(80).to_dict(), "outputs": [{"name": "wave", "dtype": "float32",
+                                                           "shape": ["batch", "samples"]}]}
+    )  # fmt: skip
+    root = _voice_with(
+        tmp_path, {"head": None, "head_options": None, "signature": odd.to_dict()}, 1
+    )
+    says = r"\$\.vocoder\.signature: no head makes audio of outputs wave"
+    with pytest.raises(BundleError, match=says):
+        VoiceBundle.open(root)
+
+
+def test_a_format_1_spectrum_graph_reads_as_istft(tmp_path):
+    root = _voice_with(tmp_path, {"head": None, "head_options": None}, version=1)
+    stage = VoiceBundle.open(root).stage("vocoder")
+    assert (stage.head, stage.head_options) == ("istft", {})
+
+
+# -- the guides ---------------------------------------------------------------------------------
+
+
+def _section(page: str, start: str, end: str) -> str:
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    return text[text.index(start) : text.index(end, text.index(start))]
+
+
+def test_the_plugin_guides_vocoder_declares_a_head_that_reads_its_graph():
+    section = _section(
+        "plugins.md", "### `autovoice_vocoders`", "### `autovoice_checkpoint_stores`"
+    )
+    code = section.split("```python\n")[1].split("```")[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/plugins.md", "exec"), namespace)
+    (spec,) = namespace["autovoice_vocoders"]()
+    assert spec.head == "istft" and "spectrum_signature" in code
+    assert get_head(spec.head).missing(spectrum_signature(80, 1024).output_names) == []
+
+
+def test_the_export_guide_lists_every_head():
+    section = _section("export.md", "### Vocoder heads", "**Format 1**")
+    assert all(f"| `{name}` |" in section for name in HEADS)
