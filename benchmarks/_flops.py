@@ -17,6 +17,7 @@ __all__ = [
     "count_flops",
     "fft_flops",
     "griffin_lim_flops",
+    "head_flops",
     "linear_flops",
     "matmul_flops",
 ]
@@ -58,11 +59,39 @@ def griffin_lim_flops(
     """Estimated operations of Griffin-Lim per second of audio. Per frame: the mel inverse (a
     matrix product), then each iteration an inverse and a forward real FFT and the elementwise
     work between them (window, overlap-add, the momentum update: about 3 per sample and 12 per
-    frequency bin), and a last inverse FFT with its window and overlap-add."""
+    frequency bin), and a last inverse FFT with its window and overlap-add. ``n_mels`` 0 leaves
+    the mel inverse out (Griffin-Lim from a magnitude), ``iterations`` 0 the iteration (one
+    inverse STFT)."""
     bins = n_fft // 2 + 1
     iteration = 2 * fft_flops(n_fft) + 3 * n_fft + 12 * bins
     frame = 2 * n_mels * bins + iterations * iteration + fft_flops(n_fft) + 2 * n_fft
     return frame * sample_rate / hop_length
+
+
+HEAD_WORK: dict[str, tuple[bool, bool]] = {
+    "istft": (False, False),
+    "griffin_lim": (False, True),
+    "mel_griffin_lim": (True, True),
+}
+"""Head -> (inverts the mel filterbank, iterates Griffin-Lim); every such head ends in one
+inverse STFT. A head not listed (``waveform``) does no counted work."""
+
+
+def head_flops(
+    head: str, options: Any, *, sample_rate: int, n_fft: int, hop_length: int, n_mels: int
+) -> float:
+    """Estimated operations per second of audio of a vocoder head (:mod:`autovoice.heads`)
+    with ``options`` (its ``head_options``): what :func:`griffin_lim_flops` counts of it."""
+    if head not in HEAD_WORK:
+        return 0.0
+    inverts_mel, iterates = HEAD_WORK[head]
+    return griffin_lim_flops(
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_mels=n_mels if inverts_mel else 0,
+        iterations=int(dict(options).get("iterations", 0)) if iterates else 0,
+    )
 
 
 def _layer_flops(module: Any, inputs: tuple[Any, ...], output: Any) -> int:

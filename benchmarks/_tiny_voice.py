@@ -10,7 +10,14 @@ from pathlib import Path
 
 from autovoice.config import Config, apply_overrides
 
-__all__ = ["ACOUSTIC", "MAGNITUDE_VOCODER", "SHIPPED_ACOUSTIC", "VOCODER", "make_tiny_voice"]
+__all__ = [
+    "ACOUSTIC",
+    "MAGNITUDE_VOCODER",
+    "MEL_HEAD",
+    "SHIPPED_ACOUSTIC",
+    "VOCODER",
+    "make_tiny_voice",
+]
 
 ACOUSTIC = (
     "model.name='voice_transformer'",
@@ -50,6 +57,9 @@ MAGNITUDE_VOCODER = (
 )
 """A learned-magnitude Griffin-Lim vocoder with two narrow blocks and 8 iterations."""
 
+MEL_HEAD = None
+"""No vocoder to train: the voice's vocoder stage is the head that is Griffin-Lim from the mel."""
+
 SHIPPED_ACOUSTIC = (
     "model.name='voice_transformer'",
     "model.options.preset='tiny'",
@@ -59,8 +69,7 @@ SHIPPED_ACOUSTIC = (
     "training.learning_rate=1e-2",
     "training.warmup_steps=2",
 )
-"""The shipped default voice's acoustic model (tiny preset, on phonemes); its vocoder is
-Griffin-Lim, which has nothing to train."""
+"""The shipped default voice's acoustic model (tiny preset, on phonemes)."""
 
 
 def _config(workdir: Path, steps: int, extra: tuple[str, ...]) -> Config:
@@ -90,12 +99,14 @@ def make_tiny_voice(
     speakers: int = 2,
     sentences: int = 8,
     shipped_sizes: bool = False,
-    vocoder: tuple[str, ...] = VOCODER,
+    vocoder: tuple[str, ...] | None = VOCODER,
 ) -> Path:
     """Train both stages in ``workdir`` (new or empty) and export ``workdir/voice``. With
-    ``shipped_sizes`` the voice has the default voice's architecture instead: the tiny preset
-    on phonemes, voiced by Griffin-Lim (no vocoder is trained). ``vocoder`` holds the vocoder
-    stage's config overrides (:data:`VOCODER` or :data:`MAGNITUDE_VOCODER`)."""
+    ``shipped_sizes`` the acoustic model has the default voice's architecture (the tiny preset
+    on phonemes). ``vocoder`` holds the vocoder stage's config overrides (:data:`VOCODER`,
+    :data:`MAGNITUDE_VOCODER`, any vocoder plugin's), whose recipe and spec name the head its
+    bundle records; :data:`MEL_HEAD` (None) trains none and exports the head that is
+    Griffin-Lim from the mel."""
     import torch
 
     from autovoice.corpus.demo import make_demo_corpus
@@ -107,7 +118,7 @@ def make_tiny_voice(
     make_demo_corpus(root / "corpus", speakers=speakers, sentences=sentences, seed=0, workers=1)
     runtime = Runtime(torch.device("cpu"), "fp32")
     stages = [("acoustic", acoustic_steps, SHIPPED_ACOUSTIC if shipped_sizes else ACOUSTIC)]
-    if not shipped_sizes:
+    if vocoder is not None:
         stages.append(("vocoder", vocoder_steps, vocoder))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -115,7 +126,9 @@ def make_tiny_voice(
             config = _config(root, steps, extra)
             build_trainer(config, stage=stage, runtime=runtime, progress=False).fit()
     runs = root / "runs"
-    vocoder = None if shipped_sizes else runs / "vocoder"
     return export_voice(
-        runs / "acoustic", vocoder, root / "voice", overrides=["export.validate=false"]
+        runs / "acoustic",
+        None if vocoder is None else runs / "vocoder",
+        root / "voice",
+        overrides=["export.validate=false"],
     )

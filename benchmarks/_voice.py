@@ -55,12 +55,12 @@ class BenchVoice:
 
 
 def _tiny(work: Path) -> BenchVoice:
-    from benchmarks._tiny_voice import make_tiny_voice
+    from benchmarks._tiny_voice import MEL_HEAD, make_tiny_voice
 
     voice = work / "tiny-voice" / "voice"
     if not (voice / "manifest.json").is_file():
         voice = make_tiny_voice(
-            work / "tiny-voice", acoustic_steps=12, vocoder_steps=1, shipped_sizes=True
+            work / "tiny-voice", acoustic_steps=12, shipped_sizes=True, vocoder=MEL_HEAD
         )
     return BenchVoice(path=voice, kind="tiny", note=NOTE_TINY)
 

@@ -8,11 +8,13 @@ audio (multiply-adds of every convolution, see ``benchmarks._flops``). Their quo
 Each backend's measured real-time factor on 5 s of audio (one mel, warm-up excluded) is then
 reported as a multiple of the floor, and as the fraction of peak FLOP/s it achieves.
 
-Measured: the benchmarked voice's vocoder on every autovoice backend usable here (once when it
-is Griffin-Lim, which runs in numpy whatever the backend), the published HiFi-GAN V1, V2 and V3
-generators (random weights) on PyTorch eager and ONNX Runtime on the CPU, and Griffin-Lim at its
-defaults. Griffin-Lim's count is an estimate (``2.5 n log2 n`` per real FFT); FFTs are bound by
-memory more than arithmetic, so it sits further from a matrix product's peak.
+Measured: the benchmarked voice's vocoder stage, its graph then its head, on every autovoice
+backend usable here (once when its head needs no graph, as Griffin-Lim from the mel: numpy
+whatever the backend), the published HiFi-GAN V1, V2 and V3 generators (random weights) on
+PyTorch eager and ONNX Runtime on the CPU, and Griffin-Lim from the mel at its defaults. A graph's
+count comes from the module its plugin's recipe exports; a head's is an estimate
+(``benchmarks._flops.head_flops``: ``2.5 n log2 n`` per real FFT); FFTs are bound by memory more
+than arithmetic, so a head sits further from a matrix product's peak.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import bench_threads, markdown_table, pin_torch_threads, summary, timed
-from benchmarks._flops import count_flops, griffin_lim_flops
+from benchmarks._flops import count_flops, head_flops
 from benchmarks._peak import peaks
 from benchmarks._speakers import autovoice_systems, load_speaker, registry
 from benchmarks._voice import bench_voice
 
 SECONDS = 5.0
 PRESETS = ("v1", "v2", "v3")
+MEL_HEAD = "mel_griffin_lim"
+"""The head measured alone for scale: Griffin-Lim from the mel, no graph."""
 
 
 def _mel(frames: int, n_mels: int) -> Any:
@@ -72,34 +76,30 @@ def _rtf(call: Callable[[], Any], seconds: float, warmup: int, repeats: int) -> 
     return float(summary(times)["median_s"] / seconds)
 
 
-def _generator(options: Any, audio: Any) -> Any:
-    """A HiFi-GAN generator (weight norm folded) built from its options, for counting."""
+def graph_flops(plugin: str, options: Any, audio: Any) -> float:
+    """Counted FLOPs per second of audio of the vocoder ``plugin``'s exported graph, rebuilt
+    through the plugin's own recipe from its bundle options (random weights: the count only
+    depends on the shapes)."""
     from autovoice.config.convert import structure
-    from autovoice_models.hifigan.recipe import build_generator
-    from autovoice_models.hifigan.spec import HifiGanOptions
+    from autovoice.config.schema import TrainingConfig
 
-    built = structure(dict(options), HifiGanOptions, path="$.vocoder.options")
-    return build_generator(built, audio).folded_copy()
-
-
-def _magnitude_net(options: Any, audio: Any) -> Any:
-    """A magnitude_gl network (mel to linear magnitude) built from its options, for counting."""
-    from autovoice.config.convert import structure
-    from autovoice_models.magnitude_gl.model import MagnitudeExport
-    from autovoice_models.magnitude_gl.recipe import build_net
-    from autovoice_models.magnitude_gl.spec import MagnitudeGlOptions
-
-    built = structure(dict(options), MagnitudeGlOptions, path="$.vocoder.options")
-    return MagnitudeExport(build_net(built, audio)).eval()
+    spec = registry().get("vocoder", plugin)
+    built = None
+    if spec.options_type is not None:
+        built = structure(dict(options), spec.options_type, path="$.vocoder.options")
+    recipe = spec.create(built, audio=audio, n_symbols=0, n_speakers=1, training=TrainingConfig())
+    module = recipe.export_module()
+    return flops_per_audio_second(module, audio.n_mels, audio.hop_length, audio.sample_rate)
 
 
-def _griffin_lim_cost(audio: Any, iterations: int) -> float:
-    return griffin_lim_flops(
+def _head_cost(head: str, options: Any, audio: Any) -> float:
+    return head_flops(
+        head,
+        options,
         sample_rate=audio.sample_rate,
         n_fft=audio.n_fft,
         hop_length=audio.hop_length,
         n_mels=audio.n_mels,
-        iterations=iterations,
     )
 
 
@@ -121,29 +121,24 @@ def _usable_systems() -> list[str]:
 def bench_voice_vocoder(
     path: Path, found: dict[str, float], warmup: int, repeats: int
 ) -> list[dict[str, Any]]:
-    """The voice's vocoder stage on every autovoice backend here, against its floor; a
-    Griffin-Lim vocoder (numpy, the same on every backend) is measured once. A magnitude
-    vocoder's floor counts its network and the Griffin-Lim that follows it."""
-    from autovoice.bundle import GRIFFIN_LIM, VoiceBundle
-    from autovoice.signature import is_magnitude_signature
+    """The voice's vocoder stage (its graph, then its head) on every autovoice backend here,
+    against its floor: the graph's counted FLOPs plus its head's estimate. A head with no graph
+    (numpy, the same on every backend) is measured once."""
+    from autovoice.bundle import VoiceBundle
+    from autovoice.heads import get_head
 
     bundle = VoiceBundle.open(path)
     audio, info = bundle.audio, bundle.stage("vocoder")
+    head = get_head(info.head)
     frames = round(SECONDS * audio.sample_rate / audio.hop_length)
     seconds = frames * audio.hop_length / audio.sample_rate
     feed = {"mel": _mel(frames, audio.n_mels)}
     systems = _usable_systems()
-    iterations = int(dict(info.options).get("iterations", 32))
-    if info.plugin == GRIFFIN_LIM:
-        cost = _griffin_lim_cost(audio, iterations)
-        systems = systems[:1]
-    elif is_magnitude_signature(info.signature):
-        net = _magnitude_net(info.options, audio)
-        cost = flops_per_audio_second(net, audio.n_mels, audio.hop_length, audio.sample_rate)
-        cost += _griffin_lim_cost(audio, iterations)
+    cost = _head_cost(head.name, info.head_options, audio)
+    if head.graph:
+        cost += graph_flops(info.plugin, info.options, audio)
     else:
-        generator = _generator(info.options, audio)
-        cost = flops_per_audio_second(generator, audio.n_mels, audio.hop_length, audio.sample_rate)
+        systems = systems[:1]
     rows = []
     for system in systems:
         engine = load_speaker(system, voice=path, threads=bench_threads()).engine
@@ -154,19 +149,21 @@ def bench_voice_vocoder(
     return rows
 
 
-def bench_griffin_lim(peak: float, warmup: int, repeats: int) -> dict[str, Any]:
-    """Griffin-Lim at its defaults (32 iterations, numpy) on 5 s of mel, for scale."""
-    from autovoice.audio.features import mel_params
-    from autovoice.audio.griffin_lim import griffin_lim
+def bench_head(
+    name: str, options: dict[str, Any], peak: float, warmup: int, repeats: int
+) -> dict[str, Any]:
+    """The head ``name`` with no graph (Griffin-Lim from the mel) on 5 s of mel, for scale."""
     from autovoice.config.schema import AudioConfig
+    from autovoice.heads import get_head
 
     audio = AudioConfig()
     frames = round(SECONDS * audio.sample_rate / audio.hop_length)
     seconds = frames * audio.hop_length / audio.sample_rate
-    mel = _mel(frames, audio.n_mels)
-    call = partial(griffin_lim, mel, **mel_params(audio), iterations=32)
+    head = get_head(name).bind(options, path="head_options")
+    call = partial(head.synthesise, {"mel": _mel(frames, audio.n_mels)}, audio)
     rtf = _rtf(call, seconds, warmup, repeats)
-    return floor_row("griffin-lim (32 it.)", "numpy", rtf, _griffin_lim_cost(audio, 32), peak)
+    label = f"{head.head.label or name} ({head.options.iterations} it.)"
+    return floor_row(label, "numpy", rtf, _head_cost(name, head.table, audio), peak)
 
 
 def _onnx_session(module: Any, frames: int, n_mels: int, directory: Path) -> Any:
@@ -261,7 +258,7 @@ def run(quick: bool = False) -> tuple[dict[str, Any], str]:
     with tempfile.TemporaryDirectory() as tmp:
         for preset in PRESETS:
             rows += bench_preset(preset, found["cpu-float32"], warmup, repeats, Path(tmp))
-    rows.append(bench_griffin_lim(found["cpu-float32"], warmup, repeats))
+    rows.append(bench_head(MEL_HEAD, {"iterations": 32}, found["cpu-float32"], warmup, repeats))
     result = {
         "threads": threads,
         "voice": voice.record(),

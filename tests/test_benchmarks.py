@@ -105,6 +105,38 @@ def test_griffin_lim_flops_by_hand() -> None:
     assert found == pytest.approx(frame * 50)
 
 
+def test_head_flops_count_what_each_head_does() -> None:
+    from autovoice.heads import HEADS
+    from benchmarks._flops import HEAD_WORK, fft_flops, griffin_lim_flops, head_flops
+
+    shape = {"sample_rate": 100, "n_fft": 8, "hop_length": 2, "n_mels": 4}
+    assert set(HEAD_WORK) | {"waveform"} == set(HEADS)
+    assert head_flops("waveform", {}, **shape) == 0.0
+    assert head_flops("istft", {}, **shape) == pytest.approx((fft_flops(8) + 16) * 50)
+    options = {"iterations": 2}
+    magnitude = head_flops("griffin_lim", options, **shape)
+    assert magnitude == griffin_lim_flops(**{**shape, "n_mels": 0}, iterations=2)
+    mel = head_flops("mel_griffin_lim", options, **shape)
+    assert mel - magnitude == pytest.approx(2 * 4 * 5 * 50)  # the mel inverse, per frame
+
+
+def test_a_vocoders_graph_is_counted_through_its_own_recipe() -> None:
+    torch = pytest.importorskip("torch")
+    from autovoice.config import AudioConfig
+    from autovoice_models.hifigan.recipe import build_generator
+    from autovoice_models.hifigan.spec import HifiGanOptions
+    from benchmarks._flops import count_flops
+    from benchmarks.bench_vocoder import SECONDS, graph_flops
+
+    audio = AudioConfig()
+    options = {"preset": "v3", "upsample_initial_channel": 32}
+    generator = build_generator(HifiGanOptions(**options), audio).folded_copy()
+    frames = round(SECONDS * audio.sample_rate / audio.hop_length)
+    direct = count_flops(generator, torch.zeros(1, audio.n_mels, frames))
+    per_second = direct / (frames * audio.hop_length / audio.sample_rate)
+    assert graph_flops("hifigan", options, audio) == pytest.approx(per_second)
+
+
 def test_floor_row() -> None:
     row = floor_row("v2", "onnxruntime", rtf=0.05, flops_per_s=2e9, peak=1e11)
     assert row["floor_rtf"] == pytest.approx(0.02)
