@@ -33,6 +33,7 @@ from autovoice.corpus.generate import generate_sentences
 __all__ = [
     "DistillReport",
     "Teacher",
+    "clean_recording",
     "load_heldout",
     "load_reading",
     "load_teacher",
@@ -147,7 +148,9 @@ def corpus_sentences(generated: int, seed: int, *, builtin: bool = True) -> list
     return [s for s in dict.fromkeys(chosen) if s.casefold() not in held]
 
 
-def _clean(wave: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+def clean_recording(wave: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """A teacher's recording at ``rate`` as the corpus keeps it: silence trimmed (with a short
+    margin), resampled to ``sample_rate``, peak-normalized."""
     if wave.size:
         _, (start, end) = trim_silence(wave, _TRIM_DB, frame_length=512, hop_length=128)
         margin = int(_MARGIN_S * rate)
@@ -167,7 +170,7 @@ def _speak_all(
     bar = _progress(len(rows), progress)
     durations = []
     for number, row in enumerate(rows):
-        wave = _clean(teacher.speak(row.text, number), teacher.sample_rate, sample_rate)
+        wave = clean_recording(teacher.speak(row.text, number), teacher.sample_rate, sample_rate)
         if wave.size == 0:
             raise CorpusError(f"teacher {teacher.name!r} produced no audio for {row.text!r}")
         write_audio(folder / wav_path(row.id), wave, sample_rate)

@@ -31,6 +31,49 @@ def _save(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def acoustic_model(
+    acoustic: str | os.PathLike[str], registry: Registry, config: Config
+) -> tuple[Any, dict[str, Any], str]:
+    """The acoustic model of a checkpoint, or of a voice bundle (a folder with a manifest:
+    its plugin rebuilt with the bundle's options and its safetensors weights loaded); with its
+    symbol table and where it came from. A bundle's audio settings must be ``config``'s."""
+    from autovoice.bundle import MANIFEST, VoiceBundle
+
+    root = Path(acoustic)
+    if not (root / MANIFEST).is_file():
+        from autovoice.export.bundle_writer import load_stage
+
+        source = load_stage(acoustic, "acoustic", registry)
+        return source.recipe.modules["model"], dict(source.symbols), source.ref.location
+    from safetensors.torch import load_file
+
+    from autovoice.config.convert import structure
+    from autovoice.config.schema import TrainingConfig
+
+    bundle = VoiceBundle.open(root, verify=True)
+    info = bundle.stage("acoustic")
+    if info.weights is None:
+        raise AutovoiceError(f"{root}: the voice's acoustic stage has no weights to rebuild from")
+    if bundle.audio != config.audio:
+        raise AutovoiceError(f"{root}: the voice's audio settings differ from the config's [audio]")
+    spec = registry.get("model", info.plugin)
+    options = structure(dict(info.options), spec.options_type, path=f"{root}: $.acoustic.options")
+    with torch.random.fork_rng(devices=[]):
+        recipe = spec.create(
+            options, audio=bundle.audio, n_symbols=len(bundle.symbols),
+            n_speakers=max(len(bundle.speakers), 1), training=TrainingConfig(),
+        )  # fmt: skip
+    module = recipe.export_module()
+    try:
+        module.load_state_dict(load_file(str(info.weights)), strict=True)
+    except RuntimeError as exc:
+        raise AutovoiceError(
+            f"{info.weights}: the weights do not fit {info.plugin}: {exc}"
+        ) from None
+    model = getattr(module, "model", module)  # an export module wraps the model it exports
+    return model, bundle.symbols.to_dict(), str(root)
+
+
 def predict_mels(
     config: Config,
     acoustic: str | os.PathLike[str],
@@ -40,21 +83,20 @@ def predict_mels(
     batch_size: int = 8,
 ) -> int:
     """Write the teacher-forced mel of every utterance of ``config``'s corpus, predicted by the
-    acoustic checkpoint ``acoustic``, into ``out_dir``; returns how many were written."""
-    from autovoice.export.bundle_writer import load_stage
+    acoustic checkpoint or voice bundle ``acoustic``, into ``out_dir``; returns how many were
+    written."""
     from autovoice_datasets.options import VoiceOptions  # type: ignore[import-untyped]
     from autovoice_datasets.voice import predicted_mel_name  # type: ignore[import-untyped]
 
-    source = load_stage(acoustic, "acoustic", registry)
-    model: Any = source.recipe.modules["model"]
+    model, symbols, where = acoustic_model(acoustic, registry, config)
     if not hasattr(model, "run_teacher_forced"):
-        raise AutovoiceError(f"{source.ref.location}: model cannot predict teacher-forced mels")
+        raise AutovoiceError(f"{where}: model cannot predict teacher-forced mels")
     dataset = registry.get("dataset", "voice").create(
         VoiceOptions(segment_size=0, pitch=True), config=config
     )
-    if dict(dataset.info.symbols) != dict(source.symbols):
+    if dict(dataset.info.symbols) != symbols:
         raise AutovoiceError(
-            f"{source.ref.location}: the acoustic model's symbol table differs from this corpus'"
+            f"{where}: the acoustic model's symbol table differs from this corpus'"
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

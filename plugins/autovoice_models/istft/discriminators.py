@@ -17,19 +17,23 @@ from torch.nn.utils.parametrizations import weight_norm
 from autovoice_models.hifigan.discriminators import Features, Scores, _run
 from autovoice_models.hifigan.losses import STFT_RESOLUTIONS
 
+CHANNELS = 16
+"""Channels of every convolution: half of UnivNet's 32, and every layer strided along frequency
+(UnivNet's first is not), which together cut its cost about tenfold (docs/istft.md)."""
+
 
 class SpectrogramDiscriminator(nn.Module):
     """One resolution: ``(batch, samples)`` to a score map over (time, frequency)."""
 
     window: torch.Tensor
 
-    def __init__(self, n_fft: int, hop: int, win: int, channels: int = 32) -> None:
+    def __init__(self, n_fft: int, hop: int, win: int, channels: int = CHANNELS) -> None:
         super().__init__()
         self.n_fft, self.hop, self.win = n_fft, hop, win
         self.register_buffer("window", torch.hann_window(win), persistent=False)
-        layers = [nn.Conv2d(1, channels, (3, 9), padding=(1, 4))]
-        layers += [
-            nn.Conv2d(channels, channels, (3, 9), stride=(1, 2), padding=(1, 4)) for _ in range(3)
+        layers = [
+            nn.Conv2d(1 if n == 0 else channels, channels, (3, 9), stride=(1, 2), padding=(1, 4))
+            for n in range(4)
         ]
         layers.append(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1)))
         self.convs = nn.ModuleList(weight_norm(layer) for layer in layers)
@@ -63,4 +67,3 @@ class MultiResolutionDiscriminator(nn.Module):
 
 
 __all__ = ["MultiResolutionDiscriminator", "SpectrogramDiscriminator"]
-

@@ -114,12 +114,16 @@ class InverseSTFT(nn.Module):
             total = total + F.pad(blocks[:, :, j], (0, 0, j, self.slabs - 1 - j))
         return total.reshape(batch, -1)
 
-    def forward(self, real: torch.Tensor, imag: torch.Tensor, *, basis: bool = False) -> torch.Tensor:
+    def forward(
+        self, real: torch.Tensor, imag: torch.Tensor, *, basis: bool = False
+    ) -> torch.Tensor:
         count = real.shape[-1]
         summed = self.overlap_add(self.frames(real, imag, basis=basis))
         squares = (self.window * self.window).expand(1, count, self.n_fft)
         cover = self.overlap_add(squares)
-        gain = torch.where(cover > TINY, 1.0 / torch.clamp(cover, min=TINY), torch.zeros_like(cover))
+        gain = torch.where(
+            cover > TINY, 1.0 / torch.clamp(cover, min=TINY), torch.zeros_like(cover)
+        )
         kept = summed * gain
         return kept[:, self.left : self.left + count * self.hop]
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from autovoice.config.schema import AudioConfig, TrainingConfig
 from autovoice.errors import ConfigError, ConfigIssue
-from autovoice.signature import GraphSignature, vocoder_signature
+from autovoice.signature import GraphSignature, spectrum_signature, vocoder_signature
 from autovoice.training.features import LogMel
 from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
 from autovoice_models.hifigan.losses import (
@@ -129,7 +129,9 @@ class IstftTraining:
             "mel": mel[..., :frames],
         }
 
-    def spectral_losses(self, out: dict[str, torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+    def spectral_losses(
+        self, out: dict[str, torch.Tensor], batch: Batch
+    ) -> dict[str, torch.Tensor]:
         """Every loss but the adversarial ones, unweighted."""
         audio = batch["audio"]
         target = self._targets(audio, out["real"].shape[-1])
@@ -222,8 +224,6 @@ class IstftTraining:
 def graph_signature(options: IstftOptions, audio: AudioConfig) -> GraphSignature:
     """``mel`` to ``audio`` (inverse STFT in the graph) or to ``real`` and ``imag``."""
     if options.output == "spectrum":
-        from autovoice.signature import spectrum_signature
-
         return spectrum_signature(audio.n_mels, audio.n_fft)
     return vocoder_signature(audio.n_mels)
 
@@ -299,6 +299,7 @@ def build_recipe(
         steps=tuple(steps),
         validate=run.validate,
         signature=graph_signature(options, audio),
+        head="istft" if options.output == "spectrum" else "waveform",
         export_module=run.export_module,
         media=run.media,
         batch_keys=BATCH_KEYS,

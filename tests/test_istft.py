@@ -1,0 +1,297 @@
+"""The iSTFT vocoder: its inverse STFT inverts the features' framing on both paths (FFT and
+fixed basis), an untrained network is the mel's envelope, the phase losses ignore whole turns,
+the recipe learns, options are checked, and its graph runs on ONNX Runtime as on PyTorch."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from autovoice.audio.io import read_audio  # noqa: E402
+from autovoice.config import AudioConfig, TrainingConfig  # noqa: E402
+from autovoice.config.convert import structure  # noqa: E402
+from autovoice.corpus.demo import make_demo_corpus  # noqa: E402
+from autovoice.errors import ConfigError  # noqa: E402
+from autovoice.signature import vocoder_signature  # noqa: E402
+from autovoice.training.features import LogMel  # noqa: E402
+from autovoice_models.istft.discriminators import MultiResolutionDiscriminator  # noqa: E402
+from autovoice_models.istft.losses import anti_wrap, phase_losses  # noqa: E402
+from autovoice_models.istft.model import InverseSTFT, IstftWaveExport  # noqa: E402
+from autovoice_models.istft.recipe import build_net, build_recipe  # noqa: E402
+from autovoice_models.istft.spec import PRESETS, IstftOptions  # noqa: E402
+
+AUDIO = AudioConfig()
+BINS = AUDIO.n_fft // 2 + 1
+SMALL = IstftOptions(dim=32, intermediate=64, layers=2, segment_size=2048)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- the inverse STFT ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n_fft", "hop", "win"), [(1024, 256, 1024), (512, 128, 400)])
+@pytest.mark.parametrize("basis", [False, True])
+def test_the_inverse_stft_gives_back_the_wave_the_features_framed(n_fft, hop, win, basis):
+    features = LogMel.from_config(attrs.evolve(AUDIO, n_fft=n_fft, hop_length=hop, win_length=win))
+    wave = torch.randn(2, 40 * hop, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    wave = wave.float()
+    spectrum = features.spectrum(wave)
+    assert spectrum.shape == (2, n_fft // 2 + 1, 40)
+    inverse = InverseSTFT(n_fft=n_fft, hop_length=hop, win_length=win)
+    back = inverse(spectrum.real, spectrum.imag, basis=basis)
+    assert back.shape == wave.shape
+    torch.testing.assert_close(back, wave, rtol=0, atol=2e-5)
+    # the first and last samples too: reflect padding leaves them covered
+    torch.testing.assert_close(back[:, :hop], wave[:, :hop], rtol=0, atol=2e-5)
+    torch.testing.assert_close(back[:, -hop:], wave[:, -hop:], rtol=0, atol=2e-5)
+
+
+def test_the_basis_path_is_the_inverse_fft_of_any_spectrum():
+    """Also for spectra no waveform has (the network's), whose DC and Nyquist bins carry an
+    imaginary part the inverse real FFT ignores."""
+    gen = torch.Generator().manual_seed(1)
+    real, imag = torch.randn(2, 3, BINS, 17, generator=gen)
+    inverse = InverseSTFT(n_fft=AUDIO.n_fft, hop_length=AUDIO.hop_length, win_length=1024)
+    fft = inverse(real, imag, basis=False)
+    basis = inverse(real, imag, basis=True)
+    assert fft.shape == (3, 17 * AUDIO.hop_length)
+    torch.testing.assert_close(basis, fft, rtol=0, atol=1e-5)
+
+
+def test_n_fft_must_hold_whole_hops():
+    with pytest.raises(ValueError, match="multiple of hop_length"):
+        InverseSTFT(n_fft=1024, hop_length=300, win_length=1024)
+    with pytest.raises(ConfigError) as info:
+        build_recipe(SMALL, audio=attrs.evolve(AUDIO, hop_length=300), training=TrainingConfig())
+    assert "$.audio.n_fft" in str(info.value)
+
+
+# -- the network ---------------------------------------------------------------------------------
+
+
+def test_an_untrained_network_has_the_mels_envelope():
+    torch.manual_seed(0)
+    net = build_net(SMALL, AUDIO).eval()
+    mel = torch.randn(2, AUDIO.n_mels, 11) - 4
+    with torch.no_grad():
+        log_magnitude, r, i = net(mel)
+        real, imag = net.spectrum(mel)
+    torch.testing.assert_close(log_magnitude, net.envelope(mel))
+    assert r.shape == i.shape == (2, BINS, 11)
+    torch.testing.assert_close(torch.hypot(real, imag), torch.exp(log_magnitude), rtol=1e-4, atol=0)
+    phase = torch.atan2(imag, real)
+    torch.testing.assert_close(phase, torch.atan2(i, r), rtol=0, atol=1e-4)
+
+
+def test_presets_have_the_sizes_the_docs_give():
+    sizes = {
+        name: sum(p.numel() for p in build_net(IstftOptions(preset=name), AUDIO).parameters())
+        for name in PRESETS
+    }
+    assert 0.6e6 < sizes["tiny"] < 0.75e6
+    assert 1.7e6 < sizes["small"] < 1.8e6
+    assert 7.8e6 < sizes["base"] < 8.0e6
+    assert 13.5e6 < sizes["large"] < 14.0e6
+    wider = build_net(IstftOptions(preset="tiny", dim=64, layers=1), AUDIO)
+    assert wider.embed.out_channels == 64 and len(wider.blocks) == 1
+
+
+# -- losses --------------------------------------------------------------------------------------
+
+
+def test_anti_wrapping_ignores_whole_turns():
+    x = torch.linspace(-3 * math.pi, 3 * math.pi, 101)
+    wrapped = anti_wrap(x)
+    assert float(wrapped.min()) >= 0 and float(wrapped.max()) <= math.pi + 1e-6
+    torch.testing.assert_close(anti_wrap(x + 4 * math.pi), wrapped, rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        anti_wrap(torch.tensor([math.pi - 0.1])), torch.tensor([math.pi - 0.1])
+    )
+    assert float(anti_wrap(torch.tensor([2 * math.pi - 0.1]))) == pytest.approx(0.1, abs=1e-5)
+
+
+def test_phase_losses_see_phase_errors_and_not_turns():
+    gen = torch.Generator().manual_seed(2)
+    target = (torch.rand(2, BINS, 9, generator=gen) * 2 - 1) * math.pi
+    same = phase_losses(target + 2 * math.pi, target)
+    assert set(same) == {"ip_loss", "gd_loss", "iaf_loss"}
+    assert all(float(v) < 1e-5 for v in same.values())
+    shifted = phase_losses(target + 0.5, target)  # a constant shift moves no difference
+    assert float(shifted["ip_loss"]) == pytest.approx(0.5, abs=1e-4)
+    assert float(shifted["gd_loss"]) < 1e-5 and float(shifted["iaf_loss"]) < 1e-5
+    noisy = phase_losses(target + torch.randn(2, BINS, 9, generator=gen), target)
+    assert all(float(v) > 0.3 for v in noisy.values())
+
+
+# -- the recipe ----------------------------------------------------------------------------------
+
+
+def speech_batch(folder: Path, size: int = 4) -> dict[str, torch.Tensor]:
+    make_demo_corpus(folder, speakers=1, sentences=2, seed=0, workers=1)
+    clips = []
+    for path in sorted((folder / "wavs").glob("*.wav")):
+        wave, _ = read_audio(path)
+        starts = np.linspace(2000, wave.size - SMALL.segment_size - 2000, size // 2).astype(int)
+        clips += [wave[s : s + SMALL.segment_size] for s in starts]
+    audio = torch.from_numpy(np.stack(clips[:size]).astype(np.float32))
+    return {"audio": audio, "audio_mels": LogMel.from_config(AUDIO)(audio)}
+
+
+def _optimizer(recipe, name: str):
+    spec = next(o for o in recipe.optimizers if o.name == name)
+    params = [p for module in spec.modules for p in recipe.modules[module].parameters()]
+    return torch.optim.AdamW(params, lr=spec.lr, betas=spec.betas)
+
+
+def test_the_recipe_learns_magnitude_and_phase_of_speech(tmp_path):
+    torch.manual_seed(0)
+    batch = speech_batch(tmp_path / "corpus")
+    recipe = build_recipe(SMALL, audio=AUDIO, training=TrainingConfig())
+    assert [s.name for s in recipe.steps] == ["generator"]
+    assert recipe.signature == vocoder_signature(AUDIO.n_mels)
+    optimizer = _optimizer(recipe, "gen")
+    before = recipe.validate(batch)
+    first = None
+    for _ in range(60):
+        optimizer.zero_grad()
+        out = recipe.steps[0].loss(batch, {})
+        out["loss"].backward()
+        optimizer.step()
+        first = first if first is not None else {k: float(v.detach()) for k, v in out.items()}
+    last = {k: float(v.detach()) for k, v in out.items()}
+    assert {"magnitude_loss", "ip_loss", "gd_loss", "iaf_loss", "spectrum_loss"} <= set(last)
+    assert {"consistency_loss", "mel_loss", "stft_loss"} <= set(last)
+    assert last["loss"] < 0.9 * first["loss"], (first, last)
+    assert last["gd_loss"] < first["gd_loss"]  # the phase is learned, not only the magnitude
+    after = recipe.validate(batch)
+    assert after["val_loss"] == after["mel_loss"] < before["val_loss"]
+    media = recipe.media(batch)
+    assert media["audio/generated"].shape == (SMALL.segment_size,)
+    assert np.isfinite(media["audio/generated"]).all()
+
+
+def test_the_adversarial_recipe_runs_a_discriminator_step_first(tmp_path):
+    torch.manual_seed(0)
+    batch = speech_batch(tmp_path / "corpus", size=2)
+    options = attrs.evolve(SMALL, discriminators="mrd", adversarial_start_step=5)
+    recipe = build_recipe(options, audio=AUDIO, training=TrainingConfig())
+    assert [s.name for s in recipe.steps] == ["discriminator", "generator"]
+    assert recipe.steps[0].start_step == 5
+    assert set(recipe.modules) == {"generator", "mrd"}
+    scratch: dict = {}
+    d = recipe.steps[0].loss(batch, scratch)
+    assert float(d["loss"]) > 0 and "generated" in scratch
+    g = recipe.steps[1].loss(batch, scratch)
+    assert {"adv_loss", "fm_loss"} <= set(g)
+    g["loss"].backward()
+    assert all(p.grad is None for p in recipe.modules["mrd"].parameters())  # frozen for G
+    alone = recipe.steps[1].loss(batch, {})
+    assert "adv_loss" not in alone  # before the discriminator starts
+
+
+def test_the_discriminator_scores_every_resolution():
+    disc = MultiResolutionDiscriminator()
+    scores, features = disc(torch.randn(2, 4096))
+    assert len(scores) == len(features) == 3
+    assert all(s.shape[0] == 2 and s.dim() == 2 for s in scores)
+    assert all(len(f) == 6 for f in features)
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "says"),
+    [
+        ({"preset": "huge"}, "preset", "tiny"),
+        ({"kernel_size": 4}, "kernel_size", "odd"),
+        ({"output": "mp3"}, "output", "waveform"),
+        ({"discriminators": "mpd"}, "discriminators", "mrd"),
+        ({"phase_loss_weight": -1}, "phase_loss_weight", ">= 0"),
+    ],
+)
+def test_bad_options_name_their_field(table, field, says):
+    with pytest.raises(ConfigError) as info:
+        structure(table, IstftOptions, path="$.vocoder.options")
+    assert f"$.vocoder.options.{field}" in str(info.value)
+    assert says in str(info.value)
+
+
+# -- export --------------------------------------------------------------------------------------
+
+
+def _trained_looking(options: IstftOptions = SMALL):
+    torch.manual_seed(0)
+    recipe = build_recipe(options, audio=AUDIO, training=TrainingConfig())
+    with torch.no_grad():
+        for param in recipe.modules["generator"].head.parameters():
+            param.normal_(0, 0.05)  # something beyond the envelope to export
+    return recipe
+
+
+def test_the_export_module_is_the_networks_waveform():
+    recipe = _trained_looking()
+    exported = recipe.export_module()
+    assert isinstance(exported, IstftWaveExport) and not exported.training
+    mel = torch.randn(2, AUDIO.n_mels, 13) - 4
+    with torch.no_grad():
+        want = recipe.modules["generator"].eval().waveform(mel)
+        torch.testing.assert_close(exported(mel), want, rtol=0, atol=1e-5)
+
+
+TOLERANCE = 1e-4
+"""Waveform parity of ONNX Runtime with PyTorch (full scale is 1)."""
+
+
+def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from autovoice.export.onnx import export_onnx
+
+    recipe = _trained_looking()
+    module = recipe.export_module()
+    rng = np.random.default_rng(0)
+    example = {"mel": (rng.standard_normal((2, AUDIO.n_mels, 21)) - 4).astype(np.float32)}
+    path = export_onnx(
+        module, recipe.signature, tmp_path / "v.onnx", opset=17, example_inputs=example
+    )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for batch, frames in ((1, 7), (3, 64), (2, 301)):
+        mel = (rng.standard_normal((batch, AUDIO.n_mels, frames)) - 4).astype(np.float32)
+        (got,) = session.run(["audio"], {"mel": mel})
+        with torch.no_grad():
+            want = module(torch.from_numpy(mel)).numpy()
+        assert got.shape == want.shape == (batch, frames * AUDIO.hop_length)
+        assert np.abs(want).max() > 1e-3
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
+
+
+def test_the_spectrum_graph_and_the_istft_head_make_the_waveform_graphs_audio():
+    """``output = "spectrum"`` leaves the inverse STFT to the numpy head; the two placements
+    give the same waveform."""
+    from autovoice.heads import get_head
+    from autovoice.signature import spectrum_signature
+
+    wave_recipe = _trained_looking()
+    spectrum_recipe = _trained_looking(attrs.evolve(SMALL, output="spectrum"))
+    assert wave_recipe.head == "waveform" and spectrum_recipe.head == "istft"
+    assert spectrum_recipe.signature == spectrum_signature(AUDIO.n_mels, AUDIO.n_fft)
+    mel = torch.randn(2, AUDIO.n_mels, 19) - 4
+    with torch.no_grad():
+        want = wave_recipe.export_module()(mel).numpy()
+        real, imag = spectrum_recipe.export_module()(mel)
+    head = get_head("istft").bind({}, path="head_options")
+    got = head.synthesise({"real": real.numpy(), "imag": imag.numpy()}, AUDIO)
+    assert got.shape == want.shape == (2, 19 * AUDIO.hop_length)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)

@@ -1,0 +1,57 @@
+"""The acoustic model that predicts the mels a vocoder fine-tunes on comes from a training
+checkpoint or from a voice bundle: both give the same mels, and a bundle that does not fit the
+corpus says why."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from autovoice.errors import AutovoiceError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def voice(tmp_path_factory):
+    from benchmarks._tiny_voice import ACOUSTIC, MEL_HEAD, _config, make_tiny_voice
+
+    root = tmp_path_factory.mktemp("predicted")
+    bundle = make_tiny_voice(root, acoustic_steps=3, vocoder=MEL_HEAD, speakers=1, sentences=3)
+    return root, bundle, _config(root, 2, ACOUSTIC)
+
+
+@pytest.mark.slow
+def test_a_bundle_predicts_the_mels_its_checkpoint_does(voice, tmp_path):
+    from autovoice.plugins import Registry
+    from autovoice.training.finetune import predict_mels
+
+    root, bundle, config = voice
+    registry = Registry.discover()
+    n = predict_mels(config, root / "runs" / "acoustic", tmp_path / "ckpt", registry=registry)
+    m = predict_mels(config, bundle, tmp_path / "bundle", registry=registry)
+    assert n == m == 3
+    files = sorted(p.name for p in (tmp_path / "ckpt").glob("*.npy"))
+    assert files == sorted(p.name for p in (tmp_path / "bundle").glob("*.npy")) and files
+    for name in files:
+        a, b = np.load(tmp_path / "ckpt" / name), np.load(tmp_path / "bundle" / name)
+        assert a.shape == b.shape and a.shape[0] == config.audio.n_mels
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_bundle_of_other_audio_settings_is_refused(voice, tmp_path):
+    from autovoice.plugins import Registry
+    from autovoice.training.finetune import predict_mels
+
+    root, bundle, config = voice
+    other = tmp_path / "other"
+    shutil.copytree(bundle, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["audio"]["f_max"] = 7000.0
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AutovoiceError, match="audio settings differ"):
+        predict_mels(config, other, tmp_path / "out", registry=Registry.discover())
