@@ -126,7 +126,9 @@ def _layer_flops(module: Any, inputs: tuple[Any, ...], output: Any) -> int:
 
 
 def count_flops(module: Any, *inputs: Any) -> int:
-    """Operations of one forward pass of ``module`` (a torch module) on ``inputs``."""
+    """Operations of one forward pass of ``module`` (a torch module) on ``inputs``: of every
+    convolution and linear layer, and of every other submodule with a ``flops(inputs, output)``
+    method (one that does its own arithmetic, such as a fixed-basis product)."""
     import torch
     import torch.nn as nn
 
@@ -135,8 +137,16 @@ def count_flops(module: Any, *inputs: Any) -> int:
     def hook(layer: Any, args: tuple[Any, ...], output: Any) -> None:
         total[0] += _layer_flops(layer, args, output)
 
+    def counted(layer: Any, args: tuple[Any, ...], output: Any) -> None:
+        total[0] += int(layer.flops(args, output))
+
     kinds = (nn.Conv1d, nn.ConvTranspose1d, nn.Linear)
     handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, kinds)]
+    handles += [
+        m.register_forward_hook(counted)
+        for m in module.modules()
+        if not isinstance(m, kinds) and callable(getattr(m, "flops", None))
+    ]
     try:
         with torch.inference_mode():
             module(*inputs)

@@ -28,7 +28,7 @@ from autovoice_models.istft.spec import PRESETS, IstftOptions  # noqa: E402
 
 AUDIO = AudioConfig()
 BINS = AUDIO.n_fft // 2 + 1
-SMALL = IstftOptions(dim=32, intermediate=64, layers=2, segment_size=2048)
+SMALL = IstftOptions(dim=32, intermediate=64, layers=2, segment_size=2048, output="waveform")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -253,12 +253,18 @@ TOLERANCE = 1e-4
 """Waveform parity of ONNX Runtime with PyTorch (full scale is 1)."""
 
 
-def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path):
+@pytest.mark.parametrize("output", ["waveform", "spectrum"])
+def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output):
+    """The whole vocoder, head included: ONNX Runtime's waveform within :data:`TOLERANCE` of
+    PyTorch's, for batches and lengths other than the traced ones."""
     ort = pytest.importorskip("onnxruntime")
     from autovoice.export.onnx import export_onnx
+    from autovoice.heads import get_head
 
-    recipe = _trained_looking()
+    recipe = _trained_looking(attrs.evolve(SMALL, output=output))
     module = recipe.export_module()
+    head = get_head(recipe.head).bind({}, path="head_options")
+    names = recipe.signature.output_names
     rng = np.random.default_rng(0)
     example = {"mel": (rng.standard_normal((2, AUDIO.n_mels, 21)) - 4).astype(np.float32)}
     path = export_onnx(
@@ -269,9 +275,13 @@ def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path):
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     for batch, frames in ((1, 7), (3, 64), (2, 301)):
         mel = (rng.standard_normal((batch, AUDIO.n_mels, frames)) - 4).astype(np.float32)
-        (got,) = session.run(["audio"], {"mel": mel})
+        got = head.synthesise(
+            dict(zip(names, session.run(names, {"mel": mel}), strict=True)), AUDIO
+        )
         with torch.no_grad():
-            want = module(torch.from_numpy(mel)).numpy()
+            outputs = module(torch.from_numpy(mel))
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        want = head.synthesise({n: o.numpy() for n, o in zip(names, outputs, strict=True)}, AUDIO)
         assert got.shape == want.shape == (batch, frames * AUDIO.hop_length)
         assert np.abs(want).max() > 1e-3
         np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
@@ -295,3 +305,14 @@ def test_the_spectrum_graph_and_the_istft_head_make_the_waveform_graphs_audio():
     got = head.synthesise({"real": real.numpy(), "imag": imag.numpy()}, AUDIO)
     assert got.shape == want.shape == (2, 19 * AUDIO.hop_length)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_flop_counts_include_the_basis_product_of_the_graph():
+    from benchmarks._flops import count_flops
+
+    mel = torch.randn(1, AUDIO.n_mels, 50) - 4
+    wave = count_flops(_trained_looking().export_module(), mel)
+    spectrum = count_flops(
+        _trained_looking(attrs.evolve(SMALL, output="spectrum")).export_module(), mel
+    )
+    assert wave - spectrum == 2 * 50 * (2 * BINS) * AUDIO.n_fft

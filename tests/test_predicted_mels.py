@@ -47,7 +47,7 @@ def test_a_bundle_of_other_audio_settings_is_refused(voice, tmp_path):
     from autovoice.plugins import Registry
     from autovoice.training.finetune import predict_mels
 
-    root, bundle, config = voice
+    _, bundle, config = voice
     other = tmp_path / "other"
     shutil.copytree(bundle, other)
     manifest = json.loads((other / "manifest.json").read_text())

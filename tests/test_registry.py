@@ -70,7 +70,7 @@ def test_builtins_are_discovered_through_entry_points():
     assert "onnxruntime" in registry.names("backend")
     assert {"voice", "paired", "augmented"} <= set(registry.names("dataset"))
     assert registry.names("model") == ["voice_converter", "voice_transformer"]
-    assert registry.names("vocoder") == ["hifigan", "magnitude_gl"]
+    assert registry.names("vocoder") == ["hifigan", "istft", "magnitude_gl"]
     entry = next(e for e in registry.entries("store") if e.spec.name == "file")
     assert entry.plugin == "autovoice_stores"
     assert entry.source.distribution == "autovoice"

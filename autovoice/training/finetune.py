@@ -57,7 +57,10 @@ def acoustic_model(
     if bundle.audio != config.audio:
         raise AutovoiceError(f"{root}: the voice's audio settings differ from the config's [audio]")
     spec = registry.get("model", info.plugin)
-    options = structure(dict(info.options), spec.options_type, path=f"{root}: $.acoustic.options")
+    options: Any = None
+    if spec.options_type is not None:
+        where = f"{root}: $.acoustic.options"
+        options = structure(dict(info.options), spec.options_type, path=where)
     with torch.random.fork_rng(devices=[]):
         recipe = spec.create(
             options, audio=bundle.audio, n_symbols=len(bundle.symbols),

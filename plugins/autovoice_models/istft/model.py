@@ -79,12 +79,30 @@ class MelEnvelope(nn.Module):
         return torch.log(torch.clamp(linear, min=self.floor))
 
 
+class BasisProduct(nn.Module):
+    """``(batch, frames, 2 * bins) @ (2 * bins, n_fft)``: the inverse real FFT of every frame,
+    windowed, as one matrix product with a fixed basis (no parameters)."""
+
+    basis: torch.Tensor
+
+    def __init__(self, basis: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("basis", basis, persistent=False)
+
+    def forward(self, stacked: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(stacked, self.basis)
+
+    def flops(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
+        """Multiply-adds of one call, for FLOP counts (two per multiply-add)."""
+        rows = int(inputs[0].numel()) // self.basis.shape[0]
+        return 2 * rows * self.basis.shape[0] * self.basis.shape[1]
+
+
 class InverseSTFT(nn.Module):
     """``(batch, bins, frames)`` real and imaginary parts to ``(batch, frames * hop)`` samples,
     inverting the features' framing (see the module docstring)."""
 
     window: torch.Tensor
-    basis: torch.Tensor
 
     def __init__(self, *, n_fft: int, hop_length: int, win_length: int) -> None:
         super().__init__()
@@ -95,12 +113,13 @@ class InverseSTFT(nn.Module):
         self.left = stft_padding(n_fft, hop_length)
         window = np.asarray(hann_window(win_length, n_fft), np.float64)
         self.register_buffer("window", torch.tensor(window, dtype=torch.float32), persistent=False)
-        self.register_buffer("basis", _irfft_basis(n_fft, window), persistent=False)
+        self.product = BasisProduct(_irfft_basis(n_fft, window))
 
     def frames(self, real: torch.Tensor, imag: torch.Tensor, *, basis: bool) -> torch.Tensor:
         """Windowed time frames ``(batch, frames, n_fft)``."""
         if basis:
-            return torch.matmul(torch.cat([real, imag], dim=1).transpose(1, 2), self.basis)
+            product: torch.Tensor = self.product(torch.cat([real, imag], dim=1).transpose(1, 2))
+            return product
         spectrum = torch.complex(real, imag).transpose(1, 2)
         return torch.fft.irfft(spectrum, n=self.n_fft, dim=-1) * self.window
 
@@ -241,6 +260,7 @@ class IstftSpectrumExport(nn.Module):
 
 
 __all__ = [
+    "BasisProduct",
     "ConvNeXtBlock",
     "InverseSTFT",
     "IstftNet",

@@ -45,10 +45,12 @@ class IstftOptions:
         7, doc="Width (frames) of each block's depthwise convolution.", checks=[_WHOLE, _ODD]
     )
     output: str = setting(
-        "waveform",
-        doc='What the exported graph outputs: "waveform" (the inverse STFT inside the graph, '
-        'as a fixed-basis matrix product and overlap-add) or "spectrum" (real and imaginary '
-        "parts; the engine's istft head inverts them in numpy).",
+        "spectrum",
+        doc='What the exported graph outputs: "spectrum" (real and imaginary parts; the '
+        "istft head inverts them with numpy's FFT, on every backend) or \"waveform\" (the "
+        "inverse STFT inside the graph, as a fixed-basis matrix product and overlap-add). "
+        '"spectrum" is the faster on ONNX Runtime (benchmarks/bench_istft.py): the basis '
+        "product costs more than the network of the small preset.",
         checks=[one_of(*OUTPUTS)],
     )
     segment_size: int = setting(
