@@ -316,3 +316,19 @@ def test_flop_counts_include_the_basis_product_of_the_graph():
         _trained_looking(attrs.evolve(SMALL, output="spectrum")).export_module(), mel
     )
     assert wave - spectrum == 2 * 50 * (2 * BINS) * AUDIO.n_fft
+
+
+def test_weighted_phase_losses_follow_the_loud_bins():
+    gen = torch.Generator().manual_seed(3)
+    target = (torch.rand(1, 8, 6, generator=gen) * 2 - 1) * math.pi
+    weight = torch.full((1, 8, 6), 1e-6)
+    weight[:, 2] = 1.0  # one loud bin
+    predicted = target.clone()
+    predicted[:, 5] += 1.0  # an error in a quiet bin only
+    plain = phase_losses(predicted, target)
+    weighted = phase_losses(predicted, target, weight)
+    assert float(plain["ip_loss"]) == pytest.approx(1 / 8, abs=1e-5)
+    assert float(weighted["ip_loss"]) < 1e-4
+    predicted[:, 2] += 1.0  # now the loud bin is wrong too
+    assert float(phase_losses(predicted, target, weight)["ip_loss"]) == pytest.approx(1.0, abs=1e-3)
+    assert float(weighted["iaf_loss"]) < 1e-4  # the quiet bin's constant shift moves no difference

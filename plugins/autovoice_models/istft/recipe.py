@@ -121,8 +121,11 @@ class IstftTraining:
             )
         spectrum = spectrum[..., :frames]
         floor = self.options.magnitude_floor
+        magnitude = spectrum.abs()
+        weighted = self.options.phase_weighting == "magnitude"
         return {
-            "log_magnitude": torch.log(torch.clamp(spectrum.abs(), min=floor)),
+            **({"weight": magnitude} if weighted else {}),
+            "log_magnitude": torch.log(torch.clamp(magnitude, min=floor)),
             "phase": torch.angle(spectrum),
             "real": spectrum.real,
             "imag": spectrum.imag,
@@ -140,7 +143,7 @@ class IstftTraining:
         regenerated = features.spectrum(wave)[..., : out["real"].shape[-1]]
         losses = {
             "magnitude_loss": F.l1_loss(out["log_magnitude"], target["log_magnitude"]),
-            **phase_losses(out["phase"], target["phase"]),
+            **phase_losses(out["phase"], target["phase"], target.get("weight")),
             "spectrum_loss": F.l1_loss(out["real"], target["real"])
             + F.l1_loss(out["imag"], target["imag"]),
             "consistency_loss": F.l1_loss(regenerated.real, out["real"])

@@ -79,6 +79,13 @@ class IstftOptions:
         "Weight of the anti-wrapped phase losses (instantaneous phase, group delay and "
         "instantaneous frequency, summed; APNet's 100).",
     )
+    phase_weighting: str = setting(
+        "none",
+        doc='"none": each phase loss is a plain mean over bins and frames, as in APNet; '
+        '"magnitude": a mean weighted by the real clip\'s magnitude (the geometric mean of '
+        "both ends for a difference), so near-silent bins, whose phase is noise, hardly count.",
+        checks=[one_of("none", "magnitude")],
+    )
     spectrum_loss_weight: float = _weight(
         45.0, "L1 distance of the predicted real and imaginary parts to the real clip's."
     )
