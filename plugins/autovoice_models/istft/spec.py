@@ -80,10 +80,12 @@ class IstftOptions:
         "instantaneous frequency, summed; APNet's 100).",
     )
     phase_weighting: str = setting(
-        "none",
-        doc='"none": each phase loss is a plain mean over bins and frames, as in APNet; '
-        '"magnitude": a mean weighted by the real clip\'s magnitude (the geometric mean of '
-        "both ends for a difference), so near-silent bins, whose phase is noise, hardly count.",
+        "magnitude",
+        doc='"magnitude": each phase loss is a mean weighted by the real clip\'s magnitude (the '
+        "geometric mean of both ends for a difference), so near-silent bins, whose phase is "
+        'noise, hardly count; "none": plain means over bins and frames, as in APNet. From the '
+        "same checkpoint, 2000 more steps gave copy-synthesis PESQ 2.40 weighted and 1.87 plain "
+        "(docs/istft.md).",
         checks=[one_of("none", "magnitude")],
     )
     spectrum_loss_weight: float = _weight(
