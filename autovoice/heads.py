@@ -130,6 +130,9 @@ class Head:
     """For a head with no graph: the vocoder plugin name its bundle stage records."""
     log_compared: tuple[str, ...] = ()
     """Graph outputs that export validation compares as logs (their values span decades)."""
+    peak_compared: tuple[str, ...] = ()
+    """Graph outputs that export validation compares relative to their peak (a spectrum's
+    parts: their scale is the loudness, tens for speech at full scale)."""
 
     def missing(self, outputs: list[str]) -> list[str]:
         """The outputs it reads that ``outputs`` (a graph's output names) lacks."""
@@ -202,6 +205,7 @@ HEADS: Mapping[str, Head] = {
             reads=(REAL, IMAG),
             run=_istft,
             label="istft",
+            peak_compared=(REAL, IMAG),
         ),
         Head(
             name=MEL_GRIFFIN_LIM,

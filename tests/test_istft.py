@@ -332,3 +332,24 @@ def test_weighted_phase_losses_follow_the_loud_bins():
     predicted[:, 2] += 1.0  # now the loud bin is wrong too
     assert float(phase_losses(predicted, target, weight)["ip_loss"]) == pytest.approx(1.0, abs=1e-3)
     assert float(weighted["iaf_loss"]) < 1e-4  # the quiet bin's constant shift moves no difference
+
+
+def test_export_validation_compares_a_spectrum_to_its_peak():
+    """A spectrum's parts scale with the loudness (tens at full scale): the istft head has them
+    compared relative to their peak, so float32 rounding of a loud bin passes and an error of
+    a tenth of a percent of the peak does not."""
+    from autovoice.export.errors import ExportValidationError
+    from autovoice.export.validate import _compare, _Rule
+    from autovoice.heads import get_head
+
+    head = get_head("istft")
+    assert head.peak_compared == ("real", "imag")
+    rule = _Rule(where="x.onnx", tolerance=1e-3, peak_outputs=frozenset(head.peak_compared))
+    want = np.array([[[0.0, -1.0, 60.0]]], np.float32)
+    close = np.array([[[0.0, -1.0, 60.006]]], np.float32)  # 1e-4 of the peak
+    assert _compare(rule, "case", ["real"], [close], [want])["real"] < 2e-4
+    off = np.array([[[0.0, -1.12, 60.0]]], np.float32)  # 2e-3 of the peak
+    with pytest.raises(ExportValidationError, match=r"'imag'.*over its peak"):
+        _compare(rule, "case", ["imag"], [off], [want])
+    with pytest.raises(ExportValidationError, match=r"'audio'.*max abs diff"):
+        _compare(rule, "case", ["audio"], [close], [want])  # other outputs: as they are

@@ -218,6 +218,7 @@ def export_stage(
         report = validate_exported_model(
             module, onnx_path, signature, cases, tolerance=settings.tolerance,
             log_outputs=source.head.head.log_compared if source.head else (),
+            peak_outputs=source.head.head.peak_compared if source.head else (),
         )  # fmt: skip
         ties = f" ({report.ties} rounding ties at .5 went the other way)" if report.ties else ""
         logger.info("%s: ONNX matches PyTorch within %.3g%s", source.stage, report.worst, ties)

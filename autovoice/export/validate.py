@@ -169,6 +169,12 @@ LOG_FLOOR = 1e-5
 """Linear magnitudes are compared as logs, floored here (their quietest meaningful level)."""
 
 
+def _peak(values: np.ndarray) -> float:
+    """The scale an output is compared at when its head says so: its largest magnitude, at
+    least 1 (a near-silent case is then compared as is)."""
+    return max(float(np.abs(values.astype(np.float64)).max(initial=0.0)), 1.0)
+
+
 def _as_compared(values: np.ndarray, log: bool) -> np.ndarray:
     """An output whose values span orders of magnitude (a linear magnitude: its head says so) is
     compared as ``log(max(x, LOG_FLOOR))``, so the tolerance bounds its relative error; every
@@ -184,6 +190,7 @@ class _Rule:
     where: str
     tolerance: float
     log_outputs: frozenset[str] = frozenset()
+    peak_outputs: frozenset[str] = frozenset()
 
 
 def _compare(
@@ -207,8 +214,12 @@ def _compare(
             )
         log = name in rule.log_outputs
         diffs[name] = _max_abs_diff(_as_compared(actual, log), _as_compared(expected, log))
+        peak = name in rule.peak_outputs
+        if peak:
+            diffs[name] /= _peak(expected)
         if not diffs[name] <= tolerance:
             kind = "max abs diff of its log" if log else "max abs diff"
+            kind = "max abs diff over its peak" if peak else kind
             raise ExportValidationError(
                 f"{where}: case {case}: output {name!r} differs from PyTorch by up to "
                 f"{diffs[name]:.3g} ({kind}), more than the tolerance {tolerance:g}"
@@ -269,16 +280,23 @@ def validate_exported_model(
     *,
     tolerance: float,
     log_outputs: Collection[str] = (),
+    peak_outputs: Collection[str] = (),
 ) -> ValidationReport:
     """Run every case through ONNX Runtime (CPU) and ``module``; raise
     :class:`ExportValidationError` naming the case, the output and the largest absolute
     difference at the first output beyond ``tolerance`` (or of another shape), unless a module
     whose graph rounds (:class:`~autovoice.export.rounding.RoundedValues`) matches it with
     roundings at .5 taken the other way. The outputs named in ``log_outputs`` (those a
-    vocoder's head says to, ``Head.log_compared``) are compared as logs."""
+    vocoder's head says to, ``Head.log_compared``) are compared as logs; those in
+    ``peak_outputs`` (``Head.peak_compared``) by their difference over their peak."""
     path = Path(onnx_path)
     session = _session(path)
     module.eval()
-    rule = _Rule(where=os.fspath(path), tolerance=tolerance, log_outputs=frozenset(log_outputs))
+    rule = _Rule(
+        where=os.fspath(path),
+        tolerance=tolerance,
+        log_outputs=frozenset(log_outputs),
+        peak_outputs=frozenset(peak_outputs),
+    )
     results = [_check_case(session, module, signature, case, rule) for case in cases]
     return ValidationReport(tolerance=tolerance, cases=tuple(results))
