@@ -22,7 +22,10 @@ is not installed gets a "not installed" row.
 - Real-time factor of the full pipeline (text to waveform, each system's own front end
   included): synthesis seconds over audio seconds, every system on the same number of threads.
 
-Ends with a table; ``--quick`` reads the first 12 sentences instead of all 60.
+With ``AUTOVOICE_BENCH_BASELINE`` naming a voice bundle (a previous default voice), that voice
+is measured beside the voice of the run as the ``baseline`` system, and the result gives the
+ratio of the two real-time factors. Ends with a table; ``--quick`` reads the first 12 sentences
+instead of all 60.
 """
 
 from __future__ import annotations
@@ -81,12 +84,12 @@ class Takes:
 # -- systems ------------------------------------------------------------------------------------
 
 
-def _autovoice(voice: Any, threads: int) -> System:
+def _autovoice(voice: Any, threads: int, name: str = "autovoice") -> System:
     from benchmarks._speakers import load_speaker
 
     speaker = load_speaker("onnxruntime", voice=voice.path, threads=threads)
     return System(
-        name="autovoice",
+        name=name,
         label=f"autovoice ({voice.kind} voice, onnxruntime)",
         sample_rate=speaker.sample_rate,
         speak=lambda text, _index: speaker.batch([text])[0],
@@ -124,10 +127,28 @@ def installed(modules: Sequence[str]) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
+BASELINE_ENV = "AUTOVOICE_BENCH_BASELINE"
+"""A second voice bundle measured beside the voice of the run (a previous default voice)."""
+
+
+def _baseline(threads: int) -> dict[str, Callable[[], System]]:
+    import os
+    from pathlib import Path
+
+    from benchmarks._voice import BenchVoice
+
+    given = os.environ.get(BASELINE_ENV, "")
+    if not given:
+        return {}
+    voice = BenchVoice(path=Path(given), kind="baseline", note=f"the voice bundle {given}")
+    return {"baseline": lambda: _autovoice(voice, threads, "baseline")}
+
+
 def load_systems(voice: Any, threads: int) -> dict[str, System | str]:
     """Each system, or the reason it cannot run (``not installed`` or its error)."""
     loaders: dict[str, Callable[[], System]] = {
         "autovoice": lambda: _autovoice(voice, threads),
+        **_baseline(threads),
         TEACHER: lambda: _teacher(threads),
         "piper": lambda: _piper(threads),
     }
@@ -249,6 +270,8 @@ def run(quick: bool = False) -> tuple[dict[str, Any], str]:
         "systems": rows,
         "wer_ratio_to_teacher": _ratio(rows, "autovoice", TEACHER, "wer"),
         "wer_ratio_to_piper": _ratio(rows, "autovoice", "piper", "wer"),
+        "rtf_ratio_to_teacher": _ratio(rows, "autovoice", TEACHER, "rtf"),
+        "rtf_ratio_to_baseline": _ratio(rows, "autovoice", "baseline", "rtf"),
     }
     return result, table(result)
 
@@ -287,4 +310,14 @@ def table(result: dict[str, Any]) -> str:
     ]
     if voice["kind"] == "tiny":
         notes.append("The tiny voice is untrained: its WER and MCD say nothing about quality.")
+    ratios = [
+        f"{label} {result[key]:.2f}"
+        for label, key in (
+            ("hibari's", "rtf_ratio_to_teacher"),
+            ("the baseline's", "rtf_ratio_to_baseline"),
+        )
+        if result.get(key) is not None
+    ]
+    if ratios:
+        notes.append("autovoice's RTF over " + ", over ".join(ratios) + ".")
     return markdown_table(header, rows) + "\n\n" + "\n".join(notes) + "\n"
