@@ -55,3 +55,23 @@ def test_a_bundle_of_other_audio_settings_is_refused(voice, tmp_path):
     (other / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(AutovoiceError, match="audio settings differ"):
         predict_mels(config, other, tmp_path / "out", registry=Registry.discover())
+
+
+@pytest.mark.slow
+def test_a_bundle_becomes_an_acoustic_checkpoint_that_predicts_the_same(voice, tmp_path):
+    import attrs
+
+    from autovoice.plugins import Registry
+    from autovoice.training.finetune import predict_mels, write_acoustic_checkpoint
+
+    _, bundle, config = voice
+    registry = Registry.discover()
+    saved = write_acoustic_checkpoint(bundle, config, tmp_path / "ckpt", registry=registry, step=7)
+    assert saved.name == "step-000000007"
+    predict_mels(config, saved, tmp_path / "from-ckpt", registry=registry)
+    predict_mels(config, bundle, tmp_path / "from-bundle", registry=registry)
+    for path in sorted((tmp_path / "from-bundle").glob("*.npy")):
+        np.testing.assert_array_equal(np.load(tmp_path / "from-ckpt" / path.name), np.load(path))
+    other = attrs.evolve(config, model=attrs.evolve(config.model, name="voice_converter"))
+    with pytest.raises(AutovoiceError, match="acoustic model"):
+        write_acoustic_checkpoint(bundle, other, tmp_path / "no", registry=registry, step=1)

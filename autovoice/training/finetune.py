@@ -116,3 +116,57 @@ def predict_mels(
         for item, mel in zip(items, mels, strict=True):
             _save(out / predicted_mel_name(item["id"]), mel[:, : item["mel"].shape[1]])
     return len(dataset)
+
+
+def _same_options(registry: Registry, plugin: str, given: Any, saved: Any) -> bool:
+    """Whether two option tables of model ``plugin`` say the same, defaults filled in."""
+    from autovoice.config.convert import structure
+
+    spec = registry.get("model", plugin)
+    if spec.options_type is None:
+        return True
+    try:
+        ours: Any = structure(dict(given or {}), spec.options_type, path="$.model.options")
+        theirs: Any = structure(dict(saved or {}), spec.options_type, path="$.acoustic.options")
+    except AutovoiceError:
+        return False
+    return bool(ours == theirs)
+
+
+def write_acoustic_checkpoint(
+    bundle: str | os.PathLike[str],
+    config: Config,
+    directory: str | os.PathLike[str],
+    *,
+    registry: Registry,
+    step: int,
+) -> Path:
+    """Save the acoustic model of the voice ``bundle`` as training checkpoint ``step-<step>`` in
+    ``directory`` (weights, ``config``, the bundle's symbols and speakers; no optimizer state),
+    so that a voice whose training run is gone can be exported again with another vocoder, or
+    warm-start a run. ``config`` must describe the bundle's model (its ``[model]`` options
+    equal to the bundle's): a :class:`AutovoiceError` says when they differ."""
+    import json
+
+    from autovoice.bundle import MANIFEST
+    from autovoice.config import unstructure
+    from autovoice.training.checkpoint import CheckpointManager
+
+    root = Path(bundle)
+    manifest = json.loads((root / MANIFEST).read_text())
+    stage = manifest.get("acoustic") or {}
+    if stage.get("plugin") != config.model.name or not _same_options(
+        registry, config.model.name, unstructure(config.model.options), stage.get("options")
+    ):
+        raise AutovoiceError(
+            f"{root}: the voice's acoustic model ({stage.get('plugin')}, its options) is not the "
+            f"one the config's [model] describes ({config.model.name})"
+        )
+    model, symbols, _ = acoustic_model(root, registry, config)
+    manager = CheckpointManager(directory, registry=registry)
+    extra = {"speakers": list(manifest.get("speakers") or []), "stage": "acoustic"}
+    record = manager.save(
+        {"model": model}, None, None, epoch=0, step=step, metrics={}, config=config,
+        extra_state=extra, symbols=symbols,
+    )  # fmt: skip
+    return Path(directory) / record.name
