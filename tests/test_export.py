@@ -181,6 +181,12 @@ def test_stages_record_plugin_options_checkpoint_and_parity(bundle, runs):
         assert len(entry["validation"]["cases"]) == 6
 
 
+def test_every_file_of_a_bundle_has_the_same_permissions(bundle):
+    """The weights are as readable as the graphs (safetensors alone would write them 0600)."""
+    modes = {p.name: p.stat().st_mode & 0o777 for p in bundle.iterdir() if p.is_file()}
+    assert modes and len(set(modes.values())) == 1, modes
+
+
 def test_the_reader_sees_what_the_writer_wrote(bundle):
     voice = VoiceBundle.open(bundle)
     assert voice.audio.n_mels == 80 and len(voice.speakers) == 2

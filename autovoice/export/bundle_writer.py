@@ -228,7 +228,9 @@ def export_stage(
             "rounding_ties": report.ties,
             "cases": [c.name for c in report.cases],
         }
-    _save_weights(module, root / f"{source.stage}.safetensors", source)
+    weights = root / f"{source.stage}.safetensors"
+    _save_weights(module, weights, source)
+    shutil.copymode(onnx_path, weights)  # safetensors writes 0600; a bundle's files are alike
     return {
         "plugin": str(source.section.name),
         "options": unstructure(source.section.options),

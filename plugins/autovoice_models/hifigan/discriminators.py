@@ -22,9 +22,11 @@ Scores = list[torch.Tensor]
 Features = list[list[torch.Tensor]]
 
 
-def _run(
+def run_layers(
     layers: nn.ModuleList, post: nn.Module, x: torch.Tensor
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``layers`` each followed by a leaky ReLU, then ``post``: the flattened score and every
+    layer's output (for feature matching). Shared by every discriminator of the built-ins."""
     features = []
     for layer in layers:
         x = F.leaky_relu(layer(x), LRELU_SLOPE)
@@ -55,7 +57,7 @@ class PeriodDiscriminator(nn.Module):
         if remainder:
             x = F.pad(x, (0, self.period - remainder), mode="reflect")
         x = x.view(x.shape[0], 1, x.shape[-1] // self.period, self.period)
-        return _run(self.convs, self.conv_post, x)
+        return run_layers(self.convs, self.conv_post, x)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -77,7 +79,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = wrap(nn.Conv1d(1024, 1, 3, 1, padding=1))
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        return _run(self.convs, self.conv_post, wave.unsqueeze(1))
+        return run_layers(self.convs, self.conv_post, wave.unsqueeze(1))
 
 
 class _Ensemble(nn.Module):
@@ -129,4 +131,5 @@ __all__ = [
     "MultiScaleDiscriminator",
     "PeriodDiscriminator",
     "ScaleDiscriminator",
+    "run_layers",
 ]

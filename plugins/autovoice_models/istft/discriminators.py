@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from autovoice_models.hifigan.discriminators import Features, Scores, _run
+from autovoice_models.hifigan.discriminators import Features, Scores, run_layers
 from autovoice_models.hifigan.losses import STFT_RESOLUTIONS
 
 CHANNELS = 16
@@ -45,7 +45,7 @@ class SpectrogramDiscriminator(nn.Module):
         )
         magnitude = torch.sqrt(torch.clamp(torch.view_as_real(spectrum).pow(2).sum(-1), min=1e-7))
         x = torch.log(magnitude).transpose(1, 2).unsqueeze(1)  # (batch, 1, frames, bins)
-        return _run(self.convs, self.conv_post, x)
+        return run_layers(self.convs, self.conv_post, x)
 
 
 class MultiResolutionDiscriminator(nn.Module):
