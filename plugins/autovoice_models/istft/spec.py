@@ -47,10 +47,11 @@ class IstftOptions:
     output: str = setting(
         "spectrum",
         doc='What the exported graph outputs: "spectrum" (real and imaginary parts; the '
-        "istft head inverts them with numpy's FFT, on every backend) or \"waveform\" (the "
+        'istft head inverts them with numpy\'s FFT, on every backend) or "waveform" (the '
         "inverse STFT inside the graph, as a fixed-basis matrix product and overlap-add). "
-        '"spectrum" is the faster on ONNX Runtime (benchmarks/bench_istft.py): the basis '
-        "product costs more than the network of the small preset.",
+        '"spectrum" is the faster on ONNX Runtime for the tiny and small presets, whose '
+        'network costs less than the basis product; for large, "waveform" is '
+        "(benchmarks/bench_istft.py, docs/istft.md).",
         checks=[one_of(*OUTPUTS)],
     )
     segment_size: int = setting(
