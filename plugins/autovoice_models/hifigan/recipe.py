@@ -66,7 +66,7 @@ def _matched(fake: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torc
     return fake[..., :n], real[..., :n]
 
 
-def _follow(module: nn.Module, like: torch.Tensor) -> nn.Module:
+def follow(module: nn.Module, like: torch.Tensor) -> nn.Module:
     """``module`` on ``like``'s device (feature extractors are not among the trained modules)."""
     buffer = next(module.buffers(), None)
     if buffer is not None and buffer.device != like.device:
@@ -96,7 +96,7 @@ class HifiGanTraining:
     def mel_loss(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """L1 distance of the log-mels of generated and real audio."""
         fake, real = _matched(fake, real)
-        mel = _follow(self.loss_mel, real)
+        mel = follow(self.loss_mel, real)
         with torch.no_grad():
             target = mel(real)
         return F.l1_loss(mel(fake), target)
@@ -121,7 +121,7 @@ class HifiGanTraining:
         losses = {"mel_loss": mel_loss}
         total = self.options.mel_loss_weight * mel_loss
         if self.stft_loss is not None:
-            losses["stft_loss"] = _follow(self.stft_loss, real)(fake, real)
+            losses["stft_loss"] = follow(self.stft_loss, real)(fake, real)
             total = total + self.options.stft_loss_weight * losses["stft_loss"]
         if "generated" in scratch:
             adv, fm = self._adversarial(fake, real)
@@ -153,7 +153,7 @@ class HifiGanTraining:
         """The first clip of a batch, generated and real, with the mels it went from and to."""
         with torch.no_grad():
             fake = self.generator(batch["audio_mels"][:1])
-            generated_mel = _follow(self.input_mel, fake)(fake)
+            generated_mel = follow(self.input_mel, fake)(fake)
         return {
             "audio/generated": fake[0].float().cpu().numpy(),
             "audio/real": batch["audio"][0].float().cpu().numpy(),
@@ -211,7 +211,9 @@ def build_training(options: HifiGanOptions, audio: AudioConfig) -> HifiGanTraini
     )
 
 
-def _optimizer(name: str, modules: tuple[str, ...], lr: float, options: Any) -> OptimizerSpec:
+def exponential_optimizer(
+    name: str, modules: tuple[str, ...], lr: float, options: Any
+) -> OptimizerSpec:
     return OptimizerSpec(
         name=name,
         modules=modules,
@@ -239,10 +241,10 @@ def build_recipe(
     run = build_training(options, audio)
     lr = options.learning_rate or training.learning_rate
     modules: dict[str, nn.Module] = {"generator": run.generator, **run.discriminators}
-    optimizers = [_optimizer("gen", ("generator",), lr, options)]
+    optimizers = [exponential_optimizer("gen", ("generator",), lr, options)]
     steps = [TrainStep(name="generator", optimizer="gen", loss=run.generator_step)]
     if run.discriminators:
-        optimizers.insert(0, _optimizer("disc", tuple(run.discriminators), lr, options))
+        optimizers.insert(0, exponential_optimizer("disc", tuple(run.discriminators), lr, options))
         disc_step = TrainStep(
             name="discriminator",
             optimizer="disc",
@@ -262,4 +264,12 @@ def build_recipe(
     )
 
 
-__all__ = ["HifiGanTraining", "build_generator", "build_recipe", "build_training"]
+__all__ = [
+    "HifiGanTraining",
+    "build_generator",
+    "build_recipe",
+    "build_training",
+    "exponential_optimizer",
+    "follow",
+    "frozen",
+]

@@ -33,14 +33,14 @@ from autovoice.config.schema import AudioConfig, TrainingConfig
 from autovoice.errors import ConfigError, ConfigIssue
 from autovoice.signature import GraphSignature, spectrum_signature, vocoder_signature
 from autovoice.training.features import LogMel
-from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
+from autovoice.training.recipe import Batch, Recipe, TrainStep
 from autovoice_models.hifigan.losses import (
     MultiResolutionSTFTLoss,
     adversarial_loss,
     discriminator_loss,
     feature_matching_loss,
 )
-from autovoice_models.hifigan.recipe import frozen
+from autovoice_models.hifigan.recipe import exponential_optimizer, follow, frozen
 from autovoice_models.istft.discriminators import MultiResolutionDiscriminator
 from autovoice_models.istft.losses import phase_losses
 from autovoice_models.istft.model import (
@@ -51,8 +51,6 @@ from autovoice_models.istft.model import (
 )
 from autovoice_models.istft.spec import PRESETS, IstftOptions
 
-BETAS = (0.8, 0.99)
-WEIGHT_DECAY = 0.01
 BATCH_KEYS = ("audio", "audio_mels")
 
 
@@ -73,14 +71,6 @@ def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
         kernel_size=options.kernel_size,
         floor=options.magnitude_floor,
     )
-
-
-def _on(module: nn.Module, like: torch.Tensor) -> nn.Module:
-    """``module`` (a feature extractor, not trained) on ``like``'s device."""
-    buffer = next(module.buffers(), None)
-    if buffer is not None and buffer.device != like.device:
-        module.to(like.device)
-    return module
 
 
 class IstftTraining:
@@ -110,7 +100,7 @@ class IstftTraining:
         }
 
     def _targets(self, audio: torch.Tensor, frames: int) -> dict[str, torch.Tensor]:
-        features = _on(self.features, audio)
+        features = follow(self.features, audio)
         with torch.no_grad():
             spectrum = features.spectrum(audio)
             mel = features(audio)
@@ -139,7 +129,7 @@ class IstftTraining:
         audio = batch["audio"]
         target = self._targets(audio, out["real"].shape[-1])
         wave = out["wave"]
-        features = _on(self.features, wave)
+        features = follow(self.features, wave)
         regenerated = features.spectrum(wave)[..., : out["real"].shape[-1]]
         losses = {
             "magnitude_loss": F.l1_loss(out["log_magnitude"], target["log_magnitude"]),
@@ -149,7 +139,7 @@ class IstftTraining:
             "consistency_loss": F.l1_loss(regenerated.real, out["real"])
             + F.l1_loss(regenerated.imag, out["imag"]),
             "mel_loss": F.l1_loss(features(wave)[..., : target["mel"].shape[-1]], target["mel"]),
-            "stft_loss": _on(self.stft_loss, wave)(wave, audio[..., : wave.shape[-1]]),
+            "stft_loss": follow(self.stft_loss, wave)(wave, audio[..., : wave.shape[-1]]),
         }
         return losses
 
@@ -253,19 +243,6 @@ def _check_audio(options: IstftOptions, audio: AudioConfig) -> None:
         raise ConfigError(issues)
 
 
-def _optimizer(name: str, modules: tuple[str, ...], lr: float, o: IstftOptions) -> OptimizerSpec:
-    return OptimizerSpec(
-        name=name,
-        modules=modules,
-        lr=lr,
-        betas=BETAS,
-        eps=1e-8,
-        weight_decay=WEIGHT_DECAY,
-        schedule="exponential",
-        gamma=o.lr_decay ** (1.0 / o.lr_decay_steps),
-    )
-
-
 def build_recipe(
     options: IstftOptions | None,
     *,
@@ -282,11 +259,11 @@ def build_recipe(
     run = IstftTraining(build_net(options, audio), audio, options)
     lr = options.learning_rate or training.learning_rate
     modules: dict[str, nn.Module] = {"generator": run.net}
-    optimizers = [_optimizer("gen", ("generator",), lr, options)]
+    optimizers = [exponential_optimizer("gen", ("generator",), lr, options)]
     steps = [TrainStep(name="generator", optimizer="gen", loss=run.generator_step)]
     if run.discriminator is not None:
         modules["mrd"] = run.discriminator
-        optimizers.insert(0, _optimizer("disc", ("mrd",), lr, options))
+        optimizers.insert(0, exponential_optimizer("disc", ("mrd",), lr, options))
         steps.insert(
             0,
             TrainStep(
