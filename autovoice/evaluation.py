@@ -8,12 +8,19 @@ rate is the errors of every sentence over the words of every reference (not a me
 
 Mel cepstral distortion compares two utterances of the same text frame by frame after dynamic
 time warping; see :func:`mel_cepstral_distortion` for the definition used.
+
+Over-smoothing (the flattened harmonics, blurred transitions and lost variance of mels trained
+with reconstruction losses) is measured on :func:`analyse`-d recordings against a reference
+speaking the same sentences: :func:`global_variance` of each log-mel band,
+:func:`modulation_spectrum` of the band trajectories, :func:`pitch_errors` along the DTW path
+(:func:`align`), and :func:`duration_errors` of phonemes projected through that path.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Sequence
 
 import attrs
@@ -29,12 +36,30 @@ from autovoice.text import normalize_text
 
 __all__ = [
     "CEPSTRA",
+    "GATE_DB",
     "MCD_ANALYSIS",
+    "MODULATION_FRAMES",
+    "PHONEME_CLASSES",
+    "Analysis",
+    "DurationErrors",
     "EvaluationError",
+    "PitchErrors",
     "WordErrors",
+    "align",
+    "analyse",
+    "band_centres",
     "corpus_word_errors",
+    "duration_errors",
+    "frame_seconds",
+    "global_variance",
     "mel_cepstral_distortion",
     "mel_cepstrum",
+    "modulation_distance",
+    "modulation_spectrum",
+    "path_distortion",
+    "phoneme_class",
+    "pitch_errors",
+    "projected_seconds",
     "score_words",
     "utterance_cepstra",
     "word_errors",
@@ -162,8 +187,7 @@ def mel_cepstral_distortion(source: npt.ArrayLike, target: npt.ArrayLike) -> flo
     a, b = (_without_c0(name, c) for name, c in (("source", source), ("target", target)))
     if a.shape[0] != b.shape[0]:
         raise EvaluationError(f"target: {b.shape[0] + 1} coefficients, source {a.shape[0] + 1}")
-    squared = (a * a).sum(0)[:, None] + (b * b).sum(0)[None, :] - 2.0 * (a.T @ b)
-    distances = np.sqrt(np.maximum(squared, 0.0))
+    distances = _paired_distances(a, b)
     path = dtw_path(distances)
     return float(_MCD_SCALE * distances[path[:, 0], path[:, 1]].mean())
 
@@ -188,3 +212,264 @@ def utterance_cepstra(
         raise EvaluationError(f"wave: {audio.size} samples, too short to analyse")
     trimmed, _ = trim_silence(audio, _TRIM_DB, frame_length=1024, hop_length=256)
     return mel_cepstrum(log_mel_from_config(trimmed, MCD_ANALYSIS), coefficients)
+
+
+def _paired_distances(a: Array, b: Array) -> Array:
+    """Euclidean distances ``(N, M)`` between the frames of cepstra ``a`` and ``b`` (c1 …)."""
+    squared = (a * a).sum(0)[:, None] + (b * b).sum(0)[None, :] - 2.0 * (a.T @ b)
+    return np.asarray(np.sqrt(np.maximum(squared, 0.0)))
+
+
+# -- over-smoothing -----------------------------------------------------------------------------
+#
+# Mels predicted with reconstruction losses come out smoother than speech: flatter harmonics,
+# blurred transitions, less variance. The measures below compare a voice's recordings with the
+# teacher's recordings of the same sentences, all analysed alike (:func:`analyse`): the global
+# variance of each log-mel band, the modulation spectrum of the band trajectories, f0 along the
+# DTW path of the two utterances, and phoneme durations projected through that path.
+
+GATE_DB = 40.0
+"""Frames quieter than this below an utterance's loudest frame are left out of the variance."""
+MODULATION_FRAMES = 64
+"""Frames per modulation-spectrum segment (about 0.74 s at the analysis hop)."""
+PHONEME_CLASSES = {
+    "vowel": set("aeiouyæɐɑɒɔəɘɚɛɜɝɞɨɪʉʊʌʏøœɶɤɯɵᵻ"),
+    "stop": set("pbtdkgɡqcɟʔʈɖ"),
+    "fricative": set("fvθðszʃʒhçxɣχʁɸβɦʂʐɕʑ"),
+    "nasal": set("mnŋɲɳɴɱ"),
+    "approximant": set("lɹrwjɾɫʋɻʎʍɥɭɺɽ"),
+    "pause": set(" .,!?;:-—'\"…"),
+}
+"""Symbol classes for duration errors; a symbol in none of them is ``other`` (stress and length
+marks, affricate ties)."""
+
+
+@attrs.frozen(kw_only=True)
+class Analysis:
+    """One recording as the over-smoothing measures see it (:data:`MCD_ANALYSIS` settings)."""
+
+    log_mel: Array
+    """``(n_mels, frames)`` natural-log mel of the recording, leading and trailing silence cut."""
+    cepstra: Array
+    """``(CEPSTRA + 1, frames)`` mel cepstra of ``log_mel``."""
+    f0: Array
+    """``(frames,)`` f0 in Hz, 0 where unvoiced."""
+    start: float
+    """Seconds of the recording cut from its front."""
+
+    @property
+    def frames(self) -> int:
+        return int(self.log_mel.shape[1])
+
+
+def frame_seconds(audio: AudioConfig = MCD_ANALYSIS) -> float:
+    """Seconds per analysis frame."""
+    return audio.hop_length / audio.sample_rate
+
+
+def analyse(wave: npt.ArrayLike, sample_rate: int) -> Analysis:
+    """``wave`` at ``sample_rate`` resampled to the :data:`MCD_ANALYSIS` rate, trimmed as
+    :func:`utterance_cepstra` trims it, and analysed: log-mel, cepstra, f0."""
+    from autovoice.audio.pitch import estimate_pitch
+
+    rate = MCD_ANALYSIS.sample_rate
+    audio = resample(np.asarray(wave, dtype=np.float32), sample_rate, rate)
+    if audio.size < MCD_ANALYSIS.n_fft:
+        raise EvaluationError(f"wave: {audio.size} samples, too short to analyse")
+    trimmed, (start, _) = trim_silence(audio, _TRIM_DB, frame_length=1024, hop_length=256)
+    spectrum = np.asarray(log_mel_from_config(trimmed, MCD_ANALYSIS), dtype=np.float64)
+    f0 = estimate_pitch(
+        trimmed,
+        sample_rate=rate,
+        hop_length=MCD_ANALYSIS.hop_length,
+        n_frames=spectrum.shape[1],
+    )
+    return Analysis(
+        log_mel=spectrum,
+        cepstra=mel_cepstrum(spectrum),
+        f0=np.asarray(f0, dtype=np.float64),
+        start=start / rate,
+    )
+
+
+def align(source: Analysis, target: Analysis) -> npt.NDArray[np.int64]:
+    """The DTW path ``(K, 2)`` pairing the frames of two analyses, on the distance of their
+    cepstra ``c1 …`` (the path :func:`mel_cepstral_distortion` averages over)."""
+    distances = _paired_distances(source.cepstra[1:], target.cepstra[1:])
+    return dtw_path(distances)
+
+
+def path_distortion(source: Analysis, target: Analysis, path: npt.ArrayLike) -> float:
+    """MCD in dB of two analyses along ``path`` (from :func:`align`)."""
+    pairs = np.asarray(path, dtype=np.int64)
+    difference = source.cepstra[1:, pairs[:, 0]] - target.cepstra[1:, pairs[:, 1]]
+    return float(_MCD_SCALE * np.sqrt((difference**2).sum(0)).mean())
+
+
+def band_centres(audio: AudioConfig = MCD_ANALYSIS) -> Array:
+    """Centre frequency in Hz of each mel band of ``audio``'s filterbank."""
+    from autovoice.audio.features import hz_to_mel, mel_to_hz
+
+    edges = np.linspace(hz_to_mel(audio.f_min), hz_to_mel(audio.f_max), audio.n_mels + 2)
+    return np.asarray(mel_to_hz(edges[1:-1]), dtype=np.float64)
+
+
+def _nonempty(items: Sequence[object], name: str) -> None:
+    if not items:
+        raise EvaluationError(f"{name}: no recordings to measure")
+
+
+def global_variance(analyses: Sequence[Analysis], gate_db: float = GATE_DB) -> Array:
+    """``(n_mels,)``: the variance over time of each log-mel band, taken over an utterance's
+    active frames (within ``gate_db`` of its loudest) and averaged over the utterances."""
+    _nonempty(analyses, "analyses")
+    floor = gate_db / (20.0 / math.log(10.0))  # dB of amplitude to natural-log units
+    variances = []
+    for item in analyses:
+        level = np.log(np.exp(item.log_mel).sum(0))
+        active = item.log_mel[:, level >= level.max() - floor]
+        variances.append(active.var(axis=1))
+    return np.asarray(np.mean(variances, axis=0), dtype=np.float64)
+
+
+def modulation_spectrum(analyses: Sequence[Analysis], frames: int = MODULATION_FRAMES) -> Array:
+    """``(n_mels, frames // 2 + 1)`` in dB: the mean power spectrum of each band's log-mel
+    trajectory (its mean removed) over Hann-windowed segments of ``frames`` frames, half
+    overlapping, of every utterance; an utterance shorter than a segment is one segment padded
+    with its mean. The columns are modulation frequencies ``k / (frames · frame_seconds())``."""
+    _nonempty(analyses, "analyses")
+    if frames < 4:
+        raise EvaluationError(f"frames: must be >= 4, got {frames}")
+    window = np.hanning(frames + 2)[1:-1]
+    total, count = np.zeros((analyses[0].log_mel.shape[0], frames // 2 + 1)), 0
+    for item in analyses:
+        band = item.log_mel - item.log_mel.mean(axis=1, keepdims=True)
+        if band.shape[1] < frames:
+            band = np.pad(band, ((0, 0), (0, frames - band.shape[1])))
+        for begin in range(0, band.shape[1] - frames + 1, frames // 2):
+            spectrum = np.fft.rfft(band[:, begin : begin + frames] * window, axis=1)
+            total = total + np.abs(spectrum) ** 2
+            count += 1
+    mean = total / count
+    return np.asarray(10.0 * np.log10(mean + 1e-12), dtype=np.float64)
+
+
+def modulation_distance(source: npt.ArrayLike, target: npt.ArrayLike) -> float:
+    """Root-mean-square difference in dB of two modulation spectra (:func:`modulation_spectrum`),
+    the constant (0 Hz) column left out."""
+    a, b = np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 2:
+        raise EvaluationError(f"target: modulation spectrum {b.shape}, source {a.shape}")
+    return float(np.sqrt(((a[:, 1:] - b[:, 1:]) ** 2).mean()))
+
+
+@attrs.frozen(kw_only=True)
+class PitchErrors:
+    """f0 of one voice against a reference along DTW paths, over frames voiced in both."""
+
+    rmse_cents: float
+    """Root-mean-square f0 difference in cents, pooled over every voiced pair of frames."""
+    correlation: float
+    """Mean over utterances of the Pearson correlation of log f0 (NaN when none qualifies)."""
+    voicing_error: float
+    """Fraction of paired frames voiced in one recording and not the other."""
+    frames: int
+    """Paired frames voiced in both."""
+
+
+MIN_CORRELATION_FRAMES = 10
+"""Voiced pairs an utterance needs for its f0 correlation to count."""
+
+
+def pitch_errors(
+    pairs: Sequence[tuple[Analysis, Analysis, npt.ArrayLike]],
+) -> PitchErrors:
+    """:class:`PitchErrors` of ``(source, reference, path)`` triples (paths from :func:`align`)."""
+    _nonempty(pairs, "pairs")
+    cents: list[Array] = []
+    correlations: list[float] = []
+    mismatched = paired = 0
+    for source, reference, path in pairs:
+        steps = np.asarray(path, dtype=np.int64)
+        a, b = source.f0[steps[:, 0]], reference.f0[steps[:, 1]]
+        both = (a > 0) & (b > 0)
+        mismatched += int(((a > 0) != (b > 0)).sum())
+        paired += len(steps)
+        if not both.any():
+            continue
+        logs = np.log2(a[both]), np.log2(b[both])
+        cents.append(1200.0 * (logs[0] - logs[1]))
+        if both.sum() >= MIN_CORRELATION_FRAMES and logs[0].std() > 0 and logs[1].std() > 0:
+            correlations.append(float(np.corrcoef(logs[0], logs[1])[0, 1]))
+    pooled = np.concatenate(cents) if cents else np.zeros(0)
+    return PitchErrors(
+        rmse_cents=float(np.sqrt((pooled**2).mean())) if pooled.size else math.nan,
+        correlation=statistics.fmean(correlations) if correlations else math.nan,
+        voicing_error=mismatched / paired if paired else math.nan,
+        frames=int(pooled.size),
+    )
+
+
+def phoneme_class(symbol: str) -> str:
+    """The class (:data:`PHONEME_CLASSES`) of a symbol's first character; ``other`` if none."""
+    first = symbol[:1]
+    for name, members in PHONEME_CLASSES.items():
+        if first in members:
+            return name
+    return "other"
+
+
+def projected_seconds(
+    boundaries: npt.ArrayLike, source: Analysis, target: Analysis, path: npt.ArrayLike
+) -> Array:
+    """Times (seconds in the source recording) carried to the target recording along
+    ``path``: each becomes a source frame (the trimmed front taken off), and that frame the
+    first target frame the path pairs it with; times past the source's last frame go to the
+    target's end. Returns seconds in the target's trimmed recording, plus its ``start``."""
+    step = frame_seconds()
+    steps = np.asarray(path, dtype=np.int64)
+    first = np.full(source.frames, target.frames, dtype=np.int64)
+    np.minimum.at(first, steps[:, 0], steps[:, 1])
+    lookup = np.append(first, target.frames)
+    frames = np.rint((np.asarray(boundaries, dtype=np.float64) - source.start) / step)
+    index = np.clip(frames, 0, source.frames).astype(np.int64)
+    return np.asarray(lookup[index] * step + target.start, dtype=np.float64)
+
+
+@attrs.frozen(kw_only=True)
+class DurationErrors:
+    """Per phoneme class: how far a voice's phoneme durations are from the reference's."""
+
+    mean_absolute_ms: dict[str, float]
+    mean_signed_ms: dict[str, float]
+    """Positive where the voice's phonemes are longer than the reference's."""
+    counts: dict[str, int]
+
+
+def duration_errors(
+    items: Sequence[tuple[Sequence[tuple[str, float, float]], Analysis, Analysis, npt.ArrayLike]],
+) -> DurationErrors:
+    """:class:`DurationErrors` of ``(phonemes, source, reference, path)``, where ``phonemes``
+    are the source voice's own ``(symbol, start, end)`` seconds (its predicted durations): each
+    phoneme's reference duration is the stretch of the reference recording its boundaries
+    project to (:func:`projected_seconds`)."""
+    _nonempty(items, "items")
+    errors: dict[str, list[float]] = {}
+    for phonemes, source, reference, path in items:
+        if not phonemes:
+            continue
+        times = np.asarray([[start, end] for _, start, end in phonemes], dtype=np.float64)
+        if (times[:, 1] < times[:, 0]).any() or not np.isfinite(times).all():
+            raise EvaluationError("phonemes: a phoneme ends before it starts, or a time is NaN")
+        projected = projected_seconds(times.ravel(), source, reference, path).reshape(-1, 2)
+        first, last = source.start, source.start + source.frames * frame_seconds()
+        clipped = np.clip(times, first, last)
+        ours = clipped[:, 1] - clipped[:, 0]
+        theirs = projected[:, 1] - projected[:, 0]
+        for (symbol, _, _), a, b in zip(phonemes, ours, theirs, strict=True):
+            errors.setdefault(phoneme_class(symbol), []).append(1000.0 * float(a - b))
+    return DurationErrors(
+        mean_absolute_ms={k: statistics.fmean(abs(e) for e in v) for k, v in errors.items()},
+        mean_signed_ms={k: statistics.fmean(v) for k, v in errors.items()},
+        counts={k: len(v) for k, v in errors.items()},
+    )

@@ -194,3 +194,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def labelled_paths(variable: str) -> dict[str, str]:
+    """``label -> path`` from the environment variable ``variable`` (``label=path,label=path``);
+    items without a label or a path are left out."""
+    given: dict[str, str] = {}
+    for item in os.environ.get(variable, "").split(","):
+        label, sep, path = item.partition("=")
+        if sep and label.strip() and path.strip():
+            given[label.strip()] = path.strip()
+    return given

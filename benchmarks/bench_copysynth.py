@@ -28,7 +28,6 @@ sentences instead of all 60.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks._common import bench_threads, markdown_table
+from benchmarks._common import bench_threads, labelled_paths, markdown_table
 from benchmarks._voice import bench_voice
 
 Wave = npt.NDArray[np.float32]
@@ -187,12 +186,7 @@ def true_magnitude_griffin_lim(audio: Any, references: Sequence[Wave]) -> Vocode
 
 def given_vocoders() -> dict[str, str]:
     """``label -> bundle path`` from :data:`VOCODERS_ENV`."""
-    given: dict[str, str] = {}
-    for item in os.environ.get(VOCODERS_ENV, "").split(","):
-        label, sep, path = item.partition("=")
-        if sep and label.strip() and path.strip():
-            given[label.strip()] = path.strip()
-    return given
+    return labelled_paths(VOCODERS_ENV)
 
 
 def run(quick: bool = False) -> tuple[dict[str, Any], str]:
