@@ -67,20 +67,35 @@ class GraphSignature:
         )
 
 
-def acoustic_signature(n_mels: int) -> GraphSignature:
-    """Text to mel: the signature every acoustic model exports."""
-    return GraphSignature(
-        inputs=(
-            TensorSpec("tokens", "int64", ("batch", "tokens")),
-            TensorSpec("token_lengths", "int64", ("batch",)),
-            TensorSpec("speakers", "int64", ("batch",)),
-            TensorSpec("pace", "float32", ("batch",)),
-        ),
-        outputs=(
-            TensorSpec("mel", "float32", ("batch", n_mels, "frames")),
-            TensorSpec("mel_lengths", "int64", ("batch",)),
-        ),
-    )
+DURATIONS = "durations"
+"""The acoustic output that times each token: whole mel frames per token ``(batch, tokens)``,
+after pace, 0 past an item's tokens; an item's durations sum to its ``mel_lengths``."""
+CONTROLS = ("pitch_shift", "energy_scale")
+"""The acoustic inputs beyond pace that steer speech, each ``(batch,)`` float32: the pitch
+shift in semitones (0: as predicted) and a factor on the predicted energy (1: as predicted)."""
+
+
+def acoustic_signature(
+    n_mels: int, *, controls: bool = True, durations: bool = True
+) -> GraphSignature:
+    """Text to mel: the signature every acoustic model exports. Graphs exported before speech
+    controls and timestamps lack :data:`CONTROLS` (``controls=False``) and :data:`DURATIONS`
+    (``durations=False``); the engine reads which a voice has from its bundle's signature."""
+    inputs = [
+        TensorSpec("tokens", "int64", ("batch", "tokens")),
+        TensorSpec("token_lengths", "int64", ("batch",)),
+        TensorSpec("speakers", "int64", ("batch",)),
+        TensorSpec("pace", "float32", ("batch",)),
+    ]
+    outputs = [
+        TensorSpec("mel", "float32", ("batch", n_mels, "frames")),
+        TensorSpec("mel_lengths", "int64", ("batch",)),
+    ]
+    if controls:
+        inputs += [TensorSpec(name, "float32", ("batch",)) for name in CONTROLS]
+    if durations:
+        outputs.append(TensorSpec(DURATIONS, "int64", ("batch", "tokens")))
+    return GraphSignature(inputs=tuple(inputs), outputs=tuple(outputs))
 
 
 AUDIO = "audio"

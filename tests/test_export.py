@@ -385,6 +385,8 @@ def test_info_describes_a_bundle(bundle, capsys):
         "token_lengths",
         "speakers",
         "pace",
+        "pitch_shift",
+        "energy_scale",
     ]
     assert info["stages"]["vocoder"]["plugin"] == "hifigan"
     assert command(info_command, "info", str(bundle)) == 0

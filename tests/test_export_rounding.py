@@ -59,6 +59,8 @@ def _inputs(pace: list[float]) -> dict[str, np.ndarray]:
         "token_lengths": np.array([12, 9], np.int64),
         "speakers": np.array([0, 1], np.int64),
         "pace": np.array(pace, np.float32),
+        "pitch_shift": np.array([0.0, 2.0], np.float32),
+        "energy_scale": np.array([1.0, 0.8], np.float32),
     }
 
 

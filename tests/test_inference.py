@@ -340,10 +340,13 @@ def test_pytorch_backend_loads_a_training_checkpoint_too(voice, engines):
         "token_lengths": np.array([4], np.int64),
         "speakers": np.array([1], np.int64),
         "pace": np.array([1.0], np.float32),
+        "pitch_shift": np.array([0.0], np.float32),
+        "energy_scale": np.array([1.0], np.float32),
     }
     expected = runner.session.run(feed)
     got = session.run(feed)
     np.testing.assert_array_equal(got["mel_lengths"], expected["mel_lengths"])
+    np.testing.assert_array_equal(got["durations"], expected["durations"])
     np.testing.assert_allclose(got["mel"], expected["mel"], atol=1e-5)
     with pytest.raises(BackendError, match="input 'pace' is float64"):
         session.run({**feed, "pace": np.array([1.0])})

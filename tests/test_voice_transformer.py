@@ -241,10 +241,10 @@ def test_padding_never_changes_another_items_output():
     model = speaking_model()
     tokens, lengths, speakers, pace = text_inputs(4, 9, seed=1)
     with torch.no_grad():
-        mel, mel_lengths = model.infer(tokens, lengths, speakers, pace)
+        mel, mel_lengths, _ = model.infer(tokens, lengths, speakers, pace)
         for b in range(4):
             n = int(lengths[b])
-            alone, alone_length = model.infer(
+            alone, alone_length, _ = model.infer(
                 tokens[b : b + 1, :n], lengths[b : b + 1], speakers[b : b + 1], pace[b : b + 1]
             )
             assert int(alone_length[0]) == int(mel_lengths[b])
@@ -275,8 +275,8 @@ def test_pace_two_gives_half_the_frames():
     model = speaking_model()
     tokens, lengths, speakers, _ = text_inputs(4, 30, seed=2)
     with torch.no_grad():
-        _, normal = model.infer(tokens, lengths, speakers, torch.ones(4))
-        _, fast = model.infer(tokens, lengths, speakers, torch.full((4,), 2.0))
+        _, normal, _ = model.infer(tokens, lengths, speakers, torch.ones(4))
+        _, fast, _ = model.infer(tokens, lengths, speakers, torch.full((4,), 2.0))
     assert torch.all(normal > 20)
     assert torch.all((fast - normal / 2).abs() <= 1)
 
@@ -394,9 +394,15 @@ def test_recipe_trains_validates_and_draws():
     assert not exported.training and model.training
 
 
+def with_controls(inputs):
+    """Text inputs with a pitch shift and an energy scale that differ between items."""
+    batch = len(inputs[0])
+    return (*inputs, torch.linspace(-2.0, 3.0, batch), torch.linspace(0.8, 1.3, batch))
+
+
 def export(module, path, dynamo: bool) -> None:
     signature = acoustic_signature(N_MELS)
-    example = text_inputs(2, 7, seed=0)
+    example = with_controls(text_inputs(2, 7, seed=0))
     kwargs: dict[str, object] = {}
     if dynamo:
         dims = {name: torch.export.Dim(name) for name in ("batch", "tokens")}
@@ -429,13 +435,14 @@ def check_onnx_matches(tmp_path, dynamo: bool) -> None:
     names = acoustic_signature(N_MELS).input_names
     for batch in (1, 4):
         for n_tokens in (3, 17, 60):
-            inputs = text_inputs(batch, n_tokens, seed=batch * 100 + n_tokens)
+            inputs = with_controls(text_inputs(batch, n_tokens, seed=batch * 100 + n_tokens))
             with torch.no_grad():
-                mel, lengths = module(*inputs)
-            got_mel, got_lengths = session.run(
+                mel, lengths, durations = module(*inputs)
+            got_mel, got_lengths, got_durations = session.run(
                 None, dict(zip(names, (t.numpy() for t in inputs), strict=True))
             )
             np.testing.assert_array_equal(got_lengths, lengths.numpy())
+            np.testing.assert_array_equal(got_durations, durations.numpy())
             np.testing.assert_allclose(got_mel, mel.numpy(), atol=1e-4, rtol=0)
 
 

@@ -34,6 +34,8 @@ __all__ = [
 
 LABELS = ("short", "typical", "long")
 PACES = (1.0, 0.8, 1.25, 1.5)
+CONTROL_CASES = {"pitch_shift": (0.0, 3.0, -4.0, 0.0), "energy_scale": (1.0, 1.0, 0.7, 1.5)}
+"""Values of the acoustic controls the cases take in turn (a graph without them ignores them)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +88,8 @@ def _lengths(longest: int, batch: int) -> np.ndarray:
 def acoustic_cases(
     *, n_symbols: int, n_speakers: int, lengths: ValidationLengths, seed: int = 0
 ) -> list[ValidationCase]:
-    """Random token sequences (padded with 0 past each length), speakers and paces."""
+    """Random token sequences (padded with 0 past each length), speakers, paces and the
+    values of the speech controls."""
     rng = np.random.default_rng(seed)
     cases = []
     for label, longest in zip(LABELS, lengths.tokens, strict=True):
@@ -99,6 +102,10 @@ def acoustic_cases(
                 "token_lengths": token_lengths,
                 "speakers": rng.integers(0, max(n_speakers, 1), size=batch, dtype=np.int64),
                 "pace": np.resize(np.array(PACES, dtype=np.float32), batch),
+                **{
+                    name: np.resize(np.array(values, dtype=np.float32), batch)
+                    for name, values in CONTROL_CASES.items()
+                },
             }
             cases.append(ValidationCase(name=f"{label} (batch {batch})", inputs=inputs))
     return cases

@@ -16,16 +16,21 @@ from autovoice.inference.stages import (
     StageRunner,
     open_stage,
 )
+from autovoice.inference.timing import PhonemeTiming, SpeechChunk, TimedSpeech, WordTiming
 
 __all__ = [
     "DEFAULT_PREFER",
     "BackendFallbackWarning",
     "DeviceFallbackWarning",
     "InferenceError",
+    "PhonemeTiming",
+    "SpeechChunk",
     "StageContext",
     "StageRunner",
     "SynthesisTiming",
+    "TimedSpeech",
     "VoiceInferenceEngine",
+    "WordTiming",
     "join_with_pauses",
     "open_stage",
     "open_voice",

@@ -9,9 +9,22 @@ import numpy as np
 
 from autovoice.errors import AutovoiceError
 
-__all__ = ["PACE_RANGE", "InferenceError", "batch_size", "pace", "speaker", "text", "texts"]
+__all__ = [
+    "CONTROL_RANGES",
+    "PACE_RANGE",
+    "InferenceError",
+    "batch_size",
+    "control",
+    "pace",
+    "speaker",
+    "text",
+    "texts",
+]
 
 PACE_RANGE = (0.25, 4.0)
+CONTROL_RANGES = {"pace": PACE_RANGE, "pitch_shift": (-12.0, 12.0), "energy_scale": (0.25, 4.0)}
+"""The range of each speech control: pace (speaking rate), pitch shift (semitones) and energy
+scale (a factor on the predicted loudness)."""
 
 
 class InferenceError(AutovoiceError):
@@ -57,14 +70,19 @@ def speaker(value: object, speakers: Sequence[str], where: str = "speaker_id") -
     return int(value)
 
 
+def control(value: object, name: str) -> float:
+    """``value`` as the speech control ``name`` within its range in :data:`CONTROL_RANGES`."""
+    low, high = CONTROL_RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InferenceError(f"{name} must be a number, got {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InferenceError(f"{name} must be between {low} and {high}, got {value}")
+    return float(value)
+
+
 def pace(value: object) -> float:
     """``value`` as a speaking rate within :data:`PACE_RANGE`."""
-    low, high = PACE_RANGE
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InferenceError(f"pace must be a number, got {value!r}")
-    if not (math.isfinite(value) and low <= value <= high):
-        raise InferenceError(f"pace must be between {low} and {high}, got {value}")
-    return float(value)
+    return control(value, "pace")
 
 
 def batch_size(value: object) -> int:

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -36,11 +36,20 @@ from autovoice.inference.stages import (
     open_stage,
     usable_device,
 )
+from autovoice.inference.timing import (
+    PhonemeTiming,
+    SpeechChunk,
+    TimedSpeech,
+    WordTiming,
+    token_timings,
+)
 from autovoice.plugins import Registry
+from autovoice.signature import DURATIONS
 from autovoice.specs import BackendSpec
-from autovoice.text import TextFrontEnd
+from autovoice.text import TextFrontEnd, Tokens
 
 __all__ = [
+    "CONTROL_DEFAULTS",
     "MAX_CHARS",
     "SENTENCE_CHARS",
     "SENTENCE_PAUSE",
@@ -59,7 +68,30 @@ MAX_CHARS = 2000
 SENTENCE_PAUSE = 0.2
 """Default ``sentence_pause``: seconds of silence between the sentences of one text."""
 THREAD_FIELDS = ("threads", "intra_op_threads")
+CONTROL_DEFAULTS = {"pitch_shift": 0.0, "energy_scale": 1.0}
+"""The value of each pitch and energy control that leaves the voice as it was trained."""
 """Option fields of a backend that take the engine's ``threads`` when left at 0."""
+
+
+@attrs.frozen(kw_only=True)
+class _Request:
+    """The checked arguments of one synthesis call."""
+
+    speaker: int
+    pace: float
+    controls: Mapping[str, float]
+    """The pitch and energy controls the acoustic graph takes, by input name."""
+    timed: bool
+
+
+@attrs.frozen(kw_only=True)
+class _Result:
+    """One batch through both stages."""
+
+    waves: list[Wave]
+    seconds: tuple[float, float]
+    tokens: list[Tokens]
+    durations: list[npt.NDArray[np.int64]] | None
 
 
 @attrs.frozen(kw_only=True)
@@ -292,30 +324,49 @@ class VoiceInferenceEngine:
     # -- synthesis -------------------------------------------------------------------------
 
     def synthesize_speech(
-        self, text: str, speaker_id: int = 0, batch_size: int = 1, pace: float = 1.0
+        self,
+        text: str,
+        speaker_id: int = 0,
+        batch_size: int = 1,
+        pace: float = 1.0,
+        *,
+        pitch_shift: float = 0.0,
+        energy_scale: float = 1.0,
     ) -> Wave:
         """``text`` as one waveform (float32, at :attr:`sample_rate`): split into sentences,
         synthesized ``batch_size`` at a time (sentences of similar length together) and joined
-        with short pauses."""
-        return self.synthesize_many([text], speaker_id, batch_size, pace)[0]
+        with short pauses. ``pace`` above 1 speaks faster (durations divided by it);
+        ``pitch_shift`` raises the predicted pitch by that many semitones (negative: lower);
+        ``energy_scale`` multiplies the predicted loudness (mean mel magnitude). The ranges are
+        :data:`autovoice.inference.checks.CONTROL_RANGES`; a voice exported before pitch and
+        energy controls takes only their defaults."""
+        controls = {"pitch_shift": pitch_shift, "energy_scale": energy_scale}
+        return self.synthesize_many([text], speaker_id, batch_size, pace, **controls)[0]
 
     def synthesize_many(
-        self, texts: Sequence[str], speaker_id: int = 0, batch_size: int = 1, pace: float = 1.0
+        self,
+        texts: Sequence[str],
+        speaker_id: int = 0,
+        batch_size: int = 1,
+        pace: float = 1.0,
+        *,
+        pitch_shift: float = 0.0,
+        energy_scale: float = 1.0,
     ) -> list[Wave]:
         """One waveform per text, each as :meth:`synthesize_speech` makes it; the sentences of
         all the texts are batched together, ``batch_size`` at a time."""
         checked = checks.texts(texts, self.max_chars)
-        speaker, rate = checks.speaker(speaker_id, self.speakers), checks.pace(pace)
+        request = self._request(speaker_id, pace, pitch_shift, energy_scale)
         size = checks.batch_size(batch_size)
         started = time.perf_counter()
-        pieces = [split_sentences(text, max_chars=self.sentence_chars) for text in checked]
+        pieces = [self.sentences(text) for text in checked]
         flat = [sentence for sentences in pieces for sentence in sentences]
         waves: list[Wave] = [np.zeros(0, np.float32)] * len(flat)
         stage_seconds = np.zeros(2)
         for group in groups_by_length(flat, size):
-            chunk, seconds = self._run([flat[i] for i in group], speaker, rate)
-            stage_seconds += seconds
-            for i, wave in zip(group, chunk, strict=True):
+            result = self._run([flat[i] for i in group], request)
+            stage_seconds += result.seconds
+            for i, wave in zip(group, result.waves, strict=True):
                 waves[i] = wave
         ends = np.cumsum([len(sentences) for sentences in pieces]).tolist()
         joined = [
@@ -326,22 +377,144 @@ class VoiceInferenceEngine:
         return joined
 
     def synthesize_batch(
-        self, texts: Sequence[str], speaker_id: int = 0, pace: float = 1.0
+        self,
+        texts: Sequence[str],
+        speaker_id: int = 0,
+        pace: float = 1.0,
+        *,
+        pitch_shift: float = 0.0,
+        energy_scale: float = 1.0,
     ) -> list[Wave]:
         """One waveform per text (float32, at :attr:`sample_rate`), the texts synthesized as one
         padded batch through both stages, each cut to its own length. No sentence splitting."""
         checked = checks.texts(texts, self.max_chars)
-        speaker, rate = checks.speaker(speaker_id, self.speakers), checks.pace(pace)
+        request = self._request(speaker_id, pace, pitch_shift, energy_scale)
         started = time.perf_counter()
-        waves, stage_seconds = self._run(checked, speaker, rate)
-        self._record(started, sum(len(w) for w in waves), np.asarray(stage_seconds))
-        return waves
+        result = self._run(checked, request)
+        self._record(started, sum(len(w) for w in result.waves), np.asarray(result.seconds))
+        return result.waves
 
-    def _run(
-        self, texts: Sequence[str], speaker: int, pace: float
-    ) -> tuple[list[Wave], tuple[float, float]]:
-        """Waveforms of ``texts`` as one batch, and the seconds each stage took."""
-        batch = self.front_end.batch(texts)
+    def synthesize_stream(
+        self,
+        text: str,
+        speaker_id: int = 0,
+        pace: float = 1.0,
+        *,
+        pitch_shift: float = 0.0,
+        energy_scale: float = 1.0,
+        timestamps: bool = False,
+    ) -> Iterator[SpeechChunk]:
+        """``text`` sentence by sentence, as :meth:`synthesize_speech` splits it: each
+        :class:`SpeechChunk` is made when the previous one has been taken, so the first can be
+        played while the rest are still to be made. The chunks' audio one after another is
+        exactly ``synthesize_speech(text, speaker_id, 1, pace, ...)``. With ``timestamps``
+        each chunk carries its words and phonemes (as :meth:`synthesize_timed` times them).
+        Arguments are checked at the call, before the first chunk is made."""
+        checked = checks.text(text, self.max_chars)
+        request = self._request(speaker_id, pace, pitch_shift, energy_scale, timestamps)
+        return self._stream(self.sentences(checked), request)
+
+    def synthesize_timed(
+        self,
+        text: str,
+        speaker_id: int = 0,
+        pace: float = 1.0,
+        *,
+        pitch_shift: float = 0.0,
+        energy_scale: float = 1.0,
+    ) -> TimedSpeech:
+        """``text`` as :meth:`synthesize_speech` makes it (one sentence at a time), with the
+        start and end of each word and phoneme in seconds into the audio, from the durations
+        the acoustic model predicted (see :mod:`autovoice.inference.timing`). A voice exported
+        before the acoustic graph gave durations raises an :class:`InferenceError`."""
+        chunks = list(
+            self.synthesize_stream(
+                text, speaker_id, pace, pitch_shift=pitch_shift, energy_scale=energy_scale,
+                timestamps=True,
+            )
+        )  # fmt: skip
+        return TimedSpeech(
+            audio=np.concatenate([chunk.audio for chunk in chunks]),
+            sample_rate=self.sample_rate,
+            words=tuple(word for chunk in chunks for word in chunk.words),
+            phonemes=tuple(phoneme for chunk in chunks for phoneme in chunk.phonemes),
+        )
+
+    def sentences(self, text: str) -> list[str]:
+        """The pieces synthesis splits ``text`` into, one at a time or batched."""
+        return split_sentences(text, max_chars=self.sentence_chars)
+
+    def _stream(self, sentences: Sequence[str], request: _Request) -> Iterator[SpeechChunk]:
+        started = time.perf_counter()
+        gap = np.zeros(self.pause_samples, np.float32)
+        stage_seconds, at = np.zeros(2), 0
+        for index, sentence in enumerate(sentences):
+            begun = time.perf_counter()
+            result = self._run([sentence], request)
+            stage_seconds += result.seconds
+            lead = gap if index else gap[:0]
+            speech_at = (at + len(lead)) / self.sample_rate
+            words, phonemes = self._timings(result, 0, speech_at) if request.timed else ([], [])
+            audio = np.concatenate([lead, result.waves[0]])
+            yield SpeechChunk(
+                audio=audio, text=sentence, index=index, start=at / self.sample_rate,
+                seconds=time.perf_counter() - begun, words=tuple(words), phonemes=tuple(phonemes),
+            )  # fmt: skip
+            at += len(audio)
+        self._record(started, at, stage_seconds)
+
+    def _timings(
+        self, result: _Result, item: int, offset: float
+    ) -> tuple[list[WordTiming], list[PhonemeTiming]]:
+        """The words and phonemes of item ``item`` of ``result``, its audio ``offset`` seconds
+        into the whole."""
+        durations = result.durations
+        if durations is None:  # _request refused timestamps already; a guard for the type
+            raise InferenceError("timestamps: the acoustic stage gave no durations")
+        return token_timings(
+            result.tokens[item], durations[item], table=self.bundle.symbols,
+            frame_seconds=self.hop_length / self.sample_rate, offset=offset,
+        )  # fmt: skip
+
+    def _request(
+        self,
+        speaker_id: object,
+        pace: object,
+        pitch_shift: object,
+        energy_scale: object,
+        timestamps: bool = False,
+    ) -> _Request:
+        """The checked arguments of a synthesis call; a control or timestamps that this voice's
+        acoustic graph cannot give raise an error naming the argument."""
+        signature = self._stage("acoustic", "speak text").context.signature
+        controls = {
+            "pitch_shift": checks.control(pitch_shift, "pitch_shift"),
+            "energy_scale": checks.control(energy_scale, "energy_scale"),
+        }
+        for name, value in controls.items():
+            if name not in signature.input_names and value != CONTROL_DEFAULTS[name]:
+                raise InferenceError(
+                    f"{name}: this voice ({self.bundle.root}) was exported before speech "
+                    f"controls: its acoustic graph takes no {name}; re-export it with "
+                    "autovoice export to use it"
+                )
+        if timestamps and DURATIONS not in signature.output_names:
+            raise InferenceError(
+                f"timestamps: this voice ({self.bundle.root}) was exported before timestamps: "
+                f"its acoustic graph gives no {DURATIONS}; re-export it with autovoice export"
+            )
+        return _Request(
+            speaker=checks.speaker(speaker_id, self.speakers),
+            pace=checks.pace(pace),
+            controls={k: v for k, v in controls.items() if k in signature.input_names},
+            timed=bool(timestamps),
+        )
+
+    def _run(self, texts: Sequence[str], request: _Request) -> _Result:
+        """``texts`` as one batch: their waveforms, the seconds each stage took, their tokens
+        and (when the graph gives them) the frames of each token."""
+        processed = [self.front_end.process(text, words=request.timed) for text in texts]
+        batch = self.front_end.collate(processed)
         if batch["notes"]:  # what normalization dropped, such as emoji: once per batch
             logger.info("text normalization: %s", "; ".join(batch["notes"]))
         limit = int(self.bundle.limits.get("max_tokens", 0))
@@ -353,20 +526,29 @@ class VoiceInferenceEngine:
             )
         size = len(texts)
         started = time.perf_counter()
-        acoustic = self._stage("acoustic", "speak text").run(
-            {
-                "tokens": batch["tokens"],
-                "token_lengths": batch["token_lengths"],
-                "speakers": np.full(size, speaker, np.int64),
-                "pace": np.full(size, pace, np.float32),
-            }
-        )
+        feed: dict[str, npt.NDArray[Any]] = {
+            "tokens": batch["tokens"],
+            "token_lengths": batch["token_lengths"],
+            "speakers": np.full(size, request.speaker, np.int64),
+            "pace": np.full(size, request.pace, np.float32),
+            **{name: np.full(size, value, np.float32) for name, value in request.controls.items()},
+        }
+        acoustic = self.stages["acoustic"].run(feed)
         middle = time.perf_counter()
         lengths = np.asarray(acoustic["mel_lengths"], np.int64).reshape(size)
         mel = pad_mels(acoustic["mel"], lengths, pad_value=self.silence, tail=TAIL_FRAMES)
         audio = self.stages["vocoder"].run({"mel": mel})["audio"]
         ended = time.perf_counter()
-        return cut_waves(audio, lengths * self.hop_length), (middle - started, ended - middle)
+        durations = None
+        if DURATIONS in acoustic:
+            frames = np.asarray(acoustic[DURATIONS], np.int64)
+            durations = [frames[i, : len(item.ids)] for i, item in enumerate(processed)]
+        return _Result(
+            waves=cut_waves(audio, lengths * self.hop_length),
+            seconds=(middle - started, ended - middle),
+            tokens=processed,
+            durations=durations,
+        )
 
     # -- conversion ------------------------------------------------------------------------
 

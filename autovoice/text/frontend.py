@@ -9,7 +9,7 @@ notes for the caller to log; the front end itself never logs.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
@@ -19,6 +19,7 @@ import numpy.typing as npt
 from autovoice.text.normalize import Normalized, TextError, check_language, normalize_with_notes
 from autovoice.text.symbols import KINDS, SymbolTable, characters_table, phonemes_table
 from autovoice.text.tokenize import length_mask, pad_sequences
+from autovoice.text.words import WordSpan, word_spans
 
 if TYPE_CHECKING:
     from autovoice.config.schema import TextConfig
@@ -30,13 +31,15 @@ _SHOWN = 80  # characters of an offending text quoted in an error
 
 @attrs.frozen(kw_only=True)
 class Tokens:
-    """One text's symbol ids, the string they encode, the symbols that were dropped, and the
-    notes of normalization on what it dropped (``"dropped emoji 😀"``)."""
+    """One text's symbol ids, the string they encode, the symbols that were dropped, the
+    notes of normalization on what it dropped (``"dropped emoji 😀"``) and, when asked for,
+    the words the ids speak."""
 
     ids: npt.NDArray[np.int64] = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
     text: str
     unknown: Counter[str]
     notes: tuple[str, ...] = ()
+    words: tuple[WordSpan, ...] = ()
 
 
 class TokenBatch(TypedDict):
@@ -98,8 +101,9 @@ class TextFrontEnd:
             lowercase=text.lowercase,
         )
 
-    def process(self, text: str) -> Tokens:
-        """The ids of ``text``; a TextError naming it when nothing in it can be spoken."""
+    def process(self, text: str, words: bool = False) -> Tokens:
+        """The ids of ``text``; a TextError naming it when nothing in it can be spoken. With
+        ``words``, :attr:`Tokens.words` says which ids speak which word."""
         if self.normalize:
             normalized = normalize_with_notes(text, self.language)
         else:
@@ -114,11 +118,15 @@ class TextFrontEnd:
         ids, unknown = self.table.encode(written)
         if not written.strip() or not ids.size:
             raise TextError(f"text {_quote(text)} has no known {self.symbols} to speak")
-        return Tokens(ids=ids, text=written, unknown=unknown, notes=normalized.notes)
+        spans = word_spans(ids, self.table) if words else ()
+        return Tokens(ids=ids, text=written, unknown=unknown, notes=normalized.notes, words=spans)
 
     def batch(self, texts: Iterable[str], multiple_of: int = 1) -> TokenBatch:
         """Each text processed and padded with the pad id into one ``(B, T)`` batch."""
-        processed = [self.process(text) for text in texts]
+        return self.collate([self.process(text) for text in texts], multiple_of)
+
+    def collate(self, processed: Sequence[Tokens], multiple_of: int = 1) -> TokenBatch:
+        """Processed texts padded with the pad id into one ``(B, T)`` batch."""
         tokens, lengths = pad_sequences(
             [item.ids for item in processed], pad_id=self.table.pad_id, multiple_of=multiple_of
         )

@@ -192,7 +192,9 @@ class TorchSession:
         return f"TorchSession({self.path!r}, device={str(self.device)!r})"
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Every output of the signature by name, for every input of it by name."""
+        """Every output of the signature by name, for every input of it by name. A module that
+        names its outputs (``output_names``) may return more than the signature lists, as a
+        newer plugin does for a voice exported before those outputs: the listed ones are kept."""
         tensors = self._tensors(inputs)
         try:
             with torch.inference_mode():
@@ -200,6 +202,10 @@ class TorchSession:
         except RuntimeError as exc:
             raise BackendError(f"{self.path}: PyTorch failed to run the stage: {exc}") from exc
         values = result if isinstance(result, (tuple, list)) else (result,)
+        named = getattr(self.module, "output_names", None)
+        if named is not None and len(named) == len(values):  # the voice's outputs, by name
+            by_name = dict(zip(named, values, strict=True))
+            values = [by_name[n] for n in self.outputs if n in by_name]
         if len(values) != len(self.signature.outputs):
             raise BackendError(
                 f"{self.path}: the module returned {len(values)} outputs; the signature has "

@@ -162,14 +162,21 @@ class VoiceTransformer(nn.Module):
         token_lengths: torch.Tensor,
         speakers: torch.Tensor,
         pace: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Synthesize a padded batch: ``(mel (batch, n_mels, frames), mel_lengths (batch,))``.
+        pitch_shift: torch.Tensor | None = None,
+        energy_scale: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Synthesize a padded batch: ``(mel (batch, n_mels, frames), mel_lengths (batch,),
+        durations (batch, tokens))``, durations in whole frames per token after pace (they sum
+        to the item's length; 0 past its tokens).
 
         ``pace`` above 1 speaks faster (durations are divided by it; values are clamped to at
-        least 0.01). Frames past an item's length hold ``mel_pad_value``; every item gets at
-        least one frame.
+        least 0.01). ``pitch_shift`` (semitones, default 0) and ``energy_scale`` (a factor,
+        default 1) move the predicted pitch and energy, see :meth:`plan`. Frames past an
+        item's length hold ``mel_pad_value``; every item gets at least one frame.
         """
-        features, positions = self.plan(tokens, token_lengths, speakers, pace)
+        features, positions = self.plan(
+            tokens, token_lengths, speakers, pace, pitch_shift, energy_scale
+        )
         return self.render(features, frame_ends(positions))
 
     def plan(
@@ -178,27 +185,42 @@ class VoiceTransformer(nn.Module):
         token_lengths: torch.Tensor,
         speakers: torch.Tensor,
         pace: torch.Tensor,
+        pitch_shift: torch.Tensor | None = None,
+        energy_scale: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The continuous half of :meth:`infer`: token features with pitch and energy added,
-        and the unrounded frame position where each token ends, ``(batch, tokens)``."""
+        and the unrounded frame position where each token ends, ``(batch, tokens)``.
+
+        The pitch predictor gives log-f0 normalized by the training statistics, so a shift of
+        ``s`` semitones, ``s / 12`` octaves, adds ``s * ln(2) / 12`` to log-f0, that over the
+        statistics' standard deviation to the prediction. Energy is the normalized log of the
+        mean mel magnitude; a factor ``k`` adds ``ln(k)`` over its standard deviation. The
+        defaults add exactly 0."""
         mask = lengths_to_mask(token_lengths, tokens.shape[1])
         _, encoded = self._encode(tokens, speakers, mask)
         log_durations = self.duration_predictor(encoded, mask)
         durations = torch.clamp(torch.exp(log_durations) - 1, min=0, max=self.max_duration)
         pitch = self.pitch_predictor(encoded, mask)
         energy = self.energy_predictor(encoded, mask)
+        if pitch_shift is not None:
+            octaves = pitch_shift.float()[:, None] * (math.log(2.0) / 12.0)
+            pitch = pitch + octaves / self.pitch_norm.std
+        if energy_scale is not None:
+            energy = energy + torch.log(energy_scale.float()[:, None]) / self.energy_norm.std
         features = self._add_variance(encoded, pitch, energy, mask)
         positions = frame_positions(durations * mask.to(durations.dtype), pace.clamp(min=0.01))
         return features, positions
 
     def render(
         self, features: torch.Tensor, ends: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The discrete half: regulate ``features`` over integer token ``ends`` and decode."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The discrete half: regulate ``features`` over integer token ``ends`` and decode;
+        the mel, its lengths and the frames of each token."""
         ends = ends + (ends[:, -1:] == 0).to(ends.dtype)
         lengths = ends[:, -1]
         frames, frame_mask = regulate(features, ends, _longest(lengths))
-        return self._decode(frames, frame_mask), lengths
+        durations = ends - torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], dim=1)
+        return self._decode(frames, frame_mask), lengths, durations
 
     # -- training --------------------------------------------------------------------------
 
@@ -308,8 +330,13 @@ class VoiceTransformer(nn.Module):
 
 
 class VoiceTransformerExport(nn.Module):
-    """The exported graph: ``forward(tokens, token_lengths, speakers, pace) -> (mel,
-    mel_lengths)``, the acoustic signature."""
+    """The exported graph: ``forward(tokens, token_lengths, speakers, pace, pitch_shift,
+    energy_scale) -> (mel, mel_lengths, durations)``, the acoustic signature.
+
+    :attr:`output_names` names the outputs, so that a voice whose signature lists fewer (one
+    exported before durations) still loads these weights; its controls default to none."""
+
+    output_names = ("mel", "mel_lengths", "durations")
 
     def __init__(self, model: VoiceTransformer) -> None:
         super().__init__()
@@ -321,36 +348,26 @@ class VoiceTransformerExport(nn.Module):
         token_lengths: torch.Tensor,
         speakers: torch.Tensor,
         pace: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.infer(tokens, token_lengths, speakers, pace)
+        pitch_shift: torch.Tensor | None = None,
+        energy_scale: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.model.infer(tokens, token_lengths, speakers, pace, pitch_shift, energy_scale)
 
     # The graph rounds each token's end frame; export validation holds a rounding that floats
     # may take either way (a position at .5) to both sides (autovoice.export.RoundedValues).
 
-    def rounded_values(
-        self,
-        tokens: torch.Tensor,
-        token_lengths: torch.Tensor,
-        speakers: torch.Tensor,
-        pace: torch.Tensor,
-    ) -> torch.Tensor:
+    def rounded_values(self, *inputs: torch.Tensor) -> torch.Tensor:
         """The frame positions that the graph rounds, NaN past each item's tokens."""
-        _, positions = self.model.plan(tokens, token_lengths, speakers, pace)
-        mask = lengths_to_mask(token_lengths, tokens.shape[1])
+        _, positions = self.model.plan(*inputs)
+        mask = lengths_to_mask(inputs[1], inputs[0].shape[1])
         return torch.where(mask, positions, torch.full_like(positions, math.nan))
 
     def forward_rounded(
-        self,
-        tokens: torch.Tensor,
-        token_lengths: torch.Tensor,
-        speakers: torch.Tensor,
-        pace: torch.Tensor,
-        *,
-        rounded: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, *inputs: torch.Tensor, rounded: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`forward` with ``rounded`` (int64, read where :meth:`rounded_values` is not
         NaN) as the token ends; padded tokens end where the last real one does."""
-        features, _ = self.model.plan(tokens, token_lengths, speakers, pace)
-        mask = lengths_to_mask(token_lengths, tokens.shape[1])
+        features, _ = self.model.plan(*inputs)
+        mask = lengths_to_mask(inputs[1], inputs[0].shape[1])
         ends = torch.cummax(torch.where(mask, rounded, torch.zeros_like(rounded)), dim=1).values
         return self.model.render(features, ends)

@@ -64,7 +64,9 @@ def _media(model: VoiceTransformer, batch: Batch) -> dict[str, Any]:
     with _evaluating(model):
         outputs = model.run_teacher_forced(first)
         pace = torch.ones(1, device=first["tokens"].device)
-        mel, length = model.infer(first["tokens"], first["token_lengths"], first["speakers"], pace)
+        mel, length, _ = model.infer(
+            first["tokens"], first["token_lengths"], first["speakers"], pace
+        )
     alignment = torch.softmax(outputs.log_probs[0, :frames, :tokens].float(), dim=-1)
 
     def image(tensor: torch.Tensor) -> np.ndarray:
