@@ -21,7 +21,7 @@ nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"  # the CPU build here; a GPU machine installs its own CUDA build by hand
 SHARED = Path(".nox") / "shared"
-SHARED_EXTRAS = "train,onnxruntime,dev,eval"
+SHARED_EXTRAS = "train,onnxruntime,dev,eval,serve"
 """What the shared environment holds: enough for tests, typecheck, docs and demo."""
 
 

@@ -18,4 +18,5 @@ COMMAND_MODULES = (
     "autovoice.commands.convert",
     "autovoice.commands.voices",
     "autovoice.commands.demo",
+    "autovoice.commands.serve",
 )
