@@ -105,7 +105,8 @@ def register(sub: Any) -> None:
         "vocoder",
         nargs="?",
         metavar="VOCODER_CKPT",
-        help="vocoder checkpoint, run directory[@best] (or --vocoder griffin-lim)",
+        help="vocoder checkpoint, run directory[@best], a voice bundle (its vocoder stage kept "
+        "byte for byte), or --vocoder griffin-lim",
     )
     parser.add_argument(
         "--vocoder",

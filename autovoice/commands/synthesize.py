@@ -34,7 +34,11 @@ FLAG_FIELDS = (
     *("batch_size", "pace", "speaker"),
 )
 #: flag destination -> engine keyword it sets (no [inference] field holds these)
-ENGINE_FLAGS = {"max_chars": "max_chars", "sentence_silence": "sentence_pause"}
+ENGINE_FLAGS = {
+    "max_chars": "max_chars",
+    "sentence_silence": "sentence_pause",
+    "lexicon": "lexicon",
+}
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:
@@ -130,15 +134,46 @@ def open_engine(args: argparse.Namespace) -> tuple[Any, Any]:
 # -- the command -------------------------------------------------------------------------------
 
 
+def controls(args: argparse.Namespace) -> dict[str, float]:
+    """The pitch and energy controls given on the command line, by engine keyword."""
+    given = {"pitch_shift": args.pitch_shift, "energy_scale": args.energy_scale}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def write_timestamps(path: str, text: str, timed: Any) -> None:
+    """``--timestamps PATH``: the words and phonemes of ``text`` with their times, as JSON."""
+    try:
+        Path(path).write_text(json.dumps({"text": text, **timed.to_dict()}, indent=1) + "\n")
+    except OSError as exc:
+        raise AutovoiceError(f"{path}: cannot write the timestamps: {exc}") from exc
+
+
+def synthesize_texts(args: argparse.Namespace, engine: Any, settings: Any) -> list[Any]:
+    """The waveform of each text; with ``--timestamps`` the text's words and phonemes are
+    written too (one text only, synthesized a sentence at a time)."""
+    texts = read_texts(args)
+    if args.timestamps is None:
+        return list(
+            engine.synthesize_many(
+                texts, speaker_id=settings.speaker, batch_size=settings.batch_size,
+                pace=settings.pace, **controls(args),
+            )
+        )  # fmt: skip
+    timed = engine.synthesize_timed(
+        texts[0], speaker_id=settings.speaker, pace=settings.pace, **controls(args)
+    )
+    write_timestamps(args.timestamps, texts[0], timed)
+    return [timed.audio]
+
+
 def run(args: argparse.Namespace) -> int:
     kind = stream_kind(args)
+    if args.timestamps is not None and args.per_line:
+        raise AutovoiceError("--timestamps writes the times of one text: not with --per-line")
     if kind == RAW and args.per_line:
         return stream_lines(args)
-    texts = read_texts(args)
     engine, settings = open_engine(args)
-    waves = engine.synthesize_many(
-        texts, speaker_id=settings.speaker, batch_size=settings.batch_size, pace=settings.pace
-    )
+    waves = synthesize_texts(args, engine, settings)
     report = sys.stdout if kind is None else sys.stderr
     if kind is None:
         write_files(args, engine, waves, report)
@@ -167,7 +202,9 @@ def stream_lines(args: argparse.Namespace) -> int:
     if args.verbose:
         print_details(engine, RAW, sys.stderr, timing=False)
     for text in utterances(read_lines(args), text_source(args)):
-        wave = engine.synthesize_speech(text, settings.speaker, settings.batch_size, settings.pace)
+        wave = engine.synthesize_speech(
+            text, settings.speaker, settings.batch_size, settings.pace, **controls(args)
+        )
         write_stream(engine, wave, RAW)
     return 0
 
@@ -219,6 +256,7 @@ examples:
   autovoice synthesize --file lines.txt --per-line -o line.wav   # line-0001.wav, ...
   autovoice synthesize "Hello." -o - | sox -t wav - -n stat
   autovoice synthesize "Hello." --output-raw | aplay -r 22050 -f S16_LE -c 1 -t raw
+  autovoice synthesize "Say [[ h ə l oʊ ]]." -o hi.wav --pitch-shift 2 --timestamps hi.json
 
 -o picks the format by extension: .wav, .flac, .ogg (Vorbis), .mp3 (when libsndfile has it),
 .raw (16-bit little-endian PCM, no header). The shipped voice speaks at 22050 Hz; --verbose
@@ -282,7 +320,7 @@ def _add_voice_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_speech_options(parser: argparse.ArgumentParser) -> None:
-    from autovoice.inference.checks import PACE_RANGE
+    from autovoice.inference.checks import CONTROL_RANGES, PACE_RANGE
     from autovoice.inference.engine import MAX_CHARS, SENTENCE_PAUSE
 
     parser.add_argument("--speaker", type=int, metavar="N", help="speaker id")
@@ -295,6 +333,29 @@ def _add_speech_options(parser: argparse.ArgumentParser) -> None:
         type=_within(float, *PACE_RANGE),
         metavar="X",
         help="durations times X: above 1 is slower; --length-scale X is --pace 1/X",
+    )
+    parser.add_argument(
+        "--pitch-shift",
+        type=_within(float, *CONTROL_RANGES["pitch_shift"]),
+        metavar="SEMITONES",
+        help="raise (or, negative, lower) the voice's pitch by this many semitones (default 0)",
+    )
+    parser.add_argument(
+        "--energy-scale",
+        type=_within(float, *CONTROL_RANGES["energy_scale"]),
+        metavar="X",
+        help="the predicted loudness times X: above 1 is louder, more forceful (default 1)",
+    )
+    parser.add_argument(
+        "--lexicon",
+        metavar="FILE",
+        help="words and their phonemes, one word<TAB>phonemes a line (phonemes as in "
+        "[[ h ə l oʊ ]] in the text)",
+    )
+    parser.add_argument(
+        "--timestamps",
+        metavar="OUT.json",
+        help="write each word's and phoneme's start and end (seconds into the audio) to OUT.json",
     )
     parser.add_argument(
         "--sentence-silence",

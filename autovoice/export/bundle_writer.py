@@ -51,7 +51,15 @@ from autovoice.training.recipe import Recipe
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FIRST_STAGES", "StageSource", "export_settings", "export_voice", "load_stage"]
+__all__ = [
+    "FIRST_STAGES",
+    "KeptStage",
+    "StageSource",
+    "export_settings",
+    "export_voice",
+    "keep_vocoder",
+    "load_stage",
+]
 
 FIRST_STAGES = ("acoustic", "converter")
 """What the first checkpoint of a voice may be: text to mel (speech) or mel to mel (conversion)."""
@@ -244,6 +252,34 @@ def export_stage(
     }
 
 
+@attrs.frozen(kw_only=True)
+class KeptStage:
+    """A voice bundle's vocoder stage taken as it is: its files copied byte for byte and its
+    manifest entry kept (with the head it names, or the one format 1 inferred)."""
+
+    bundle: VoiceBundle
+    entry: Mapping[str, Any]
+    files: tuple[Path, ...]
+
+
+def keep_vocoder(bundle: str | os.PathLike[str]) -> KeptStage:
+    """The vocoder stage of the voice bundle ``bundle`` (a directory or ``.tar``), to export
+    with another acoustic model (a re-exported one) and leave unchanged."""
+    voice = VoiceBundle.open(bundle, verify=True)
+    info = voice.stage("vocoder")
+    entry = {
+        **voice.manifest["vocoder"],
+        "head": info.head,
+        "head_options": dict(info.head_options),
+    }
+    files = tuple(path for path in (info.onnx, info.weights) if path is not None)
+    return KeptStage(bundle=voice, entry=entry, files=files)
+
+
+def _is_bundle(path: str | os.PathLike[str]) -> bool:
+    return Path(path).is_dir() and (Path(path) / "manifest.json").is_file()
+
+
 def _target(out_dir: str | os.PathLike[str], archive: bool) -> Path:
     target = Path(out_dir)
     if archive and target.suffix != ".tar":
@@ -291,9 +327,11 @@ def export_voice(
     """Export a voice bundle from two checkpoints (each as :func:`resolve_checkpoint` reads
     it); returns the bundle's directory, or its ``.tar`` with ``archive``.
 
-    With ``vocoder_checkpoint`` None the vocoder stage is the head that is Griffin-Lim from
-    the mel, with the options ``griffin_lim`` gives (``iterations``, ``momentum``, ``seed``;
-    defaults where left out).
+    A ``vocoder_checkpoint`` that is a voice bundle's directory gives that bundle's vocoder
+    stage unchanged (:func:`keep_vocoder`: its files byte for byte), to export a voice's
+    acoustic model again. With ``vocoder_checkpoint`` None the vocoder stage is the head that
+    is Griffin-Lim from the mel, with the options ``griffin_lim`` gives (``iterations``,
+    ``momentum``, ``seed``; defaults where left out).
 
     The first checkpoint is an acoustic model's (a text-to-speech voice) or a voice conversion
     model's (a ``converter`` stage: a voice that converts recordings); its checkpoint says which.
@@ -303,17 +341,21 @@ def export_voice(
     """
     registry = registry if registry is not None else Registry.discover()
     acoustic = load_stage(acoustic_checkpoint, FIRST_STAGES, registry)
-    vocoder: StageSource | dict[str, Any]
+    vocoder: StageSource | KeptStage | dict[str, Any]
     if vocoder_checkpoint is None:
         vocoder = _griffin_lim(griffin_lim)
+    elif _is_bundle(vocoder_checkpoint):
+        vocoder = keep_vocoder(vocoder_checkpoint)
+        check_audio_match(acoustic.config.audio, vocoder.bundle.audio, str(vocoder_checkpoint))
     else:
         vocoder = load_stage(vocoder_checkpoint, VOCODER_STAGES, registry)
         check_audio_match(acoustic.config.audio, vocoder.config.audio, vocoder.ref.location)
     settings = export_settings(settings or acoustic.config.export, overrides)
-    if settings.tensorrt and vocoder_checkpoint is None:
+    if settings.tensorrt and not isinstance(vocoder, StageSource):
         raise ExportError(
             "$.export.tensorrt: engines are built for a voice with a vocoder checkpoint; "
-            "a Griffin-Lim vocoder has no graph (export without engines)"
+            "a Griffin-Lim vocoder has no graph, a kept one no checkpoint (export without "
+            "engines)"
         )
     if settings.tensorrt and acoustic.stage != "acoustic":
         raise ExportError(
@@ -350,7 +392,7 @@ def _griffin_lim(options: Mapping[str, Any] | None) -> dict[str, Any]:
 def _write_bundle(
     work: Path,
     acoustic: StageSource,
-    vocoder: StageSource | Mapping[str, Any],
+    vocoder: StageSource | KeptStage | Mapping[str, Any],
     settings: ExportConfig,
     lengths: ValidationLengths,
     name: str,
@@ -358,6 +400,10 @@ def _write_bundle(
     stages = {acoustic.stage: export_stage(acoustic, work, settings, lengths)}
     if isinstance(vocoder, StageSource):
         stages["vocoder"] = export_stage(vocoder, work, settings, lengths)
+    elif isinstance(vocoder, KeptStage):
+        for path in vocoder.files:
+            shutil.copy2(path, work / path.name)
+        stages["vocoder"] = dict(vocoder.entry)
     else:
         stages["vocoder"] = dict(vocoder)
     engines = build_engines(work, acoustic.config, settings, stages) if settings.tensorrt else []

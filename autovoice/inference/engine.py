@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -47,6 +48,7 @@ from autovoice.plugins import Registry
 from autovoice.signature import DURATIONS
 from autovoice.specs import BackendSpec
 from autovoice.text import TextFrontEnd, Tokens
+from autovoice.text.inline import Lexicon, parse_lexicon, segments
 
 __all__ = [
     "CONTROL_DEFAULTS",
@@ -61,6 +63,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Wave = npt.NDArray[np.float32]
+LexiconSource = str | os.PathLike[str] | Mapping[str, str] | None
 SENTENCE_CHARS = 300
 """Sentences longer than this many characters are cut at clause marks or spaces."""
 MAX_CHARS = 2000
@@ -129,14 +132,29 @@ def open_voice(voice: str | os.PathLike[str] | VoiceBundle | None) -> VoiceBundl
     return VoiceBundle.open(voice)
 
 
-def _front_end(bundle: VoiceBundle) -> TextFrontEnd:
-    """The text front end the voice was trained with, encoding with the voice's own table."""
+def _front_end(bundle: VoiceBundle, lexicon: LexiconSource) -> TextFrontEnd:
+    """The text front end the voice was trained with, encoding with the voice's own table,
+    with the words of ``lexicon`` (a ``word<TAB>phonemes`` file, or a mapping of words to
+    phonemes) spoken as it says."""
+    table = bundle.symbols
+    if lexicon is None:
+        words = Lexicon()
+    elif isinstance(lexicon, Mapping):
+        content = "\n".join(f"{word}\t{phonemes}" for word, phonemes in lexicon.items())
+        words = parse_lexicon(content, table, "lexicon")
+    else:
+        try:
+            content = Path(lexicon).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InferenceError(f"{lexicon}: cannot read the lexicon: {exc}") from exc
+        words = parse_lexicon(content, table, str(lexicon))
     return TextFrontEnd(
         language=bundle.text.language,
         symbols=bundle.text.symbols,
         normalize=bundle.text.normalize,
         lowercase=bundle.text.lowercase,
-        table=bundle.symbols,
+        table=table,
+        lexicon=words,
     )
 
 
@@ -153,7 +171,9 @@ class VoiceInferenceEngine:
     options class, or a table structured against it). ``threads`` (0: the backend decides)
     fills a backend option named ``threads`` or ``intra_op_threads`` left at 0. ``max_chars``
     is the longest text a call takes; ``sentence_pause`` the seconds of silence put between the
-    sentences of a text. ``device="cuda"`` on a machine without a GPU warns once
+    sentences of a text. ``lexicon`` (a ``word<TAB>phonemes`` file or a mapping) gives words
+    their phonemes, in the notation of ``[[ ... ]]`` blocks in the text
+    (:mod:`autovoice.text.inline`). ``device="cuda"`` on a machine without a GPU warns once
     (a ``DeviceFallbackWarning``) and runs every stage on the CPU.
 
     Calls are thread-safe: each stage runs under its own lock and the text front end is
@@ -176,6 +196,7 @@ class VoiceInferenceEngine:
         backend_options: Mapping[str, Any] | None = None,
         registry: Registry | None = None,
         vocoder: str = "bundle",
+        lexicon: LexiconSource = None,
     ) -> None:
         if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
             raise InferenceError(f"max_chars must be an integer >= 1, got {max_chars!r}")
@@ -188,7 +209,7 @@ class VoiceInferenceEngine:
         self.threads = threads
         self.pause_samples = round(max(sentence_pause, 0.0) * self.sample_rate)
         self._options = dict(backend_options or {})
-        self.front_end = _front_end(self.bundle)
+        self.front_end = _front_end(self.bundle, lexicon)
         chosen = {
             "acoustic": acoustic_backend,
             "converter": converter_backend,
@@ -355,7 +376,7 @@ class VoiceInferenceEngine:
     ) -> list[Wave]:
         """One waveform per text, each as :meth:`synthesize_speech` makes it; the sentences of
         all the texts are batched together, ``batch_size`` at a time."""
-        checked = checks.texts(texts, self.max_chars)
+        checked = self._texts(texts)
         request = self._request(speaker_id, pace, pitch_shift, energy_scale)
         size = checks.batch_size(batch_size)
         started = time.perf_counter()
@@ -387,7 +408,7 @@ class VoiceInferenceEngine:
     ) -> list[Wave]:
         """One waveform per text (float32, at :attr:`sample_rate`), the texts synthesized as one
         padded batch through both stages, each cut to its own length. No sentence splitting."""
-        checked = checks.texts(texts, self.max_chars)
+        checked = self._texts(texts)
         request = self._request(speaker_id, pace, pitch_shift, energy_scale)
         started = time.perf_counter()
         result = self._run(checked, request)
@@ -410,7 +431,7 @@ class VoiceInferenceEngine:
         exactly ``synthesize_speech(text, speaker_id, 1, pace, ...)``. With ``timestamps``
         each chunk carries its words and phonemes (as :meth:`synthesize_timed` times them).
         Arguments are checked at the call, before the first chunk is made."""
-        checked = checks.text(text, self.max_chars)
+        (checked,) = self._texts([text])
         request = self._request(speaker_id, pace, pitch_shift, energy_scale, timestamps)
         return self._stream(self.sentences(checked), request)
 
@@ -439,6 +460,14 @@ class VoiceInferenceEngine:
             words=tuple(word for chunk in chunks for word in chunk.words),
             phonemes=tuple(phoneme for chunk in chunks for phoneme in chunk.phonemes),
         )
+
+    def _texts(self, texts: object) -> list[str]:
+        """``texts`` checked, their phoneme blocks too (an unknown symbol is an error naming
+        its place in the text as given, before anything is synthesized)."""
+        checked = checks.texts(texts, self.max_chars)
+        for text in checked:
+            segments(text, self.front_end.table, self.front_end.lexicon)
+        return checked
 
     def sentences(self, text: str) -> list[str]:
         """The pieces synthesis splits ``text`` into, one at a time or batched."""

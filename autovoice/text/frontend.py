@@ -16,10 +16,11 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from autovoice.text.inline import Lexicon, Segment, segments
 from autovoice.text.normalize import Normalized, TextError, check_language, normalize_with_notes
 from autovoice.text.symbols import KINDS, SymbolTable, characters_table, phonemes_table
 from autovoice.text.tokenize import length_mask, pad_sequences
-from autovoice.text.words import WordSpan, word_spans
+from autovoice.text.words import WordSpan, align_words, spoken_words, word_spans
 
 if TYPE_CHECKING:
     from autovoice.config.schema import TextConfig
@@ -77,7 +78,8 @@ class TextFrontEnd:
     """Text to ids for one language and symbol kind.
 
     ``table`` defaults to the built-in table of ``symbols``; pass the table a checkpoint or voice
-    bundle carries to encode exactly as the model was trained.
+    bundle carries to encode exactly as the model was trained. ``lexicon`` gives words their
+    phonemes (:func:`autovoice.text.inline.parse_lexicon`).
     """
 
     language: str = attrs.field(default="en", validator=_check_language)
@@ -85,6 +87,7 @@ class TextFrontEnd:
     normalize: bool = True
     lowercase: bool = True
     table: SymbolTable = attrs.field(default=attrs.Factory(_default_table, takes_self=True))
+    lexicon: Lexicon = attrs.field(factory=Lexicon)
 
     @table.validator
     def _check_table(self, _attribute: Any, table: SymbolTable) -> None:
@@ -102,8 +105,49 @@ class TextFrontEnd:
         )
 
     def process(self, text: str, words: bool = False) -> Tokens:
-        """The ids of ``text``; a TextError naming it when nothing in it can be spoken. With
-        ``words``, :attr:`Tokens.words` says which ids speak which word."""
+        """The ids of ``text``; a TextError naming it when nothing in it can be spoken. Its
+        ``[[ ... ]]`` phoneme blocks and the words of :attr:`lexicon` are spoken as the symbols
+        they give (:mod:`autovoice.text.inline`), the rest as usual. With ``words``,
+        :attr:`Tokens.words` says which ids speak which word (its normalized spoken form)."""
+        pieces = segments(text, self.table, self.lexicon)
+        if all(piece.symbols is None for piece in pieces):
+            return self._plain(text, words)
+        parts = [self._segment(piece, words) for piece in pieces]
+        space = self.table.encode(" ")[0]
+        ids: list[int] = []
+        spans: list[WordSpan] = []
+        for part in parts:
+            if ids and part.ids.size:
+                ids.extend(space.tolist())
+            spans += [
+                attrs.evolve(w, start=w.start + len(ids), end=w.end + len(ids)) for w in part.words
+            ]
+            ids.extend(part.ids.tolist())
+        unknown: Counter[str] = Counter()
+        for part in parts:
+            unknown.update(part.unknown)
+        return Tokens(
+            ids=np.asarray(ids, np.int64),
+            text=" ".join(part.text for part in parts if part.text),
+            unknown=unknown,
+            notes=tuple(dict.fromkeys(note for part in parts for note in part.notes)),
+            words=tuple(spans),
+        )
+
+    def _segment(self, piece: Segment, words: bool) -> Tokens:
+        """One piece of a text with phonemes in it: its symbols, or plain text processed; a
+        piece of punctuation alone keeps the marks the table has."""
+        if piece.symbols is not None:
+            ids = np.asarray([self.table.id_of(symbol) for symbol in piece.symbols], np.int64)
+            span = WordSpan(text=piece.text, start=0, end=len(ids))
+            return Tokens(ids=ids, text="".join(piece.symbols), unknown=Counter(), words=(span,))
+        if not any(char.isalnum() for char in piece.text):
+            marks = "".join(char for char in piece.text if char in self.table and char != " ")
+            return Tokens(ids=self.table.encode(marks)[0], text=marks, unknown=Counter())
+        return self._plain(piece.text, words)
+
+    def _plain(self, text: str, words: bool) -> Tokens:
+        """The ids of text without phonemes in it."""
         if self.normalize:
             normalized = normalize_with_notes(text, self.language)
         else:
@@ -118,8 +162,15 @@ class TextFrontEnd:
         ids, unknown = self.table.encode(written)
         if not written.strip() or not ids.size:
             raise TextError(f"text {_quote(text)} has no known {self.symbols} to speak")
-        spans = word_spans(ids, self.table) if words else ()
+        spans = self._words(ids, spoken) if words else ()
         return Tokens(ids=ids, text=written, unknown=unknown, notes=normalized.notes, words=spans)
+
+    def _words(self, ids: npt.NDArray[np.int64], spoken: str) -> tuple[WordSpan, ...]:
+        """Which of ``ids`` speak which word of the normalized text ``spoken``."""
+        chunks = word_spans(ids, self.table)
+        if self.symbols != "phonemes":
+            return chunks
+        return align_words(chunks, spoken_words(spoken), self._phonemize)
 
     def batch(self, texts: Iterable[str], multiple_of: int = 1) -> TokenBatch:
         """Each text processed and padded with the pad id into one ``(B, T)`` batch."""
