@@ -4,6 +4,7 @@ every error. Audio is compared with the engine's own, byte for byte where the fo
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -212,6 +213,60 @@ def test_openai_client_errors_name_the_field(client):
         client.audio.speech.create(model="default", voice="alloy", input="Hi.")
 
 
+def events(response: httpx.Response) -> list[dict]:
+    lines = [line for line in response.text.split("\n\n") if line.strip()]
+    assert all(line.startswith("data: ") for line in lines)
+    return [json.loads(line.removeprefix("data: ")) for line in lines]
+
+
+def test_server_sent_events_carry_the_engines_audio(url, engine):
+    response = speech(url, response_format="pcm", stream_format="sse")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    *deltas, done = events(response)
+    assert [d["type"] for d in deltas] == ["speech.audio.delta"] * 3
+    assert [d["index"] for d in deltas] == [0, 1, 2]
+    assert [d["text"] for d in deltas] == engine.sentences(TEXT)
+    audio = b"".join(base64.b64decode(d["audio"]) for d in deltas)
+    wave = engine.synthesize_speech(TEXT)
+    assert audio == encode_audio(wave, engine.sample_rate, ".raw")
+    assert done["type"] == "speech.audio.done" and "usage" in done
+    assert done["seconds"] == pytest.approx(len(wave) / engine.sample_rate)
+    assert "words" not in deltas[0]
+
+
+def test_openai_client_reads_the_event_stream(client):
+    with client.audio.speech.with_streaming_response.create(
+        model="default", voice="hibari", input="Hello.", response_format="wav", stream_format="sse"
+    ) as response:
+        body = b"".join(response.iter_bytes()).decode()
+    first = json.loads(body.split("\n\n")[0].removeprefix("data: "))
+    assert base64.b64decode(first["audio"])[:4] == b"RIFF"
+
+
+def test_speech_controls_reach_the_engine(url, engine):
+    controls = {"pitch_shift": 3.0, "energy_scale": 1.5}
+    shifted = speech(url, response_format="pcm", **controls).content
+    wave = np.concatenate([c.audio for c in engine.synthesize_stream(TEXT, **controls)])
+    assert shifted == encode_audio(wave, engine.sample_rate, ".raw")
+    plain = speech(url, response_format="pcm").content
+    assert shifted != plain
+    assert speech(url, response_format="pcm", pitch_shift=0.0, energy_scale=1.0).content == plain
+
+
+def test_timestamps_come_with_each_sentences_audio(url, engine):
+    response = speech(url, response_format="pcm", stream_format="sse", timestamps=True, speed=1.2)
+    *deltas, _ = events(response)
+    timed = engine.synthesize_timed(TEXT, pace=1.2)
+    words = [w for d in deltas for w in d["words"]]
+    assert [w["text"] for w in words] == [w.text for w in timed.words]
+    assert [w["start"] for w in words] == pytest.approx([w.start for w in timed.words])
+    phonemes = [p for d in deltas for p in d["phonemes"]]
+    assert [p["symbol"] for p in phonemes] == [p.symbol for p in timed.phonemes]
+    assert [p["end"] for p in phonemes] == pytest.approx([p.end for p in timed.phonemes])
+    for delta in deltas[1:]:  # seconds into the whole audio: each sentence after the one before
+        assert delta["words"][0]["start"] >= delta["start"] > 0
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 
@@ -230,6 +285,14 @@ BAD = [
     ({"model": "default", "input": "Hi.", "speed": True}, 400, "speed"),
     ({"model": "default", "input": "Hi.", "pitch_shift": 30}, 400, "pitch_shift"),
     ({"model": "default", "input": "Hi.", "loudness": 2}, 400, "loudness"),
+    ({"model": "default", "input": "Hi.", "stream_format": "ws"}, 400, "stream_format"),
+    (
+        {"model": "default", "input": "Hi.", "stream_format": "sse", "response_format": "mp3"},
+        400,
+        "stream_format",
+    ),
+    ({"model": "default", "input": "Hi.", "timestamps": True}, 400, "timestamps"),
+    ({"model": "default", "input": "Hi.", "timestamps": "yes"}, 400, "timestamps"),
 ]
 
 

@@ -16,9 +16,11 @@ log), so no traceback or file path reaches a client.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import hmac
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
@@ -34,10 +36,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from autovoice.errors import AutovoiceError
+from autovoice.inference import SpeechChunk
 from autovoice.server.formats import FORMATS, AudioFormat, available_formats, pcm16, wav_header
-from autovoice.server.requests import RequestError, SpeechJob, parse_json, speech_job
+from autovoice.server.requests import FIELDS, RequestError, SpeechJob, parse_json, speech_job
 from autovoice.server.settings import ServerSettings
-from autovoice.server.synthesis import Synthesis, Wave
+from autovoice.server.synthesis import Synthesis
 from autovoice.server.voices import Busy, VoiceTable
 
 __all__ = ["ServerState", "create_app"]
@@ -91,9 +94,17 @@ def public_message(message: str, state: ServerState) -> str:
     return message
 
 
+ENGINE_FIELDS = {"pace": "speed", "speaker_id": "voice", "text": "input"}
+"""The engine's argument names that a request calls otherwise."""
+
+
 async def _autovoice_error(request: Request, exc: Exception) -> Response:
-    """Input the engine refused (a sentence with more symbols than the voice takes, ...)."""
-    return _error(400, public_message(str(exc), _state(request)), "invalid_request_error", "input")
+    """Input the engine refused (a control this voice lacks, a sentence with more symbols than
+    it takes, ...): a 400 naming the request's field where the message names an argument."""
+    message = public_message(str(exc), _state(request))
+    named = message.partition(":")[0]
+    field = ENGINE_FIELDS.get(named, named if named in FIELDS else "input")
+    return _error(400, message, "invalid_request_error", field)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -216,26 +227,79 @@ async def speech(request: Request) -> Response:
     audio = FORMATS[job.format]
     rate = int(job.voice.engine.sample_rate)
     headers = {"X-Sample-Rate": str(rate)}
+    chunks = _chunks(first, synthesis)
+    if job.events:
+        events = _events(chunks, audio, rate, job.timestamps)
+        return AudioStream(events, done, media_type="text/event-stream", headers=headers)
     if audio.streams:
-        stream = _stream(first, synthesis, audio, rate)
+        stream = _stream(chunks, audio, rate)
         return AudioStream(stream, done, media_type=audio.media_type, headers=headers)
     try:
-        pieces = [first, *[piece async for piece in synthesis.pieces()]]
+        wave = np.concatenate([chunk.audio async for chunk in chunks])
         loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(
-            job.voice.executor, audio.encode, np.concatenate(pieces), rate
-        )
+        data = await loop.run_in_executor(job.voice.executor, audio.encode, wave, rate)
     finally:
         done()
     return Response(data, media_type=audio.media_type, headers=headers)
 
 
+async def _chunks(first: SpeechChunk, synthesis: Synthesis) -> AsyncIterator[SpeechChunk]:
+    yield first
+    async for chunk in synthesis.pieces():
+        yield chunk
+
+
+async def _framed(
+    chunks: AsyncIterator[SpeechChunk], audio: AudioFormat, rate: int
+) -> AsyncIterator[tuple[SpeechChunk, bytes]]:
+    """Each chunk with its audio's bytes, a WAV header of unknown length before the first
+    for ``wav``."""
+    header = wav_header(rate) if audio.name == "wav" else b""
+    async for chunk in chunks:
+        yield chunk, header + pcm16(chunk.audio, rate)
+        header = b""
+
+
 async def _stream(
-    first: Wave, synthesis: Synthesis, audio: AudioFormat, rate: int
+    chunks: AsyncIterator[SpeechChunk], audio: AudioFormat, rate: int
 ) -> AsyncIterator[bytes]:
-    yield (wav_header(rate) if audio.name == "wav" else b"") + pcm16(first, rate)
-    async for piece in synthesis.pieces():
-        yield pcm16(piece, rate)
+    async for _, data in _framed(chunks, audio, rate):
+        yield data
+
+
+def _event(event: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
+async def _events(
+    chunks: AsyncIterator[SpeechChunk], audio: AudioFormat, rate: int, timestamps: bool
+) -> AsyncIterator[bytes]:
+    """OpenAI's speech events: a ``speech.audio.delta`` per sentence (its audio's bytes in
+    base64, with autovoice's ``index``, ``text``, ``start`` and, asked for, ``words`` and
+    ``phonemes``), then ``speech.audio.done``."""
+    samples = 0
+    async for chunk, data in _framed(chunks, audio, rate):
+        event: dict[str, Any] = {
+            "type": "speech.audio.delta",
+            "audio": base64.b64encode(data).decode("ascii"),
+            "index": chunk.index,
+            "text": chunk.text,
+            "start": chunk.start,
+        }
+        if timestamps:
+            event["words"] = [attrs.asdict(word) for word in chunk.words]
+            event["phonemes"] = [attrs.asdict(phoneme) for phoneme in chunk.phonemes]
+        samples += len(chunk.audio)
+        yield _event(event)
+    usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    yield _event(
+        {
+            "type": "speech.audio.done",
+            "usage": usage,
+            "seconds": samples / rate,
+            "sample_rate": rate,
+        }
+    )
 
 
 class AudioStream(StreamingResponse):

@@ -2,8 +2,9 @@
 :class:`RequestError` that names the field, answered as OpenAI answers, ``{"error": {...}}``.
 
 The fields are OpenAI's (``model``, ``voice``, ``input``, ``response_format``, ``speed``;
-``instructions`` is taken and ignored: a voice has no instructions to follow) and autovoice's
-own speech controls (:data:`CONTROLS`), which the OpenAI client sends through ``extra_body``.
+``instructions`` is taken and ignored: a voice has no instructions to follow;
+``stream_format``), and autovoice's own: the speech controls (:data:`CONTROLS`) and
+``timestamps``, which OpenAI's client sends through ``extra_body``.
 """
 
 from __future__ import annotations
@@ -15,20 +16,26 @@ from typing import Any
 
 import attrs
 
+from autovoice.inference.checks import CONTROL_RANGES, PACE_RANGE
+from autovoice.inference.engine import CONTROL_DEFAULTS
 from autovoice.server.formats import FORMATS
 from autovoice.server.voices import ServedVoice, VoiceTable
 
 __all__ = ["CONTROLS", "RequestError", "SpeechJob", "parse_json", "speech_job"]
 
-SPEED_RANGE = (0.25, 4.0)
-"""OpenAI's range of ``speed``; it is the engine's ``pace`` (above 1 is faster)."""
-CONTROLS: dict[str, tuple[float, float, float]] = {
-    "pitch_shift": (-12.0, 12.0, 0.0),
-    "energy_scale": (0.25, 4.0, 1.0),
-}
-"""autovoice's speech controls beyond ``speed``: (lowest, highest, neutral). ``pitch_shift``
-is in semitones, ``energy_scale`` a factor on the predicted loudness."""
-FIELDS = frozenset({"model", "voice", "input", "response_format", "speed", "instructions"})
+SPEED_RANGE = PACE_RANGE
+"""OpenAI's range of ``speed`` (0.25 to 4.0) is the engine's ``pace``: above 1 is faster."""
+CONTROLS = ("pitch_shift", "energy_scale")
+"""autovoice's speech controls beyond ``speed``, in the engine's ranges
+(:data:`autovoice.inference.checks.CONTROL_RANGES`): ``pitch_shift`` in semitones,
+``energy_scale`` a factor on the predicted loudness."""
+STREAM_FORMATS = ("audio", "sse")
+"""``stream_format``: the audio's bytes themselves, or OpenAI's server-sent events (each
+``speech.audio.delta`` a base64 piece of audio; with ``timestamps``, its words and phonemes)."""
+FIELDS = frozenset(
+    {"model", "voice", "input", "response_format", "speed", "instructions", "stream_format"}
+    | {"timestamps", *CONTROLS}
+)
 
 
 class RequestError(Exception):
@@ -66,6 +73,9 @@ class SpeechJob:
     pace: float
     format: str
     controls: Mapping[str, float] = attrs.field(factory=dict)
+    events: bool = False
+    """Whether the audio goes as server-sent events (``stream_format: "sse"``)."""
+    timestamps: bool = False
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -128,6 +138,39 @@ def _speaker(voice: ServedVoice, name: str | None) -> int:
     )
 
 
+def _choice(body: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if value not in choices:
+        raise RequestError(
+            f"{name}: expected one of {', '.join(choices)}, got {value!r}", param=name
+        )
+    return str(value)
+
+
+def _events(body: Mapping[str, Any], format: str) -> tuple[bool, bool]:
+    """(events, timestamps) as ``stream_format`` and ``timestamps`` ask."""
+    events = _choice(body, "stream_format", STREAM_FORMATS, "audio") == "sse"
+    timestamps = body.get("timestamps", False)
+    if not isinstance(timestamps, bool):
+        raise RequestError(
+            f"timestamps: expected true or false, got {timestamps!r}", param="timestamps"
+        )
+    if events and not FORMATS[format].streams:
+        streaming = ", ".join(name for name, f in FORMATS.items() if f.streams)
+        raise RequestError(
+            f"stream_format: 'sse' carries only streamed formats ({streaming}), not {format!r}",
+            param="stream_format",
+        )
+    if timestamps and not events:
+        raise RequestError(
+            "timestamps: they come with the audio as events: give stream_format 'sse'",
+            param="timestamps",
+        )
+    return events, timestamps
+
+
 def _format(body: Mapping[str, Any], available: tuple[str, ...], default: str) -> str:
     value = body.get("response_format", default)
     if value is None:
@@ -150,9 +193,9 @@ def speech_job(
     default_format: str,
 ) -> SpeechJob:
     """The job a ``POST /v1/audio/speech`` body asks for."""
-    unknown = sorted(set(body) - FIELDS - set(CONTROLS))
+    unknown = sorted(set(body) - FIELDS)
     if unknown:
-        known = ", ".join(sorted(FIELDS | set(CONTROLS)))
+        known = ", ".join(sorted(FIELDS))
         raise RequestError(f"{unknown[0]}: unknown field; fields: {known}", param=unknown[0])
     voice = _voice(table, str(_text(body, "model")))
     text = str(_text(body, "input"))
@@ -162,15 +205,19 @@ def speech_job(
             param="input",
         )
     controls = {
-        name: _number(body, name, low, high, neutral)
-        for name, (low, high, neutral) in CONTROLS.items()
+        name: _number(body, name, *CONTROL_RANGES[name], CONTROL_DEFAULTS[name])
+        for name in CONTROLS
         if body.get(name) is not None
     }
+    format = _format(body, formats, default_format)
+    events, timestamps = _events(body, format)
     return SpeechJob(
         voice=voice,
         text=text,
         speaker=_speaker(voice, _text(body, "voice", required=False)),
         pace=_number(body, "speed", *SPEED_RANGE, 1.0),
-        format=_format(body, formats, default_format),
+        format=format,
         controls=controls,
+        events=events,
+        timestamps=timestamps,
     )

@@ -10,38 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from autovoice.inference.sentences import split_sentences
-from autovoice.server.requests import RequestError, SpeechJob
+from autovoice.inference import SpeechChunk
+from autovoice.server.requests import SpeechJob
 from autovoice.server.voices import ServedVoice
 
 __all__ = ["Synthesis", "sentence_audio"]
 
-Wave = npt.NDArray[np.float32]
 
-
-def sentence_audio(engine: Any, job: SpeechJob) -> Generator[Wave, None, None]:
-    """The job's audio, a sentence at a time; after the first, each piece begins with the
-    pause between sentences, so that the pieces one after another are the whole text's audio,
-    as ``engine.synthesize_speech`` makes it."""
-    stream = getattr(engine, "synthesize_stream", None)
-    if stream is not None:
-        for chunk in stream(job.text, speaker_id=job.speaker, pace=job.pace, **job.controls):
-            yield chunk.audio
-        return
-    if job.controls:  # an engine without speech controls
-        name = sorted(job.controls)[0]
-        raise RequestError(f"{name}: this installation's engine has no such control", param=name)
-    gap = np.zeros(engine.pause_samples, np.float32)
-    for i, sentence in enumerate(split_sentences(job.text, max_chars=engine.sentence_chars)):
-        wave = engine.synthesize_batch([sentence], job.speaker, job.pace)[0]
-        yield np.concatenate([gap, wave]) if i else wave
+def sentence_audio(engine: Any, job: SpeechJob) -> Iterator[SpeechChunk]:
+    """The job's sentences as ``engine.synthesize_stream`` makes them: their audio one after
+    another is the whole text's, exactly as ``engine.synthesize_speech`` makes it."""
+    return engine.synthesize_stream(  # type: ignore[no-any-return]
+        job.text, job.speaker, job.pace, timestamps=job.timestamps, **job.controls
+    )
 
 
 _END = object()
@@ -55,25 +40,27 @@ class Synthesis:
     def __init__(self, voice: ServedVoice, job: SpeechJob) -> None:
         self.voice = voice
         self.job = job
-        self._pieces = sentence_audio(voice.engine, job)
+        self._pieces: Iterator[SpeechChunk] | None = None
         self._current: Future[Any] | None = None
         self._closed = threading.Event()
 
     def _step(self) -> Any:
         if self._closed.is_set():
             return _END
+        if self._pieces is None:  # the engine checks its arguments here, on a voice thread
+            self._pieces = sentence_audio(self.voice.engine, self.job)
         piece = next(self._pieces, _END)
         if piece is not _END:
             self.voice.count_sentence()
         return piece
 
-    async def next(self) -> Wave | None:
-        """The next sentence's audio, None after the last."""
+    async def next(self) -> SpeechChunk | None:
+        """The next sentence, None after the last."""
         self._current = self.voice.executor.submit(self._step)
         piece = await asyncio.wrap_future(self._current)
         return None if piece is _END else piece
 
-    async def pieces(self) -> AsyncIterator[Wave]:
+    async def pieces(self) -> AsyncIterator[SpeechChunk]:
         while (piece := await self.next()) is not None:
             yield piece
 
@@ -83,7 +70,9 @@ class Synthesis:
         current = self._current
 
         def finish(_: object = None) -> None:
-            self._pieces.close()
+            close = getattr(self._pieces, "close", None)
+            if close is not None:
+                close()
             release()
 
         if current is None or current.cancel() or current.done():
