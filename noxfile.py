@@ -107,7 +107,8 @@ def bench(session: nox.Session) -> None:
     import shutil
 
     gpu = shutil.which("nvidia-smi") is not None and os.path.exists("/dev/nvidia0")
-    install_project(session, "train,gpu,tensorrt,dev" if gpu else "train,onnxruntime,dev")
+    extras = "train,gpu,tensorrt,dev,serve" if gpu else "train,onnxruntime,dev,serve"
+    install_project(session, extras)
     if gpu:  # the peers require onnxruntime, which would overwrite onnxruntime-gpu
         session.install("--no-deps", *BENCH_PEERS)
         session.install("pathvalidate>=3,<4", *BENCH_TOOLS)
