@@ -476,14 +476,17 @@ class VoiceInferenceEngine:
     def _stream(self, sentences: Sequence[str], request: _Request) -> Iterator[SpeechChunk]:
         started = time.perf_counter()
         gap = np.zeros(self.pause_samples, np.float32)
-        stage_seconds, at = np.zeros(2), 0
+        stage_seconds, at, spoken = np.zeros(2), 0, 0
         for index, sentence in enumerate(sentences):
             begun = time.perf_counter()
             result = self._run([sentence], request)
             stage_seconds += result.seconds
             lead = gap if index else gap[:0]
             speech_at = (at + len(lead)) / self.sample_rate
-            words, phonemes = self._timings(result, 0, speech_at) if request.timed else ([], [])
+            words, phonemes = (
+                self._timings(result, speech_at, spoken) if request.timed else ([], [])
+            )
+            spoken += len(words)
             audio = np.concatenate([lead, result.waves[0]])
             yield SpeechChunk(
                 audio=audio, text=sentence, index=index, start=at / self.sample_rate,
@@ -493,16 +496,17 @@ class VoiceInferenceEngine:
         self._record(started, at, stage_seconds)
 
     def _timings(
-        self, result: _Result, item: int, offset: float
+        self, result: _Result, offset: float, first_word: int
     ) -> tuple[list[WordTiming], list[PhonemeTiming]]:
-        """The words and phonemes of item ``item`` of ``result``, its audio ``offset`` seconds
-        into the whole."""
+        """The words and phonemes of the one sentence of ``result``, its audio ``offset``
+        seconds into the whole, its first word ``first_word`` of the whole."""
         durations = result.durations
         if durations is None:  # _request refused timestamps already; a guard for the type
             raise InferenceError("timestamps: the acoustic stage gave no durations")
         return token_timings(
-            result.tokens[item], durations[item], table=self.bundle.symbols,
+            result.tokens[0], durations[0], table=self.bundle.symbols,
             frame_seconds=self.hop_length / self.sample_rate, offset=offset,
+            first_word=first_word,
         )  # fmt: skip
 
     def _request(

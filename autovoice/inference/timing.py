@@ -92,10 +92,12 @@ def token_timings(
     table: SymbolTable,
     frame_seconds: float,
     offset: float,
+    first_word: int = 0,
 ) -> tuple[list[WordTiming], list[PhonemeTiming]]:
     """The words and symbols of one sentence with their times: ``durations`` are frames per
     token (ids of ``table``), a frame lasts ``frame_seconds`` and the sentence's audio begins
-    ``offset`` seconds into the whole. Symbols that are spaces are left out of the phonemes."""
+    ``offset`` seconds into the whole; its first word is word ``first_word`` of the whole.
+    Symbols that are spaces are left out of the phonemes."""
     frames = np.asarray(durations, np.int64).reshape(-1)
     if frames.size != tokens.ids.size:
         raise ValueError(f"{frames.size} durations for {tokens.ids.size} tokens")
@@ -109,7 +111,10 @@ def token_timings(
         )
     phonemes = [
         PhonemeTiming(
-            symbol=symbol, start=float(edges[i]), end=float(edges[i + 1]), word=int(owner[i])
+            symbol=symbol,
+            start=float(edges[i]),
+            end=float(edges[i + 1]),
+            word=int(owner[i]) + first_word if owner[i] >= 0 else -1,
         )
         for i, symbol in enumerate(table.symbols[int(id_)] for id_ in tokens.ids)
         if not symbol.isspace()

@@ -18,7 +18,13 @@ import numpy.typing as npt
 
 from autovoice.text.inline import Lexicon, Segment, segments
 from autovoice.text.normalize import Normalized, TextError, check_language, normalize_with_notes
-from autovoice.text.symbols import KINDS, SymbolTable, characters_table, phonemes_table
+from autovoice.text.symbols import (
+    KINDS,
+    PUNCTUATION,
+    SymbolTable,
+    characters_table,
+    phonemes_table,
+)
 from autovoice.text.tokenize import length_mask, pad_sequences
 from autovoice.text.words import WordSpan, align_words, spoken_words, word_spans
 
@@ -117,7 +123,7 @@ class TextFrontEnd:
         ids: list[int] = []
         spans: list[WordSpan] = []
         for part in parts:
-            if ids and part.ids.size:
+            if ids and part.ids.size and part.text[:1] not in PUNCTUATION:
                 ids.extend(space.tolist())
             spans += [
                 attrs.evolve(w, start=w.start + len(ids), end=w.end + len(ids)) for w in part.words
@@ -128,7 +134,7 @@ class TextFrontEnd:
             unknown.update(part.unknown)
         return Tokens(
             ids=np.asarray(ids, np.int64),
-            text=" ".join(part.text for part in parts if part.text),
+            text=self.table.decode(np.asarray(ids, np.int64)),
             unknown=unknown,
             notes=tuple(dict.fromkeys(note for part in parts for note in part.notes)),
             words=tuple(spans),

@@ -1,0 +1,126 @@
+"""Speech controls on the shipped (trained) voice, each with the effect it names: pace on the
+duration, pitch shift on the mean f0 (in semitones), energy scale on the RMS; defaults leave the
+audio as the voice made it before controls existed; a voice without them names the argument."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autovoice.audio.pitch import estimate_pitch
+from autovoice.inference import InferenceError, VoiceInferenceEngine
+from autovoice.signature import CONTROLS
+
+TEXT = "The quick brown fox jumps over the lazy dog, and runs far away into the green forest."
+PREVIOUS_VOICE = Path(os.environ.get("AUTOVOICE_PREVIOUS_VOICE", "/work/old-default-voice"))
+
+
+@pytest.fixture(scope="module")
+def engine() -> VoiceInferenceEngine:
+    pytest.importorskip("onnxruntime")
+    engine = VoiceInferenceEngine(None, backend="onnxruntime", threads=1)
+    if not set(CONTROLS) <= set(engine.bundle.stage("acoustic").signature.input_names):
+        pytest.skip("the installed default voice takes no speech controls")
+    return engine
+
+
+def semitones_above(wave: np.ndarray, base: np.ndarray, rate: int) -> float:
+    def mean_log_f0(audio: np.ndarray) -> float:
+        f0 = estimate_pitch(audio, sample_rate=rate, hop_length=256, n_frames=len(audio) // 256)
+        return float(np.mean(np.log(f0[f0 > 0])))
+
+    return float(12 * (mean_log_f0(wave) - mean_log_f0(base)) / np.log(2))
+
+
+def rms(wave: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(wave.astype(np.float64) ** 2)))
+
+
+@pytest.mark.parametrize("pace", [0.5, 0.8, 1.25, 2.0])
+def test_pace_divides_the_duration(engine: VoiceInferenceEngine, pace: float) -> None:
+    base = engine.synthesize_speech(TEXT)
+    faster = engine.synthesize_speech(TEXT, pace=pace)
+    assert len(faster) / len(base) == pytest.approx(1 / pace, rel=0.02)
+
+
+@pytest.mark.parametrize("shift", [-3.0, 3.0, 6.0])
+def test_pitch_shift_moves_the_mean_f0_by_about_its_semitones(
+    engine: VoiceInferenceEngine, shift: float
+) -> None:
+    base = engine.synthesize_speech(TEXT)
+    shifted = engine.synthesize_speech(TEXT, pitch_shift=shift)
+    assert len(shifted) == len(base)  # pitch leaves the timing alone
+    moved = semitones_above(shifted, base, engine.sample_rate)
+    assert moved == pytest.approx(shift, abs=max(1.0, 0.25 * abs(shift)))
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.7, 1.5])
+def test_energy_scale_scales_the_rms(engine: VoiceInferenceEngine, scale: float) -> None:
+    base = engine.synthesize_speech(TEXT)
+    scaled = engine.synthesize_speech(TEXT, energy_scale=scale)
+    assert rms(scaled) / rms(base) == pytest.approx(scale, rel=0.15)
+    assert abs(semitones_above(scaled, base, engine.sample_rate)) < 0.5
+
+
+def test_the_cli_takes_the_controls(tmp_path: Path, engine: VoiceInferenceEngine) -> None:
+    import soundfile  # type: ignore[import-untyped]
+
+    from autovoice.cli import main
+
+    out = tmp_path / "out.wav"
+    flags = ["--pitch-shift", "3", "--energy-scale", "0.5", "--length-scale", "1.25"]
+    assert main(["synthesize", TEXT, "-o", str(out), *flags]) == 0
+    wave, _ = soundfile.read(out, dtype="float32")
+    expected = engine.synthesize_speech(TEXT, pace=0.8, pitch_shift=3, energy_scale=0.5)
+    np.testing.assert_allclose(wave, expected, atol=2 / 32768)  # 16-bit WAV
+    with pytest.raises(SystemExit):  # argparse: a usage error naming the flag
+        main(["synthesize", TEXT, "-o", str(out), "--pitch-shift", "40"])
+
+
+def test_a_voice_without_controls_names_the_argument(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    shipped = VoiceInferenceEngine(None, backend="onnxruntime").bundle.root
+    manifest = json.loads((shipped / "manifest.json").read_text())
+    inputs = manifest["acoustic"]["signature"]["inputs"]
+    manifest["acoustic"]["signature"]["inputs"] = [i for i in inputs if i["name"] not in CONTROLS]
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("vocoder.onnx", "vocoder.safetensors", "acoustic.safetensors"):
+        (old / name).symlink_to(shipped / name)
+    if not PREVIOUS_VOICE.is_dir():
+        pytest.skip("no voice exported before controls to open (AUTOVOICE_PREVIOUS_VOICE)")
+    (old / "acoustic.onnx").symlink_to(PREVIOUS_VOICE / "acoustic.onnx")
+    manifest["files"]["acoustic.onnx"] = json.loads((PREVIOUS_VOICE / "manifest.json").read_text())[
+        "files"
+    ]["acoustic.onnx"]
+    manifest["acoustic"]["signature"]["outputs"] = manifest["acoustic"]["signature"]["outputs"][:2]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    engine = VoiceInferenceEngine(old, backend="onnxruntime")
+    with pytest.raises(InferenceError, match=r"pitch_shift: .*exported before speech controls"):
+        engine.synthesize_speech("Hello.", pitch_shift=2.0)
+    with pytest.raises(InferenceError, match=r"energy_scale: .*exported before speech contr"):
+        engine.synthesize_speech("Hello.", energy_scale=1.5)
+    assert engine.synthesize_speech("Hello.", pace=1.2).size > 0
+
+
+def test_default_controls_leave_the_previous_voice_s_audio_unchanged(
+    engine: VoiceInferenceEngine,
+) -> None:
+    if not PREVIOUS_VOICE.is_dir():
+        pytest.skip("no copy of the voice as shipped before controls (AUTOVOICE_PREVIOUS_VOICE)")
+    before = VoiceInferenceEngine(PREVIOUS_VOICE, backend="onnxruntime", threads=1)
+    assert "durations" not in before.bundle.stage("acoustic").signature.output_names
+    texts = [TEXT, "Dr. Smith paid $5.20 on Jan. 5, 2021. Was it late?"]
+    for pace in (1.0, 0.8, 1.3):
+        for text in texts:
+            np.testing.assert_array_equal(
+                engine.synthesize_speech(text, pace=pace), before.synthesize_speech(text, pace=pace)
+            )
+    for shipped in ("vocoder.onnx", "vocoder.safetensors"):
+        assert (engine.bundle.root / shipped).read_bytes() == (
+            PREVIOUS_VOICE / shipped
+        ).read_bytes()
