@@ -60,6 +60,11 @@ def test_type_press_speak_and_hear_it(browser_page):
         assert page.locator("#speaker option").all_inner_texts() == ["hibari"]
         page.fill("#text", "Good morning. The page speaks as the audio arrives.")
         page.locator("#speed").fill("1.5")
+        page.locator("#pitch").fill("2")
+        assert page.evaluate("JSON.stringify(request(voices[0]))") == (
+            '{"model":"default","voice":"hibari","input":"Good morning. The page speaks as the '
+            'audio arrives.","response_format":"pcm","speed":1.5,"pitch_shift":2}'
+        )
         page.click("#speak")
         page.wait_for_function(
             "document.getElementById('status').dataset.state === 'played'", timeout=60_000

@@ -9,7 +9,6 @@ made is dropped when done, and only then does the request give up its place in t
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -42,11 +41,8 @@ class Synthesis:
         self.job = job
         self._pieces: Iterator[SpeechChunk] | None = None
         self._current: Future[Any] | None = None
-        self._closed = threading.Event()
 
     def _step(self) -> Any:
-        if self._closed.is_set():
-            return _END
         if self._pieces is None:  # the engine checks its arguments here, on a voice thread
             self._pieces = sentence_audio(self.voice.engine, self.job)
         piece = next(self._pieces, _END)
@@ -66,7 +62,6 @@ class Synthesis:
 
     def close(self, release: Callable[[], None]) -> None:
         """Start no more sentences; ``release()`` once the sentence being made is done."""
-        self._closed.set()
         current = self._current
 
         def finish(_: object = None) -> None:
