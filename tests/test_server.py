@@ -267,6 +267,26 @@ def test_timestamps_come_with_each_sentences_audio(url, engine):
         assert delta["words"][0]["start"] >= delta["start"] > 0
 
 
+def test_inline_phonemes_are_spoken_and_bad_ones_named(url, engine):
+    text = "Say [[ h ə l oʊ ]] to him."
+    got = speech(url, text, response_format="pcm").content
+    assert got == encode_audio(engine.synthesize_speech(text), engine.sample_rate, ".raw")
+    assert got != speech(url, "Say hello to him.", response_format="pcm").content
+    bad = speech(url, "Say [[ h ∆ l ]] to him.", response_format="pcm")
+    assert bad.status_code == 400 and "∆" in bad.json()["error"]["message"]
+    no_leak(bad)
+
+
+def test_a_lexicon_reaches_every_voice(tmp_path):
+    lexicon = tmp_path / "words.tsv"
+    lexicon.write_text("tomato\tt ə m ɑː t oʊ\n", encoding="utf-8")
+    expected = VoiceInferenceEngine("default", threads=1, lexicon=lexicon)
+    wave = expected.synthesize_speech("A tomato.")
+    with serving(settings(lexicon=str(lexicon))) as base:
+        got = speech(base, "A tomato.", response_format="pcm").content
+    assert got == encode_audio(wave, expected.sample_rate, ".raw")
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 

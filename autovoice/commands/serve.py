@@ -36,6 +36,7 @@ def settings_of(args: argparse.Namespace) -> Any:
         backend=args.backend,
         device=args.device,
         threads=args.threads,
+        lexicon=args.lexicon,
     )
 
 
@@ -147,5 +148,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument(
         "--threads", type=int, default=0, metavar="N", help="CPU threads per stage (0: backend's)"
+    )
+    parser.add_argument(
+        "--lexicon",
+        metavar="FILE",
+        help="word<TAB>phonemes file: its words are spoken so by every voice",
     )
     parser.set_defaults(func=run)

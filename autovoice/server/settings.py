@@ -49,3 +49,5 @@ class ServerSettings:
     backend: str = "auto"
     device: str = "auto"
     threads: int = attrs.field(default=0, validator=_whole(0))
+    lexicon: str | None = None
+    """A ``word<TAB>phonemes`` file whose words every voice speaks as it says."""

@@ -150,6 +150,7 @@ def open_voices(settings: ServerSettings, registry: Any = None) -> VoiceTable:
             device=settings.device,
             threads=settings.threads,
             max_chars=settings.max_chars,
+            lexicon=settings.lexicon,
             registry=registry,
         )
         name = name or engine.bundle.name
