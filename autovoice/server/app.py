@@ -1,4 +1,4 @@
-"""The web application: routes, the API key, body limits and errors as JSON.
+"""The web application: its routes, the API key, and errors as JSON.
 
 | route | what |
 | --- | --- |
@@ -15,58 +15,33 @@ log), so no traceback or file path reaches a client.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import contextlib
-import functools
 import hmac
-import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
 
-import attrs
-import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from autovoice.errors import AutovoiceError
-from autovoice.inference import SpeechChunk
-from autovoice.server.formats import FORMATS, AudioFormat, available_formats, pcm16, wav_header
-from autovoice.server.requests import FIELDS, RequestError, SpeechJob, parse_json, speech_job
+from autovoice.server.formats import FORMATS, available_formats
+from autovoice.server.requests import FIELDS, RequestError
 from autovoice.server.settings import ServerSettings
-from autovoice.server.synthesis import Synthesis
-from autovoice.server.voices import Busy, VoiceTable
+from autovoice.server.speech import speech
+from autovoice.server.state import ServerState, state_of
+from autovoice.server.voices import VoiceTable
 
-__all__ = ["ServerState", "create_app"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger("autovoice.server")
 PREFERRED_DEFAULT = ("mp3", "wav")
 """``response_format`` when a request gives none: OpenAI's default (mp3), where this
 installation writes it, else wav."""
-
-
-@attrs.frozen(kw_only=True)
-class ServerState:
-    """What every request reads: the voices, the settings and the formats on offer."""
-
-    voices: VoiceTable
-    settings: ServerSettings
-    formats: tuple[str, ...]
-    default_format: str
-
-
-def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.server
-    return state
-
-
-# -- errors ------------------------------------------------------------------------------------
 
 
 def _error(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
@@ -101,7 +76,7 @@ ENGINE_FIELDS = {"pace": "speed", "speaker_id": "voice", "text": "input"}
 async def _autovoice_error(request: Request, exc: Exception) -> Response:
     """Input the engine refused (a control this voice lacks, a sentence with more symbols than
     it takes, ...): a 400 naming the request's field where the message names an argument."""
-    message = public_message(str(exc), _state(request))
+    message = public_message(str(exc), state_of(request))
     named = message.partition(":")[0]
     field = ENGINE_FIELDS.get(named, named if named in FIELDS else "input")
     return _error(400, message, "invalid_request_error", field)
@@ -149,13 +124,13 @@ async def page(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     status = {name: voice.status() for name, voice in state.voices.voices.items()}
     return JSONResponse({"status": "ok", "voices": status})
 
 
 async def list_voices(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     return JSONResponse(
         {
             "voices": [voice.describe() for voice in state.voices.voices.values()],
@@ -169,155 +144,9 @@ async def list_voices(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
-    names = _state(request).voices.voices
+    names = state_of(request).voices.voices
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "autovoice"} for n in names]
     return JSONResponse({"object": "list", "data": data})
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request's body, refused with 413 once it is longer than ``limit`` bytes."""
-    too_long = RequestError(
-        f"body: longer than this server's limit of {limit} bytes", param="body", status=413
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_long
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise too_long
-    return bytes(body)
-
-
-def _admit(job: SpeechJob, retry_after: int) -> Callable[[], None]:
-    try:
-        return job.voice.admit()
-    except Busy:
-        raise RequestError(
-            f"model: voice {job.voice.name!r} is busy ({job.voice.queue_size} requests); "
-            f"try again in {retry_after} s",
-            param="model",
-            status=503,
-            kind="server_busy",
-            headers={"Retry-After": str(retry_after)},
-        ) from None
-
-
-async def speech(request: Request) -> Response:
-    state = _state(request)
-    body = parse_json(await read_body(request, state.settings.max_body_bytes))
-    job = speech_job(
-        body,
-        state.voices,
-        max_chars=state.settings.max_chars,
-        formats=state.formats,
-        default_format=state.default_format,
-    )
-    synthesis = Synthesis(job.voice, job)
-    release = _admit(job, state.settings.retry_after)
-    done = functools.partial(synthesis.close, release)
-    try:
-        first = await synthesis.next()  # its faults are the request's: 4xx, not a cut stream
-        if first is None:
-            raise RequestError("input: nothing in it to speak", param="input")
-    except BaseException:
-        done()
-        raise
-    audio = FORMATS[job.format]
-    rate = int(job.voice.engine.sample_rate)
-    headers = {"X-Sample-Rate": str(rate)}
-    chunks = _chunks(first, synthesis)
-    if job.events:
-        events = _events(chunks, audio, rate, job.timestamps)
-        return AudioStream(events, done, media_type="text/event-stream", headers=headers)
-    if audio.streams:
-        stream = _stream(chunks, audio, rate)
-        return AudioStream(stream, done, media_type=audio.media_type, headers=headers)
-    try:
-        wave = np.concatenate([chunk.audio async for chunk in chunks])
-        loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(job.voice.executor, audio.encode, wave, rate)
-    finally:
-        done()
-    return Response(data, media_type=audio.media_type, headers=headers)
-
-
-async def _chunks(first: SpeechChunk, synthesis: Synthesis) -> AsyncIterator[SpeechChunk]:
-    yield first
-    async for chunk in synthesis.pieces():
-        yield chunk
-
-
-async def _framed(
-    chunks: AsyncIterator[SpeechChunk], audio: AudioFormat, rate: int
-) -> AsyncIterator[tuple[SpeechChunk, bytes]]:
-    """Each chunk with its audio's bytes, a WAV header of unknown length before the first
-    for ``wav``."""
-    header = wav_header(rate) if audio.name == "wav" else b""
-    async for chunk in chunks:
-        yield chunk, header + pcm16(chunk.audio, rate)
-        header = b""
-
-
-async def _stream(
-    chunks: AsyncIterator[SpeechChunk], audio: AudioFormat, rate: int
-) -> AsyncIterator[bytes]:
-    async for _, data in _framed(chunks, audio, rate):
-        yield data
-
-
-def _event(event: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(event)}\n\n".encode()
-
-
-async def _events(
-    chunks: AsyncIterator[SpeechChunk], audio: AudioFormat, rate: int, timestamps: bool
-) -> AsyncIterator[bytes]:
-    """OpenAI's speech events: a ``speech.audio.delta`` per sentence (its audio's bytes in
-    base64, with autovoice's ``index``, ``text``, ``start`` and, asked for, ``words`` and
-    ``phonemes``), then ``speech.audio.done``."""
-    samples = 0
-    async for chunk, data in _framed(chunks, audio, rate):
-        event: dict[str, Any] = {
-            "type": "speech.audio.delta",
-            "audio": base64.b64encode(data).decode("ascii"),
-            "index": chunk.index,
-            "text": chunk.text,
-            "start": chunk.start,
-        }
-        if timestamps:
-            event["words"] = [attrs.asdict(word) for word in chunk.words]
-            event["phonemes"] = [attrs.asdict(phoneme) for phoneme in chunk.phonemes]
-        samples += len(chunk.audio)
-        yield _event(event)
-    usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-    yield _event(
-        {
-            "type": "speech.audio.done",
-            "usage": usage,
-            "seconds": samples / rate,
-            "sample_rate": rate,
-        }
-    )
-
-
-class AudioStream(StreamingResponse):
-    """A streamed response that calls ``done`` however it ends: sent, cut off by its client
-    (which cancels it) or by the server's shutdown."""
-
-    def __init__(self, content: AsyncIterator[bytes], done: Callable[[], None], **kw: Any) -> None:
-        super().__init__(content, **kw)
-        self.done = done
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.done()
-
-
-# -- the application ---------------------------------------------------------------------------
 
 
 def create_app(voices: VoiceTable, settings: ServerSettings) -> Starlette:
