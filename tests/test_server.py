@@ -597,3 +597,16 @@ def test_two_voices_of_one_name_need_a_name(tmp_path):
     table = open_voices(settings(voices=("default", "other=default")))
     assert list(table.voices) == ["default", "other"]
     table.close()
+
+
+def test_serving_never_imports_torch():
+    code = (
+        "import sys, httpx\n"
+        "from autovoice.server import ServerSettings, serving\n"
+        "with serving(ServerSettings(port=0, threads=1, backend='onnxruntime')) as base:\n"
+        "    r = httpx.post(base + '/v1/audio/speech', json={'model': 'default', 'input': 'Hi.'})\n"
+        "    assert r.status_code == 200, r.text\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
