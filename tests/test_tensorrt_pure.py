@@ -3,8 +3,6 @@ CUDA error checks, and a session run end to end against stand-ins for TensorRT a
 
 from __future__ import annotations
 
-import ctypes
-import enum
 import importlib.util
 import itertools
 import json
@@ -39,7 +37,6 @@ from autovoice_tensorrt.buffers import (
     grown_capacity,
     tensor_nbytes,
 )
-from autovoice_tensorrt.build import keeps_fp32
 from autovoice_tensorrt.cache import (
     EngineKey,
     GpuIdentity,
@@ -54,7 +51,9 @@ from autovoice_tensorrt.cache import (
 from autovoice_tensorrt.device import Cuda, CudaError, check
 from autovoice_tensorrt.engine import InputError, TensorRTSession
 from autovoice_tensorrt.engines import stage_models
-from autovoice_tensorrt.probe import reason
+from autovoice_tensorrt.fp16 import FORMAT as FP16_FORMAT
+from autovoice_tensorrt.fp16 import keeps_fp32
+from autovoice_tensorrt.probe import reason, version_problem
 from autovoice_tensorrt.profiles import (
     AxisRange,
     Profile,
@@ -70,6 +69,15 @@ from autovoice_tensorrt.profiles import (
     split_bounds,
 )
 from autovoice_tensorrt.store import EngineStore
+
+from _fake_tensorrt import (  # isort: skip
+    VERSIONS,
+    FakeAllocatorBase,
+    FakeEngine,
+    FakeError,
+    FakeRuntime,
+    OK,
+)
 
 EXPORT = ExportConfig()
 GPU = GpuIdentity(name="NVIDIA H100 80GB HBM3", compute_capability=(9, 0))
@@ -140,7 +148,8 @@ def test_split_makes_one_profile_per_piece_and_select_picks_the_covering_one() -
         AxisRange(65, 100, 256),
         AxisRange(257, 1000, 1000),
     ]
-    shapes = {"tokens": (2, 300), "token_lengths": (2,), "speakers": (2,), "pace": (2,)}
+    shapes = {name: (2,) for name in acoustic_signature(80).input_names}
+    shapes["tokens"] = (2, 300)
     assert select_profile(profiles, shapes) == 2
     shapes["tokens"] = (2, 64)
     assert select_profile(profiles, shapes) == 0
@@ -422,8 +431,8 @@ def test_importing_the_plugin_imports_no_tensorrt_cuda_or_torch() -> None:
 
 
 def test_options_structure_from_toml_values() -> None:
-    options = structure({"tokens": [2, 64, 256], "keep_fp32_layers": ["*norm*"]}, TensorRTOptions)
-    assert options.tokens == (2, 64, 256) and options.keep_fp32_layers == ("*norm*",)
+    options = structure({"tokens": [2, 64, 256], "keep_fp32_ops": ["Softmax"]}, TensorRTOptions)
+    assert options.tokens == (2, 64, 256) and options.keep_fp32_ops == ("Softmax",)
     with pytest.raises(ConfigError, match=r"\$\.tokens: must be empty or \[min, opt, max\]"):
         structure({"tokens": [64, 2, 256]}, TensorRTOptions)
     with pytest.raises(ConfigError, match=r"\$\.builder_optimization_level"):
@@ -437,8 +446,10 @@ def test_precision_bounds_and_key_options_follow_options_then_export() -> None:
     tables = axis_bounds(TensorRTOptions(batch=(1, 2, 3), split_time_at=(100,)), EXPORT)
     assert len(tables) == 2 and all(t["batch"] == AxisRange(1, 2, 3) for t in tables)
     assert tables[0]["tokens"].max == 100 and tables[1]["tokens"].min == 101
-    assert "keep_fp32_layers" in build_options(TensorRTOptions(), "fp16")
-    assert "keep_fp32_layers" not in build_options(TensorRTOptions(), "fp32")
+    fp16 = build_options(TensorRTOptions(), "fp16")
+    assert fp16["keep_fp32_ops"] == list(TensorRTOptions().keep_fp32_ops)
+    assert fp16["fp16_graph"] == FP16_FORMAT and fp16["network"] == "strongly-typed"
+    assert "keep_fp32_ops" not in build_options(TensorRTOptions(), "fp32")
 
 
 def test_device_and_artifact_checks(tmp_path: Path) -> None:
@@ -454,18 +465,28 @@ def test_device_and_artifact_checks(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "kind", "kept"),
+    ("name", "op_type", "kept"),
     [
-        ("/decoder/layers.0/norm1/LayerNormalization", "NORMALIZATION", True),
-        ("/attn/Softmax", "SOFTMAX", True),
-        ("/duration/Exp", "UNARY", True),
-        ("node_42", "NORMALIZATION", True),
-        ("/decoder/conv1/Conv", "CONVOLUTION", False),
-        ("/proj/MatMul", "MATRIX_MULTIPLY", False),
+        ("/decoder/layers.0/norm1/LayerNormalization", "LayerNormalization", True),
+        ("/attn/Softmax", "Softmax", True),
+        ("/duration/Exp", "Exp", True),
+        ("/encoder/pos/Sin", "Sin", True),
+        ("/lengths/CumSum", "CumSum", True),
+        ("node_42", "BatchNormalization", True),
+        ("/decoder/conv1/Conv", "Conv", False),
+        ("/proj/MatMul", "MatMul", False),
+        ("/expand/Expand", "Expand", False),  # not "Exp"
+        ("/logits/Add", "Add", False),
     ],
 )
-def test_fp32_layer_patterns(name: str, kind: str, kept: bool) -> None:
-    assert keeps_fp32(name, kind, TensorRTOptions().keep_fp32_layers) is kept
+def test_fp32_op_patterns(name: str, op_type: str, kept: bool) -> None:
+    assert keeps_fp32(name, op_type, TensorRTOptions().keep_fp32_ops) is kept
+
+
+def test_removed_options_are_unknown_keys() -> None:
+    for key in ("keep_fp32_layers", "precision_constraints"):
+        with pytest.raises(ConfigError, match=rf"\$\.{key}: unknown key"):
+            structure({key: "obey"}, TensorRTOptions)
 
 
 def test_stage_models_read_the_bundle_manifest(tmp_path: Path) -> None:
@@ -485,84 +506,6 @@ def test_stage_models_read_the_bundle_manifest(tmp_path: Path) -> None:
 # --- CUDA calls and the probe, against a stand-in runtime ----------------------------------
 
 
-class FakeError(enum.IntEnum):
-    cudaSuccess = 0
-    cudaErrorMemoryAllocation = 2
-    cudaErrorInsufficientDriver = 35
-    cudaErrorNoDevice = 100
-
-
-class FakeKind(enum.IntEnum):
-    cudaMemcpyHostToDevice = 1
-    cudaMemcpyDeviceToHost = 2
-
-
-OK = FakeError.cudaSuccess
-
-
-class FakeRuntime:
-    """``cuda.bindings.runtime`` for tests: device memory is host memory, bounds-checked."""
-
-    cudaError_t = FakeError
-    cudaMemcpyKind = FakeKind
-
-    def __init__(self, devices: int = 1, limit: int | None = None) -> None:
-        self.devices, self.limit = devices, limit
-        self.memory: dict[int, tuple[ctypes.Array[ctypes.c_char], int]] = {}
-
-    def cudaGetErrorString(self, err: FakeError) -> tuple[FakeError, bytes]:
-        return OK, f"explained {err.name}".encode()
-
-    def cudaGetDeviceCount(self) -> tuple[FakeError, int]:
-        return (OK, self.devices) if self.devices else (FakeError.cudaErrorNoDevice, 0)
-
-    def cudaSetDevice(self, index: int) -> tuple[FakeError]:
-        return (OK,)
-
-    def cudaGetDeviceProperties(self, index: int) -> tuple[FakeError, SimpleNamespace]:
-        return OK, SimpleNamespace(name=b"Fake GPU\0\0\0", major=8, minor=9)
-
-    def cudaRuntimeGetVersion(self) -> tuple[FakeError, int]:
-        return OK, 12080
-
-    def cudaDriverGetVersion(self) -> tuple[FakeError, int]:
-        return OK, 13000
-
-    def cudaMalloc(self, nbytes: int) -> tuple[FakeError, int]:
-        if self.limit is not None and nbytes > self.limit:
-            return FakeError.cudaErrorMemoryAllocation, 0
-        buffer = ctypes.create_string_buffer(nbytes + 256)  # aligned like cudaMalloc's
-        pointer = -(-ctypes.addressof(buffer) // 256) * 256
-        self.memory[pointer] = (buffer, nbytes)
-        return OK, pointer
-
-    def cudaFree(self, pointer: int) -> tuple[FakeError]:
-        del self.memory[pointer]
-        return (OK,)
-
-    def cudaStreamCreate(self) -> tuple[FakeError, int]:
-        return OK, 7
-
-    def cudaStreamDestroy(self, stream: int) -> tuple[FakeError]:
-        return (OK,)
-
-    def cudaStreamSynchronize(self, stream: int) -> tuple[FakeError]:
-        return (OK,)
-
-    def cudaMemcpyAsync(self, dst: int, src: int, n: int, kind: FakeKind, stream: int) -> tuple:
-        self.device_view(dst if kind == FakeKind.cudaMemcpyHostToDevice else src, n)
-        ctypes.memmove(dst, src, n)
-        return (OK,)
-
-    def device_view(self, pointer: int, nbytes: int, dtype: str = "uint8") -> np.ndarray:
-        """The device bytes at ``pointer``; fails unless they lie inside one allocation."""
-        for start, (_, size) in self.memory.items():
-            if start <= pointer and pointer + nbytes <= start + size:
-                raw = (ctypes.c_char * nbytes).from_address(pointer)
-                return np.frombuffer(raw, dtype=dtype)
-        raise AssertionError(f"{nbytes} bytes at {pointer:#x} are outside every allocation")
-
-
 def test_check_returns_values_and_names_the_failed_call() -> None:
     rt = FakeRuntime()
     assert check(rt, "cudaFree", (OK,)) is None
@@ -580,117 +523,46 @@ def test_cuda_wrapper_reads_the_gpu_and_versions() -> None:
         Cuda(FakeRuntime(devices=0)).device_count()
 
 
-def test_probe_reasons() -> None:
-    assert reason("10.9.0", FakeRuntime()) is None
-    assert reason("8.6.1", FakeRuntime()) == "needs TensorRT 10 or newer, found 8.6.1"
-    assert "no CUDA device visible (cudaGetDeviceCount: cudaErrorNoDevice" in str(
-        reason("10.9.0", FakeRuntime(devices=0))
+@pytest.mark.parametrize("version", VERSIONS)
+def test_supported_versions_pass_the_probe(version: str) -> None:
+    assert version_problem(version) is None
+    assert reason(version, FakeRuntime()) is None
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("8.6.1", "needs TensorRT 10.12 to 11.x (strongly typed networks), found TensorRT 8.6.1"),
+        ("10.11.0.33", "needs TensorRT 10.12 to 11.x (strongly typed networks)"),
+        ("12.0.0.1", "TensorRT 12.0.0.1 is newer than this backend supports (TensorRT 10.12"),
+        ("unknown", "cannot read the TensorRT version 'unknown'"),
+    ],
+)
+def test_unsupported_versions_are_named(version: str, message: str) -> None:
+    assert message in str(reason(version, FakeRuntime()))
+    assert "pip install 'autovoice[tensorrt]'" in str(version_problem(version)) or (
+        version == "unknown"
     )
+
+
+def test_probe_names_a_missing_device() -> None:
+    assert "no CUDA device visible (cudaGetDeviceCount: cudaErrorNoDevice" in str(
+        reason(VERSIONS[0], FakeRuntime(devices=0))
+    )
+
+
+def test_an_unsupported_version_is_refused_when_loading(monkeypatch) -> None:
+    import autovoice_tensorrt.build as build_module
+
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="10.9.0.34"))
+    with pytest.raises(BackendError, match=r"backend needs TensorRT 10.12 to 11.x .* 10.9.0.34"):
+        build_module.tensorrt_module()
 
 
 # --- a session end to end, against stand-ins for TensorRT and CUDA ------------------------
 
 
-class Named:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class FakeAllocatorBase:
-    def __init__(self) -> None:
-        pass
-
-
-FAKE_TRT = SimpleNamespace(IOutputAllocator=FakeAllocatorBase, __version__="10.9.0.34")
-
-# y = 2x + 1 on x float32 [batch, time]; k = indices where n > 1 (a data-dependent size)
-TENSORS = {
-    "x": ("INPUT", "FLOAT", (-1, -1)),
-    "n": ("INPUT", "INT64", (-1,)),
-    "y": ("OUTPUT", "FLOAT", (-1, -1)),
-    "k": ("OUTPUT", "INT64", (-1,)),
-}
-PROFILES = [  # (min, opt, max) of x; n follows the batch
-    ((1, 1), (2, 4), (4, 8)),
-    ((1, 9), (2, 32), (4, 64)),
-]
-
-
-class FakeEngine:
-    num_io_tensors = len(TENSORS)
-    num_optimization_profiles = len(PROFILES)
-
-    def __init__(self, rt: FakeRuntime) -> None:
-        self.rt = rt
-
-    def get_tensor_name(self, index: int) -> str:
-        return list(TENSORS)[index]
-
-    def get_tensor_mode(self, name: str) -> Named:
-        return Named(TENSORS[name][0])
-
-    def get_tensor_dtype(self, name: str) -> Named:
-        return Named(TENSORS[name][1])
-
-    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-        return TENSORS[name][2]
-
-    def get_tensor_profile_shape(self, name: str, index: int) -> list[tuple[int, ...]]:
-        shapes = PROFILES[index]
-        return [s if name == "x" else s[:1] for s in shapes]
-
-    def create_execution_context(self) -> FakeContext:
-        return FakeContext(self)
-
-
-class FakeContext:
-    def __init__(self, engine: FakeEngine) -> None:
-        self.engine, self.rt = engine, engine.rt
-        self.profile = 0
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.addresses: dict[str, int] = {}
-        self.allocators: dict[str, object] = {}
-
-    def set_optimization_profile_async(self, index: int, stream: int) -> bool:
-        self.profile, self.shapes = index, {}
-        return True
-
-    def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
-        low, _, high = self.engine.get_tensor_profile_shape(name, self.profile)
-        if not all(lo <= s <= hi for lo, s, hi in zip(low, shape, high, strict=True)):
-            return False
-        self.shapes[name] = tuple(shape)
-        return True
-
-    def infer_shapes(self) -> list[str]:
-        return [n for n in ("x", "n") if n not in self.shapes]
-
-    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-        return {"y": self.shapes["x"], "k": (-1,)}.get(name, self.shapes.get(name, (-1,)))
-
-    def set_tensor_address(self, name: str, address: int) -> bool:
-        self.addresses[name] = address
-        return True
-
-    def set_output_allocator(self, name: str, allocator: object) -> None:
-        self.allocators[name] = allocator
-
-    def execute_async_v3(self, stream: int) -> bool:
-        x_shape, (batch,) = self.shapes["x"], self.shapes["n"]
-        size = int(np.prod(x_shape))
-        x = self.rt.device_view(self.addresses["x"], size * 4, "float32").reshape(x_shape)
-        n = self.rt.device_view(self.addresses["n"], batch * 8, "int64")
-        y = self.rt.device_view(self.addresses["y"], size * 4, "float32")
-        y[:] = (x * 2 + 1).ravel()
-        k = np.flatnonzero(n > 1).astype(np.int64)
-        allocator = self.allocators["k"]
-        address = allocator.reallocate_output_async("k", 0, k.nbytes, 256, stream)  # type: ignore[attr-defined]
-        if address is None:
-            return False
-        if k.nbytes:
-            self.rt.device_view(address, k.nbytes, "int64")[:] = k
-        allocator.notify_shape("k", k.shape)  # type: ignore[attr-defined]
-        return True
+FAKE_TRT = SimpleNamespace(IOutputAllocator=FakeAllocatorBase, __version__=VERSIONS[-1])
 
 
 def _session(rt: FakeRuntime) -> TensorRTSession:
@@ -741,7 +613,7 @@ def test_session_describes_the_engine() -> None:
     assert info["profiles"][1]["x"] == {"min": [1, 9], "opt": [2, 32], "max": [4, 64]}
     assert info["precision"] == "fp16"
     assert info["device"] == {"index": 0, "name": "Fake GPU", "compute_capability": "8.9"}
-    assert info["versions"]["tensorrt"] == "10.9.0.34"
+    assert info["versions"]["tensorrt"] == VERSIONS[-1]
     assert info["versions"]["cuda_runtime"] == "12.8"
 
 
@@ -789,128 +661,3 @@ def test_store_ignores_an_engine_without_a_readable_sidecar(tmp_path: Path) -> N
     sidecar.unlink()
     with pytest.warns(RuntimeWarning, match=r"has no .*\.json beside it"):
         assert store.lookup(key) is None
-
-
-# --- the builder's calls, against a stand-in for TensorRT ---------------------------------
-
-
-class FakeTensor:
-    def __init__(self, name: str, dtype: str, shape: tuple[int, ...] = ()) -> None:
-        self.name, self.dtype, self.shape = name, Named(dtype), shape
-
-
-class FakeLayer:
-    def __init__(self, name: str, kind: str, dtype: str) -> None:
-        self.name, self.type = name, Named(kind)
-        self.outputs = [FakeTensor(name + ":0", dtype)]
-        self.num_outputs = 1
-        self.precision: object = None
-        self.output_types: dict[int, object] = {}
-
-    def get_output(self, index: int) -> FakeTensor:
-        return self.outputs[index]
-
-    def set_output_type(self, index: int, dtype: object) -> None:
-        self.output_types[index] = dtype
-
-
-class FakeNetwork:
-    def __init__(self) -> None:
-        self.inputs = [FakeTensor("mel", "FLOAT", (-1, 80, -1))]
-        self.layers = [
-            FakeLayer("/norm/LayerNormalization", "NORMALIZATION", "FLOAT"),
-            FakeLayer("/conv/Conv", "CONVOLUTION", "FLOAT"),
-            FakeLayer("/len/Exp_int", "UNARY", "INT64"),
-        ]
-        self.num_inputs, self.num_layers = len(self.inputs), len(self.layers)
-
-    def get_input(self, index: int) -> FakeTensor:
-        return self.inputs[index]
-
-    def get_layer(self, index: int) -> FakeLayer:
-        return self.layers[index]
-
-
-class FakeBuilderTrt:
-    """The calls build_engine makes, recorded."""
-
-    float32 = "float32"
-    MemoryPoolType = SimpleNamespace(WORKSPACE="workspace")
-    BuilderFlag = SimpleNamespace(
-        FP16="fp16", PREFER_PRECISION_CONSTRAINTS="prefer", OBEY_PRECISION_CONSTRAINTS="obey"
-    )
-
-    def __init__(self) -> None:
-        self.network = FakeNetwork()
-        self.flags: list[str] = []
-        self.profiles: list[dict[str, tuple[object, ...]]] = []
-        self.config = SimpleNamespace(
-            set_memory_pool_limit=lambda pool, size: setattr(self, "workspace", size),
-            set_flag=self.flags.append,
-            add_optimization_profile=lambda p: self.profiles.append(p.shapes) or 0,
-            create_timing_cache=lambda data: SimpleNamespace(data=bytes(data)),
-            set_timing_cache=lambda cache, ignore_mismatch: (
-                setattr(self, "cache_in", cache.data) or True
-            ),
-            get_timing_cache=lambda: SimpleNamespace(serialize=lambda: b"timings"),
-        )
-
-    def Builder(self, logger: object) -> SimpleNamespace:
-        def profile() -> SimpleNamespace:
-            shapes: dict[str, tuple[object, ...]] = {}
-            return SimpleNamespace(shapes=shapes, set_shape=lambda n, *s: shapes.update({n: s}))
-
-        return SimpleNamespace(
-            create_network=lambda flags: self.network,
-            create_builder_config=lambda: self.config,
-            create_optimization_profile=profile,
-            build_serialized_network=lambda network, config: b"plan bytes",
-        )
-
-    def OnnxParser(self, network: object, logger: object) -> SimpleNamespace:
-        return SimpleNamespace(parse_from_file=lambda path: True, num_errors=0)
-
-
-def test_build_engine_sets_profiles_precision_and_timing_cache(tmp_path, monkeypatch) -> None:
-    import autovoice_tensorrt.build as build_module
-
-    fake = FakeBuilderTrt()
-    monkeypatch.setattr(build_module, "tensorrt_module", lambda: fake)
-    monkeypatch.setattr(build_module, "trt_logger", lambda: None)
-    onnx = tmp_path / "vocoder.onnx"
-    onnx.write_bytes(b"")
-    cache = tmp_path / "timing.cache"
-    cache.write_bytes(b"old timings")
-    profiles = compute_profiles(vocoder_signature(80), [bounds_from_config(EXPORT)])
-    data = build_module.build_engine(
-        onnx,
-        profiles,
-        fp16=True,
-        timing_cache=cache,
-        workspace=1 << 20,
-        keep_fp32_layers=["*norm*", "*exp*"],
-    )
-    assert data == b"plan bytes" and fake.workspace == 1 << 20
-    assert fake.profiles == [
-        {"mel": (profiles[0]["mel"].min, profiles[0]["mel"].opt, profiles[0]["mel"].max)}
-    ]
-    assert fake.flags == ["fp16", "prefer"]
-    norm, conv, integer = fake.network.layers
-    assert norm.precision == "float32" and norm.output_types == {0: "float32"}
-    assert conv.precision is None and integer.precision is None  # not matched / not floating
-    assert fake.cache_in == b"old timings" and cache.read_bytes() == b"timings"
-
-
-def test_build_engine_checks_the_network_against_the_profiles(tmp_path, monkeypatch) -> None:
-    import autovoice_tensorrt.build as build_module
-
-    fake = FakeBuilderTrt()
-    monkeypatch.setattr(build_module, "tensorrt_module", lambda: fake)
-    monkeypatch.setattr(build_module, "trt_logger", lambda: None)
-    onnx = tmp_path / "vocoder.onnx"
-    onnx.write_bytes(b"")
-    profiles = compute_profiles(vocoder_signature(100), [bounds_from_config(EXPORT)])
-    with pytest.raises(ProfileError, match="'mel' axis 1: the model fixes size 80"):
-        build_module.build_engine(onnx, profiles)
-    with pytest.raises(BackendError, match="no such ONNX model file"):
-        build_module.build_engine(tmp_path / "missing.onnx", profiles)

@@ -189,25 +189,44 @@ def _load(
     device: str,
     options_for: OptionsFor,
 ) -> StageRunner:
-    """``spec``'s backend with the stage loaded, or a :class:`BackendError` saying why not."""
+    """``spec``'s backend with the stage loaded, or a :class:`BackendError` saying why not.
+
+    The backend is offered the artifacts it accepts in the order of its ``accepts`` (its
+    preference: a prebuilt ``engine`` before the ``onnx`` it was built from), the next one when
+    an artifact fails to load (an engine built for another GPU)."""
     status = spec.availability()
     if not status.available:
         raise BackendError(str(status))
-    kind = next((a for a in spec.accepts if a in artifacts), None)
-    if kind is None:
+    kinds = [a for a in spec.accepts if a in artifacts]
+    if not kinds:
         raise BackendError(
             f"it runs {', '.join(spec.accepts)} and the voice has {', '.join(artifacts) or 'none'}"
         )
     where = _device_for(spec, device)
     if where is None:
         raise BackendError(f"it runs on {', '.join(spec.devices)}, not on {device}")
+    failed: list[str] = []
+    for kind in kinds:
+        try:
+            session = _open_artifact(spec, options_for, artifacts[kind], where, context)
+        except BackendError as exc:
+            failed.append(f"{kind}: {exc}" if len(kinds) > 1 else str(exc))
+            continue
+        return StageRunner(context, session, backend=spec.name, artifact=kind, device=where)
+    raise BackendError("; ".join(failed))
+
+
+def _open_artifact(
+    spec: BackendSpec, options_for: OptionsFor, artifact: Path, device: str, context: StageContext
+) -> Any:
+    """The session of ``artifact`` on ``spec``'s backend; any failure (bad options too) as a
+    :class:`BackendError` saying why."""
     try:
-        session = spec.create(options_for(spec)).load(artifacts[kind], where, stage=context)
+        return spec.create(options_for(spec)).load(artifact, device, stage=context)
     except AutovoiceError as exc:
         raise BackendError(str(exc)) from exc
     except Exception as exc:  # a backend that crashes while loading is one that cannot serve
         raise BackendError(f"{type(exc).__name__}: {exc}") from exc
-    return StageRunner(context, session, backend=spec.name, artifact=kind, device=where)
 
 
 def _candidates(

@@ -20,12 +20,12 @@ SPEC = BackendSpec(
         Requirement(module="cuda.bindings", package="cuda-python"),
     ),
     extra="tensorrt",
-    accepts=("onnx", "engine"),
+    accepts=("engine", "onnx"),
     devices=("cuda",),
     options_type=TensorRTOptions,
     probe="autovoice_tensorrt.probe:probe",
-    description="TensorRT: builds optimized engines from .onnx graphs (FP32 or FP16, cached "
-    "per GPU) and runs them on a CUDA GPU.",
+    description="TensorRT: runs a voice's prebuilt engines, or builds optimized engines from "
+    ".onnx graphs (FP32 or FP16, strongly typed, cached per GPU), on a CUDA GPU.",
 )
 
 

@@ -24,6 +24,7 @@ from autovoice_tensorrt.cache import (
 )
 from autovoice_tensorrt.device import Cuda
 from autovoice_tensorrt.engine import TensorRTSession, deserialize
+from autovoice_tensorrt.fp16 import FORMAT as FP16_FORMAT
 from autovoice_tensorrt.options import TensorRTOptions
 from autovoice_tensorrt.profiles import (
     AxisRange,
@@ -39,6 +40,7 @@ from autovoice_tensorrt.store import (
     default_cache_dir,
     file_sha256,
     read_sidecar,
+    shipped_engine,
 )
 
 ENGINE_SUFFIXES = (".plan", ".engine", ".trt")
@@ -96,11 +98,17 @@ def build_options(options: TensorRTOptions, precision: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "builder_optimization_level": options.builder_optimization_level,
         "workspace_mb": options.workspace_mb,
+        "network": "strongly-typed",
     }
     if precision == "fp16":
-        out["keep_fp32_layers"] = list(options.keep_fp32_layers)
-        out["precision_constraints"] = options.precision_constraints
+        out["keep_fp32_ops"] = list(options.keep_fp32_ops)
+        out["fp16_graph"] = FP16_FORMAT
     return out
+
+
+def wanted_precision(options: TensorRTOptions) -> str | None:
+    """The precision the options ask for, None when they leave it to the voice or export."""
+    return None if options.fp16 is None else ("fp16" if options.fp16 else "fp32")
 
 
 class TensorRTBackend:
@@ -125,10 +133,11 @@ class TensorRTBackend:
         signature: GraphSignature | None = None,
         **_: Any,
     ) -> TensorRTSession:
-        """Open ``artifact`` on ``device``. An ``.onnx`` model is built into an engine (or one
-        is reused from the cache) with profiles from the signature (``signature``, else the
-        ``stage``'s, else read from the model) and the ``export`` section's ranges; an engine
-        file is loaded as it is."""
+        """Open ``artifact`` on ``device``. For an ``.onnx`` model, an engine the voice ships
+        for this stage (``stage.engines``) built for this TensorRT and GPU is used as it is;
+        else one is reused from the cache or built, with profiles from the signature
+        (``signature``, else the ``stage``'s, else read from the model) and the ``export``
+        section's ranges. An engine file is loaded as it is."""
         path = artifact_path(artifact)
         index = cuda_index(device)
         trt, cuda = tensorrt_module(), Cuda()
@@ -137,16 +146,19 @@ class TensorRTBackend:
         signature = signature or getattr(stage, "signature", None)
         if path.suffix.lower() == ".onnx":
             signature = signature or signature_from_onnx(path)
-            cached = self.prepare(
+            cached = shipped_engine(
+                getattr(stage, "engines", ()),
+                tensorrt=str(trt.__version__),
+                gpu=gpu,
+                precision=wanted_precision(self.options),
+            ) or self.prepare(
                 path, signature=signature, export=export, gpu=gpu, stage=_stage_name(stage, path)
             )
             data, where = cached.data, cached.plan
             record: EngineRecord | None = cached.record
         else:
             data, record, where = path.read_bytes(), read_sidecar(path), path
-            why = incompatibility(record, tensorrt=trt.__version__, gpu=gpu) if record else None
-            if why:
-                raise BackendError(f"{path}: cannot load this engine: {why}; rebuild it")
+            self._check_engine(path, record, tensorrt=str(trt.__version__), gpu=gpu)
         runtime, engine = deserialize(data, trt=trt, logger=trt_logger(), where=str(where))
         return TensorRTSession(
             engine,
@@ -159,6 +171,19 @@ class TensorRTBackend:
             runtime=runtime,
             gpu=gpu,
         )
+
+    def _check_engine(
+        self, path: Path, record: EngineRecord | None, *, tensorrt: str, gpu: GpuIdentity
+    ) -> None:
+        """Refuse an engine file built elsewhere, or in another precision than asked for."""
+        if record is None:
+            return
+        why = incompatibility(record, tensorrt=tensorrt, gpu=gpu)
+        wanted = wanted_precision(self.options)
+        if why is None and wanted is not None and record.precision != wanted:
+            why = f"it is an {record.precision} engine and the options ask for {wanted} (fp16)"
+        if why:
+            raise BackendError(f"{path}: cannot load this engine: {why}; rebuild it")
 
     def engine_key(
         self, onnx: Path, *, signature: GraphSignature, export: Any, gpu: GpuIdentity
@@ -204,8 +229,7 @@ class TensorRTBackend:
             fp16=key.precision == "fp16",
             timing_cache=self._timing_cache(key),
             workspace=self.options.workspace_mb << 20,
-            keep_fp32_layers=self.options.keep_fp32_layers,
-            precision_constraints=self.options.precision_constraints,
+            keep_fp32_ops=self.options.keep_fp32_ops,
             optimization_level=self.options.builder_optimization_level,
         )
         return EngineStore(self.cache_dir).save(key, data, stage=stage)
@@ -267,4 +291,5 @@ __all__ = [
     "cuda_index",
     "precision_of",
     "signature_from_onnx",
+    "wanted_precision",
 ]

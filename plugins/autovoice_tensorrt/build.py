@@ -1,13 +1,18 @@
-"""Build a TensorRT engine from an ONNX file: optimization profiles, FP16 with chosen layers
-kept in FP32, and a timing cache.
+"""Build a TensorRT engine from an ONNX file: a strongly typed network, optimization profiles,
+and a timing cache.
 
-TensorRT is imported inside the functions that need it; the layer matching
-(:func:`keeps_fp32`) is pure.
+TensorRT 10.12 deprecated weak typing and TensorRT 11 removed it (``BuilderFlag.FP16``, the
+precision-constraint flags, ``ILayer.precision``, ``ILayer.set_output_type``). So every network
+is strongly typed (``NetworkDefinitionCreationFlag.STRONGLY_TYPED``, which 11 keeps and
+ignores) and its precision comes from the graph: an FP16 engine is built from an FP16 copy of
+the ONNX graph with the fragile nodes kept in FP32 (:mod:`autovoice_tensorrt.fp16`). No
+precision flag is set and no layer is touched.
+
+TensorRT is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import os
 from collections.abc import Sequence
@@ -15,31 +20,28 @@ from pathlib import Path
 from typing import Any
 
 from autovoice.errors import BackendError
+from autovoice_tensorrt.fp16 import fp16_bytes
+from autovoice_tensorrt.options import DEFAULT_KEEP_FP32
+from autovoice_tensorrt.probe import version_problem
 from autovoice_tensorrt.profiles import Profile, check_network
-
-FLOAT_TYPES = ("FLOAT", "HALF")
 
 
 class BuildError(BackendError):
     """TensorRT could not parse a model or build its engine; names the file and why."""
 
 
-def keeps_fp32(name: str, kind: str, patterns: Sequence[str]) -> bool:
-    """True when a layer called ``name`` of kind ``kind`` (``NORMALIZATION``, ``SOFTMAX``, …)
-    matches one of the shell-style ``patterns``, ignoring case."""
-    subjects = (name.lower(), kind.lower())
-    return any(fnmatch.fnmatchcase(s, p.lower()) for p in patterns for s in subjects)
-
-
 def tensorrt_module() -> Any:
-    """``tensorrt``, or a :class:`BackendError` saying how to install it."""
+    """``tensorrt`` of a supported version, or a :class:`BackendError` saying what to install."""
     try:
         import tensorrt
     except ImportError as exc:
         raise BackendError(
-            "the tensorrt backend needs TensorRT 10 or newer (pip install 'autovoice[tensorrt]' "
-            f"from NVIDIA's package index): {exc}"
+            "the tensorrt backend needs TensorRT 10.12 or newer (pip install "
+            f"'autovoice[tensorrt]'): {exc}"
         ) from exc
+    problem = version_problem(str(getattr(tensorrt, "__version__", "")))
+    if problem:
+        raise BackendError(f"the tensorrt backend {problem}")
     return tensorrt
 
 
@@ -50,6 +52,12 @@ def trt_logger() -> Any:
     return trt.Logger(trt.Logger.WARNING)
 
 
+def network_flags(trt: Any) -> int:
+    """The flags of a strongly typed network: required on 10.12 to 10.x, ignored by 11."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 0 if flag is None else 1 << int(flag)
+
+
 def build_engine(
     onnx_path: str | os.PathLike[str],
     profiles: Sequence[Profile],
@@ -57,29 +65,27 @@ def build_engine(
     fp16: bool = False,
     timing_cache: str | os.PathLike[str] | None = None,
     workspace: int = 2 << 30,
-    keep_fp32_layers: Sequence[str] = (),
-    precision_constraints: str = "prefer",
+    keep_fp32_ops: Sequence[str] = DEFAULT_KEEP_FP32,
     optimization_level: int = 3,
 ) -> bytes:
-    """Parse ``onnx_path`` and build a serialized engine with one optimization profile per item
-    of ``profiles`` (each input's min/opt/max shapes). With ``fp16``, layers whose name or kind
-    matches ``keep_fp32_layers`` stay in FP32. ``timing_cache`` (a file) is read when present
-    and written back with this build's timings. ``workspace`` is in bytes."""
+    """Parse ``onnx_path`` into a strongly typed network and build a serialized engine with one
+    optimization profile per item of ``profiles`` (each input's min/opt/max shapes). With
+    ``fp16`` the network is an FP16 copy of the graph, nodes matching ``keep_fp32_ops`` in FP32.
+    ``timing_cache`` (a file) is read when present and written back with this build's timings.
+    ``workspace`` is in bytes."""
     trt = tensorrt_module()
     path = Path(onnx_path)
+    if not path.is_file():
+        raise BuildError(f"{path}: no such ONNX model file")
     builder = trt.Builder(trt_logger())
-    network = builder.create_network(0)  # TensorRT 10: every network is explicit-batch
-    _parse(trt, network, path)
+    network = builder.create_network(network_flags(trt))
+    _parse(trt, network, path, fp16_bytes(str(path), keep_fp32_ops) if fp16 else None)
     check_network(profiles, network_inputs(network))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace))
     config.builder_optimization_level = int(optimization_level)
     for profile in profiles:
         _add_profile(builder, config, profile, path)
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
-        if keep_layers_fp32(trt, network, keep_fp32_layers):
-            config.set_flag(_constraint_flag(trt, precision_constraints))
     cache = _attach_timing_cache(config, timing_cache)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -89,14 +95,15 @@ def build_engine(
     return bytes(memoryview(serialized))
 
 
-def _parse(trt: Any, network: Any, path: Path) -> None:
-    if not path.is_file():
-        raise BuildError(f"{path}: no such ONNX model file")
+def _parse(trt: Any, network: Any, path: Path, data: bytes | None) -> None:
+    """Parse the file at ``path``, or ``data`` (its FP16 copy) when given."""
     parser = trt.OnnxParser(network, trt_logger())
-    if parser.parse_from_file(str(path)):
+    parsed = parser.parse_from_file(str(path)) if data is None else parser.parse(data, str(path))
+    if parsed:
         return
     errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-    raise BuildError(f"{path}: TensorRT cannot parse the model: " + "; ".join(errors))
+    what = "the model" if data is None else "the model's FP16 copy"
+    raise BuildError(f"{path}: TensorRT cannot parse {what}: " + "; ".join(errors))
 
 
 def network_inputs(network: Any) -> dict[str, tuple[int, ...]]:
@@ -111,33 +118,6 @@ def _add_profile(builder: Any, config: Any, profile: Profile, path: Path) -> Non
         opt.set_shape(name, shapes.min, shapes.opt, shapes.max)
     if config.add_optimization_profile(opt) < 0:
         raise BuildError(f"{path}: TensorRT rejected the optimization profile {profile.to_dict()}")
-
-
-def keep_layers_fp32(trt: Any, network: Any, patterns: Sequence[str]) -> list[str]:
-    """Constrain the floating-point layers matching ``patterns`` to FP32; their names."""
-    kept = []
-    for index in range(network.num_layers):
-        layer = network.get_layer(index)
-        if not keeps_fp32(layer.name, layer.type.name, patterns) or not _floating(layer):
-            continue
-        layer.precision = trt.float32
-        for output in range(layer.num_outputs):
-            layer.set_output_type(output, trt.float32)
-        kept.append(layer.name)
-    return kept
-
-
-def _floating(layer: Any) -> bool:
-    outputs = [layer.get_output(i) for i in range(layer.num_outputs)]
-    return bool(outputs) and all(out.dtype.name in FLOAT_TYPES for out in outputs)
-
-
-def _constraint_flag(trt: Any, mode: str) -> Any:
-    if mode == "obey":
-        return trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS
-    if mode == "prefer":
-        return trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS
-    raise BackendError(f"precision_constraints must be 'prefer' or 'obey', got {mode!r}")
 
 
 def _attach_timing_cache(config: Any, path: str | os.PathLike[str] | None) -> Any:
@@ -162,8 +142,7 @@ def _save_timing_cache(config: Any, path: Path) -> None:
 __all__ = [
     "BuildError",
     "build_engine",
-    "keep_layers_fp32",
-    "keeps_fp32",
+    "network_flags",
     "network_inputs",
     "tensorrt_module",
     "trt_logger",

@@ -6,10 +6,29 @@ from typing import Any
 
 import attrs
 
-from autovoice.config.fields import Check, between, each, gt, one_of, optional, setting
+from autovoice.config.fields import Check, between, each, gt, optional, setting
 
-PRECISION_CONSTRAINTS = ("prefer", "obey")
-DEFAULT_KEEP_FP32 = ("*norm*", "*softmax*", "*exp*", "*log*", "*pow*", "*sqrt*")
+DEFAULT_KEEP_FP32 = (
+    "*Normalization",
+    "Softmax",
+    "LogSoftmax",
+    "Exp",
+    "Log",
+    "Pow",
+    "Sqrt",
+    "Reciprocal",
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceL2",
+    "CumSum",
+    "Range",
+    "Sin",
+    "Cos",
+)
+"""ONNX op types an FP16 engine runs in FP32: normalizations and reductions (sums of many or
+large values), softmax, ``exp``/``log`` (log-durations, log-magnitudes), powers and roots,
+cumulative sums of durations, and the positions and sinusoids of positional encodings (integers
+above 2048 are not exact in FP16)."""
 
 _TEXT = Check("a non-empty string", lambda v: isinstance(v, str) and v != "")
 _BOOL = Check("true or false", lambda v: isinstance(v, bool))
@@ -48,23 +67,18 @@ class TensorRTOptions:
 
     fp16: bool | None = setting(
         None,
-        doc="Build engines in FP16, keeping the layers matched by keep_fp32_layers in FP32; "
-        "unset follows [export] fp16.",
+        doc="Build engines in FP16, from an FP16 copy of the ONNX graph with the nodes matched "
+        "by keep_fp32_ops in FP32 (TensorRT's strongly typed networks); unset follows "
+        "[export] fp16.",
         checks=[optional(_BOOL)],
     )
-    keep_fp32_layers: tuple[str, ...] = setting(
+    keep_fp32_ops: tuple[str, ...] = setting(
         DEFAULT_KEEP_FP32,
-        doc="Patterns (shell-style, case-insensitive) of layer names or layer kinds kept in "
-        "FP32 in an FP16 engine: normalizations, softmax, exp and log overflow or lose "
-        "precision in FP16.",
+        doc="Patterns (shell-style, case-insensitive) of ONNX op types or node names that an "
+        "FP16 engine runs in FP32: normalizations, reductions, softmax, exp and log overflow "
+        "or lose precision in FP16.",
         checks=[Check("a list", lambda v: isinstance(v, tuple)), each(_TEXT)],
         converter=_as_tuple,
-    )
-    precision_constraints: str = setting(
-        "prefer",
-        doc='How the builder treats the FP32 layers: "prefer" (falls back to FP16 when a '
-        'layer has no FP32 kernel) or "obey" (the build fails instead).',
-        checks=[one_of(*PRECISION_CONSTRAINTS)],
     )
     workspace_mb: int = setting(
         2048,
@@ -112,4 +126,4 @@ class TensorRTOptions:
     )
 
 
-__all__ = ["DEFAULT_KEEP_FP32", "PRECISION_CONSTRAINTS", "TensorRTOptions"]
+__all__ = ["DEFAULT_KEEP_FP32", "TensorRTOptions"]

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,9 @@ from autovoice.errors import BackendError
 from autovoice_tensorrt.cache import (
     EngineKey,
     EngineRecord,
+    GpuIdentity,
     engine_paths,
+    incompatibility,
     make_sidecar,
     parse_sidecar,
     sidecar_path,
@@ -118,6 +120,34 @@ class EngineStore:
         return CachedEngine(data, paths.plan, parse_sidecar(sidecar, str(paths.sidecar)))
 
 
+def shipped_engine(
+    engines: Iterable[Any], *, tensorrt: str, gpu: GpuIdentity, precision: str | None = None
+) -> CachedEngine | None:
+    """The first of a voice's engines (each with a ``file``: a bundle's ``EngineInfo``) built
+    for this TensorRT version and GPU, in ``precision`` when one is asked for, whose plan still
+    matches its sidecar; None when none is. An unreadable one is reported (a warning) and
+    skipped."""
+    for info in engines:
+        plan = Path(getattr(info, "file", ""))
+        if not plan.is_file():
+            continue
+        try:
+            record = read_sidecar(plan)
+        except BackendError as exc:
+            _stale(str(exc))
+            continue
+        if record is None or incompatibility(record, tensorrt=tensorrt, gpu=gpu) is not None:
+            continue
+        if precision is not None and record.precision != precision:
+            continue
+        data = plan.read_bytes()
+        if record.plan_sha256 != hashlib.sha256(data).hexdigest():
+            _stale(f"{plan}: engine does not match its description")
+            continue
+        return CachedEngine(data, plan, record)
+    return None
+
+
 def _stale(why: str) -> CachedEngine | None:
     """Warn that a cached engine is unusable; None, so the caller builds a new one."""
     warnings.warn(f"{why}; ignoring it", RuntimeWarning, stacklevel=3)
@@ -135,6 +165,7 @@ __all__ = [
     "default_cache_dir",
     "file_sha256",
     "read_sidecar",
+    "shipped_engine",
     "sidecar_dict",
     "write_atomic",
 ]
