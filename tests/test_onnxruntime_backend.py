@@ -265,5 +265,141 @@ def test_missing_requirement_says_what_to_install() -> None:
 def test_registered_spec_matches_the_contract() -> None:
     spec = Registry.discover().get("backend", "onnxruntime")
     assert spec is SPEC or spec == SPEC
-    assert spec.accepts == ("onnx",) and spec.devices == ("cpu", "cuda")
+    assert spec.accepts == ("onnx",) and spec.devices == ("cpu", "cuda", "tensorrt")
     assert spec.availability().available
+
+
+# -- CUDA and TensorRT providers (their wiring; no GPU needed) ---------------------------------
+
+TRT_EP, CUDA_EP, CPU_EP = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+
+def test_the_tensorrt_option_puts_its_provider_first_on_cuda() -> None:
+    from autovoice_onnxruntime.backend import OnnxRuntimeBackend
+
+    backend = OnnxRuntimeBackend(OnnxRuntimeOptions(tensorrt=True))
+    assert backend.providers_for("cuda:1") == ((TRT_EP, CUDA_EP, CPU_EP), 1)
+    assert backend.providers_for("cpu") == ((CPU_EP,), None)
+    assert OnnxRuntimeBackend().providers_for("cuda") == ((CUDA_EP, CPU_EP), None)
+    assert OnnxRuntimeBackend().providers_for("tensorrt:0") == ((TRT_EP, CUDA_EP, CPU_EP), 0)
+
+
+def test_tensorrt_provider_options_enable_its_caches_and_fp16(tmp_path: Path) -> None:
+    from autovoice_onnxruntime.backend import default_trt_cache_dir, provider_options
+
+    options = OnnxRuntimeOptions(trt_fp16=True, trt_cache_dir=str(tmp_path), trt_workspace_mb=64)
+    assert provider_options(options, TRT_EP, 1) == {
+        "device_id": "1",
+        "trt_fp16_enable": "1",
+        "trt_engine_cache_enable": "1",
+        "trt_timing_cache_enable": "1",
+        "trt_engine_cache_path": str(tmp_path),
+        "trt_timing_cache_path": str(tmp_path),
+        "trt_max_workspace_size": str(64 << 20),
+    }
+    plain = provider_options(OnnxRuntimeOptions(trt_engine_cache=False), TRT_EP, None)
+    assert plain == {
+        "trt_fp16_enable": "0",
+        "trt_engine_cache_enable": "0",
+        "trt_timing_cache_enable": "0",
+    }
+    assert provider_options(OnnxRuntimeOptions(), CUDA_EP, 2) == {"device_id": "2"}
+    assert provider_options(OnnxRuntimeOptions(), CPU_EP, 2) == {}
+    default = provider_options(OnnxRuntimeOptions(), TRT_EP, None)["trt_engine_cache_path"]
+    assert default == str(default_trt_cache_dir())
+    assert default_trt_cache_dir({"XDG_CACHE_HOME": "/c"}) == Path(
+        "/c/autovoice/onnxruntime-tensorrt"
+    )
+
+
+@pytest.fixture
+def gpu_onnxruntime(monkeypatch):
+    """onnxruntime as a GPU build would look: TensorRT and CUDA providers listed, sessions
+    recorded (and run on the CPU), preload_dlls counted."""
+    import autovoice_onnxruntime.backend as backend_module
+
+    calls = {"preload": 0, "sessions": []}
+    real = ort.InferenceSession
+
+    def session(path, so, providers, provider_options):
+        calls["sessions"].append((list(providers), [dict(o) for o in provider_options]))
+        return real(path, so, providers=[CPU_EP])
+
+    def preload() -> None:
+        calls["preload"] += 1
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [TRT_EP, CUDA_EP, CPU_EP])
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    monkeypatch.setattr(ort, "preload_dlls", preload, raising=False)
+    backend_module.preload_gpu_libraries.cache_clear()
+    yield calls
+    backend_module.preload_gpu_libraries.cache_clear()
+
+
+def test_gpu_sessions_preload_once_and_get_the_provider_options(
+    gpu_onnxruntime, model_path: Path, tmp_path: Path
+) -> None:
+    from autovoice_onnxruntime.backend import OnnxRuntimeBackend
+
+    cache = tmp_path / "trt"
+    backend = OnnxRuntimeBackend(OnnxRuntimeOptions(tensorrt=True, trt_cache_dir=str(cache)))
+    for _ in range(2):
+        with pytest.warns(RuntimeWarning, match="TensorrtExecutionProvider failed to start"):
+            backend.load(model_path, device="cuda:0")
+    assert gpu_onnxruntime["preload"] == 1
+    providers, options = gpu_onnxruntime["sessions"][0]
+    assert providers == [TRT_EP, CUDA_EP, CPU_EP]
+    assert options[0]["trt_engine_cache_path"] == str(cache) and cache.is_dir()
+    assert options[0]["device_id"] == options[1]["device_id"] == "0" and options[2] == {}
+
+
+def test_cpu_sessions_and_the_opt_out_preload_nothing(gpu_onnxruntime, model_path: Path) -> None:
+    from autovoice_onnxruntime.backend import OnnxRuntimeBackend
+
+    OnnxRuntimeBackend().load(model_path, device="cpu")
+    with pytest.warns(RuntimeWarning):
+        OnnxRuntimeBackend(OnnxRuntimeOptions(preload_dlls=False)).load(model_path, "cuda")
+    assert gpu_onnxruntime["preload"] == 0
+
+
+def test_an_onnxruntime_without_preload_dlls_is_told_apart(monkeypatch) -> None:
+    import autovoice_onnxruntime.backend as backend_module
+
+    monkeypatch.delattr(ort, "preload_dlls", raising=False)
+    backend_module.preload_gpu_libraries.cache_clear()
+    try:
+        assert "has no preload_dlls (1.21 added it)" in str(backend_module.preload_gpu_libraries())
+    finally:
+        backend_module.preload_gpu_libraries.cache_clear()
+
+
+def test_new_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="true or false"):
+        OnnxRuntimeOptions(tensorrt="yes")
+    with pytest.raises(ValueError, match=">= 0"):
+        OnnxRuntimeOptions(trt_workspace_mb=-1)
+
+
+def test_the_engine_reaches_the_tensorrt_provider(gpu_onnxruntime, monkeypatch, tmp_path) -> None:
+    """From the inference engine's own settings: device cuda and the option, or device
+    tensorrt, through to the providers each stage's session asks for."""
+    import autovoice.inference.stages as stages
+    from autovoice.inference.engine import VoiceInferenceEngine
+
+    monkeypatch.setattr(stages, "_nvidia_nodes", lambda: True)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    options = {"onnxruntime": {"tensorrt": True, "trt_cache_dir": str(tmp_path)}}
+    with pytest.warns(RuntimeWarning, match="TensorrtExecutionProvider"):
+        engine = VoiceInferenceEngine(
+            None, backend="onnxruntime", device="cuda", backend_options=options
+        )
+    assert all(name.startswith("onnxruntime") for name in engine.backends.values())
+    assert [p for p, _ in gpu_onnxruntime["sessions"]] == [[TRT_EP, CUDA_EP, CPU_EP]] * 2
+    assert {r.device for r in engine.stages.values()} == {"cuda"}
+    with pytest.warns(RuntimeWarning, match="TensorrtExecutionProvider"):
+        engine = VoiceInferenceEngine(None, backend="onnxruntime", device="tensorrt")
+    assert {r.device for r in engine.stages.values()} == {"tensorrt"}

@@ -18,10 +18,11 @@ SPEC = BackendSpec(
     requires=(Requirement(module="onnxruntime", package="onnxruntime"),),
     extra="onnxruntime",
     accepts=("onnx",),
-    devices=("cpu", "cuda"),
+    devices=("cpu", "cuda", "tensorrt"),
     options_type=OnnxRuntimeOptions,
-    description="ONNX Runtime: runs exported .onnx graphs on CPU, or on CUDA with "
-    "onnxruntime-gpu (falling back to CPU, with a warning, when CUDA is not usable).",
+    description="ONNX Runtime: runs exported .onnx graphs on CPU, or with onnxruntime-gpu on "
+    "CUDA or through its TensorRT provider (device tensorrt, or option tensorrt = true), "
+    "falling back to CPU, with a warning, when those are not usable.",
 )
 
 

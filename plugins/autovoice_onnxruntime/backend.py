@@ -5,9 +5,10 @@ This module imports onnxruntime; :mod:`autovoice_onnxruntime` (the plugin entry)
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ class OnnxRuntimeBackend:
                 f"onnxruntime backend: unknown device {device!r}; "
                 "devices: cpu, cuda, cuda:N, tensorrt, tensorrt:N"
             )
+        if kind == "cuda" and self.options.tensorrt:
+            kind = "tensorrt"
         providers = self.options.providers or DEVICE_PROVIDERS[kind]
         unknown = [p for p in providers if p not in ort.get_all_providers()]
         if unknown:
@@ -93,14 +96,76 @@ class OnnxRuntimeBackend:
     def _open(self, path: str, requested: Sequence[str], device_id: int | None) -> Any:
         available = ort.get_available_providers()
         usable = [p for p in requested if p in available] or [CPU]
-        gpu = {} if device_id is None else {"device_id": str(device_id)}
-        options = [gpu if p in (CUDA, TENSORRT) else {} for p in usable]
+        if self.options.preload_dlls and any(p in GPU_PROVIDERS for p in usable):
+            preload_gpu_libraries()
+        options = [provider_options(self.options, p, device_id) for p in usable]
+        for provider in options:
+            for key in ("trt_engine_cache_path", "trt_timing_cache_path"):
+                if key in provider:
+                    Path(provider[key]).mkdir(parents=True, exist_ok=True)
         try:
             return ort.InferenceSession(
                 path, self.session_options(), providers=usable, provider_options=options
             )
         except Exception as exc:  # onnxruntime's errors derive from Exception only
             raise BackendError(f"{path}: cannot load the ONNX model: {exc}") from exc
+
+
+GPU_PROVIDERS = (CUDA, TENSORRT)
+
+
+def default_trt_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/autovoice/onnxruntime-tensorrt``, or under ``~/.cache``."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "autovoice" / "onnxruntime-tensorrt"
+
+
+def provider_options(
+    options: OnnxRuntimeOptions, provider: str, device_id: int | None
+) -> dict[str, str]:
+    """The options onnxruntime is given for ``provider`` (its documented keys, as strings):
+    the GPU of ``cuda:N`` for CUDA and TensorRT, and the TensorRT provider's engine and timing
+    caches, FP16 and workspace."""
+    if provider not in GPU_PROVIDERS:
+        return {}
+    out = {} if device_id is None else {"device_id": str(device_id)}
+    if provider != TENSORRT:
+        return out
+    out["trt_fp16_enable"] = _flag(options.trt_fp16)
+    out["trt_engine_cache_enable"] = _flag(options.trt_engine_cache)
+    out["trt_timing_cache_enable"] = _flag(options.trt_engine_cache)
+    if options.trt_engine_cache:
+        cache = str(
+            Path(options.trt_cache_dir) if options.trt_cache_dir else default_trt_cache_dir()
+        )
+        out["trt_engine_cache_path"] = cache
+        out["trt_timing_cache_path"] = cache
+    if options.trt_workspace_mb:
+        out["trt_max_workspace_size"] = str(options.trt_workspace_mb << 20)
+    return out
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+@functools.cache
+def preload_gpu_libraries() -> str | None:
+    """Once per process: ``onnxruntime.preload_dlls()`` (onnxruntime-gpu 1.21 and newer), which
+    loads CUDA and cuDNN from the NVIDIA Python packages so that a CUDA or TensorRT session finds
+    them. Returns why it did not run (an older onnxruntime, or the call failed, with a warning),
+    None when it ran."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return f"onnxruntime {ort.__version__} has no preload_dlls (1.21 added it)"
+    try:
+        preload()
+    except Exception as exc:  # loading a library can fail in many ways; the session says more
+        why = f"onnxruntime.preload_dlls() failed: {exc}"
+        warnings.warn(why, RuntimeWarning, stacklevel=2)
+        return why
+    return None
 
 
 def model_path(artifact: str | os.PathLike[str]) -> str:

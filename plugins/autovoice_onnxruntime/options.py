@@ -10,6 +10,7 @@ GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
 
 _WHOLE = Check("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
 _TEXT = Check("a non-empty string", lambda v: isinstance(v, str) and v != "")
+_BOOL = Check("true or false", lambda v: isinstance(v, bool))
 
 
 def _as_tuple(value: object) -> object:
@@ -43,6 +44,44 @@ class OnnxRuntimeOptions:
         "provider list chosen from the device.",
         checks=[Check("a list", lambda v: isinstance(v, tuple)), each(_TEXT)],
         converter=_as_tuple,
+    )
+    tensorrt: bool = setting(
+        False,
+        doc="On a CUDA device, run through ONNX Runtime's TensorRT execution provider first "
+        "(then CUDA, then the CPU), as device tensorrt does; needs onnxruntime-gpu and TensorRT.",
+        checks=[_BOOL],
+    )
+    trt_fp16: bool = setting(
+        False,
+        doc="TensorRT provider: let it build FP16 engines (trt_fp16_enable). TensorRT 11 removed "
+        "the builder's FP16 flag (strongly typed networks only), so with it this may do nothing.",
+        checks=[_BOOL],
+    )
+    trt_engine_cache: bool = setting(
+        True,
+        doc="TensorRT provider: keep its engines and kernel timings on disk and reuse them, "
+        "so that a session does not rebuild on every start (trt_engine_cache_enable, "
+        "trt_timing_cache_enable).",
+        checks=[_BOOL],
+    )
+    trt_cache_dir: str = setting(
+        "",
+        doc="TensorRT provider: the directory of those engines and timings; empty uses "
+        "$XDG_CACHE_HOME/autovoice/onnxruntime-tensorrt.",
+        checks=[Check("a string", lambda v: isinstance(v, str))],
+    )
+    trt_workspace_mb: int = setting(
+        0,
+        doc="TensorRT provider: scratch GPU memory its builder may use, in MiB "
+        "(trt_max_workspace_size); 0 keeps the provider's default.",
+        checks=[_WHOLE, ge(0)],
+    )
+    preload_dlls: bool = setting(
+        True,
+        doc="Before the first CUDA or TensorRT session, load the CUDA and cuDNN libraries of the "
+        "NVIDIA Python packages with onnxruntime.preload_dlls() (onnxruntime-gpu 1.21 and newer; "
+        "skipped where it is missing).",
+        checks=[_BOOL],
     )
 
 
