@@ -11,6 +11,7 @@ the CUDA one (Linux x86_64) and you want the CPU build.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -117,8 +118,29 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 
+GPU_TORCH = "torch==2.11.0"
+"""The CUDA build the GPU check is made for (the GPU machines this project is lent have it)."""
+GPU_TORCH_INDEX = "https://download.pytorch.org/whl/cu130"
+GPU_PINS = ("onnxruntime-gpu==1.31.1", "tensorrt==11.4.0.106", "cuda-python==13.4.4")
+"""The GPU packages at the versions of the gpu and tensorrt extras this session is meant for."""
+
+
+def cuda_device_present() -> bool:
+    return shutil.which("nvidia-smi") is not None and os.path.exists("/dev/nvidia0")
+
+
 @nox.session
 def gpu(session: nox.Session) -> None:
-    """GPU and TensorRT tests, on a machine with CUDA (installs the tensorrt extra)."""
-    session.install("-e", ".[train,gpu,tensorrt,dev]")
-    session.run("pytest", "-m", "gpu or tensorrt", *session.posargs)
+    """GPU and TensorRT tests, then the device check, on a CUDA machine, with the GPU packages
+    pinned. Fails when no GPU test ran: without a CUDA device, or with one and every GPU test
+    skipped (TensorRT not importable, say). ``AUTOVOICE_TORCH_INDEX`` picks another CUDA
+    build's index."""
+    index = os.environ.get("AUTOVOICE_TORCH_INDEX", "").strip() or GPU_TORCH_INDEX
+    session.install(GPU_TORCH, "--index-url", index)
+    session.install("-e", ".[train,gpu,tensorrt,dev]", *GPU_PINS)
+    report = Path(session.create_tmp()) / "gpu-junit.xml"
+    pytest = ["pytest", "-m", "gpu or tensorrt", f"--junitxml={report}", *session.posargs]
+    session.run(*pytest, success_codes=[0, 5])  # 5: nothing collected, judged just below
+    present = ["--gpu-present"] if cuda_device_present() else []
+    session.run("python", "-m", "benchmarks.gpu_check", "verify-junit", str(report), *present)
+    session.run("python", "-m", "benchmarks.gpu_check")
