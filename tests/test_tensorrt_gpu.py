@@ -176,3 +176,28 @@ def test_split_profiles_cover_short_and_long_inputs(tmp_path, model_path, refere
     for batch, frames in [(2, 200), (1, 5), (3, 64)]:
         feed = _feed(batch, frames)
         np.testing.assert_allclose(session.run(feed)["y"], reference.run(["y"], feed)[0], atol=1e-5)
+
+
+def test_fp16_engine_of_the_shipped_vocoder_is_close_to_its_fp32_graph(tmp_path) -> None:
+    """An FP16 engine, built strongly typed from the FP16 copy of a real graph."""
+    import json
+
+    from autovoice.signature import GraphSignature
+
+    voice = Path(__file__).resolve().parent.parent / "autovoice" / "voices" / "default"
+    manifest = json.loads((voice / "manifest.json").read_text())
+    signature = GraphSignature.from_dict(manifest["vocoder"]["signature"])
+    session = _backend(tmp_path, fp16=True).load(
+        voice / "vocoder.onnx", "cuda", signature=signature, export=EXPORT
+    )
+    assert session.get_engine_info()["precision"] == "fp16"
+    mel = np.random.default_rng(0).normal(size=(1, manifest["audio"]["n_mels"], 64)) - 5
+    feed = {signature.inputs[0].name: mel.astype(np.float32)}
+    reference = ort.InferenceSession(
+        str(voice / "vocoder.onnx"), providers=["CPUExecutionProvider"]
+    )
+    want = reference.run(None, feed)[0]
+    got = session.run(feed)[signature.outputs[0].name]
+    assert np.isfinite(got).all()
+    assert np.abs(got - want).max() <= 1e-2 * np.abs(want).max()
+    session.close()
