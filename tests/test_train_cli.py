@@ -59,12 +59,59 @@ def train(run: Path, *args: str) -> None:
     assert main(["train", str(run / "voice.toml"), "--quiet", *args]) == 0
 
 
+def newest_weights(directory: Path) -> dict[str, dict[str, torch.Tensor]]:
+    manager = CheckpointManager(directory, recover=False)
+    _, weights, _ = manager.read(manager.list_checkpoints()[-1].name)
+    return weights
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = newest_weights(a), newest_weights(b)
+    assert first.keys() == second.keys()
+    for module in first:
+        assert first[module].keys() == second[module].keys()
+        for name, tensor in first[module].items():
+            assert torch.equal(tensor, second[module][name]), f"{module}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("stage", "settings"),
+    [
+        ("acoustic", ("training.warmup_steps=4",)),  # a noam warm-up across the interruption
+        ("vocoder", ("vocoder.options.discriminators='mpd+msd'",)),  # a GAN: two optimizers
+    ],
+)
+def test_a_resumed_run_is_bit_identical_to_a_straight_one(run, capsys, stage, settings):
+    sets = [arg for s in settings for arg in ("--set", s)]
+    straight = ["--set", f"training.output_dir='{run / 'straight' / stage}'"]
+    train(run, "--stage", stage, *sets, *straight, "--set", "training.max_steps=5")
+    cut = ["--set", f"training.output_dir='{run / 'cut' / stage}'"]
+    train(run, "--stage", stage, *sets, *cut)
+    where = run / "cut" / stage / stage / "checkpoints"
+    assert steps(where) == [3]
+    saved = (where / "step-000000003" / "meta.json").read_bytes()
+    train(run, "--stage", stage, *sets, *cut, "--resume", "latest", "--set", "training.max_steps=5")
+    assert steps(where) == [3, 5]
+    # a fresh run to step 5 would end alike; only a resumed one leaves step 3 as it was
+    assert (where / "step-000000003" / "meta.json").read_bytes() == saved
+    assert f"{stage}: step 5" in capsys.readouterr().out
+    assert_same_weights(run / "straight" / stage / stage / "checkpoints", where)
+
+
 def test_acoustic_stage_trains_and_resumes(run, capsys):
     train(run, "--stage", "acoustic")
     assert steps(run / "out" / "acoustic" / "checkpoints") == [3]
     train(run, "--stage", "acoustic", "--resume", "latest", "--set", "training.max_steps=5")
     assert steps(run / "out" / "acoustic" / "checkpoints") == [3, 5]
     assert "acoustic: step 5" in capsys.readouterr().out
+    changed = ["--set", "training.max_steps=7", "--set", "training.learning_rate=0.5"]
+    args = ["train", str(run / "voice.toml"), "--quiet", "--resume", "latest", *changed]
+    assert main(args) != 0  # refused: the learning rate is not the checkpoint's
+    err = capsys.readouterr().err
+    assert "training.learning_rate: 0.001 -> 0.5" in err and "Traceback" not in err
+    assert steps(run / "out" / "acoustic" / "checkpoints") == [3, 5]
+    assert main([*args, "--allow-config-change"]) == 0
+    assert steps(run / "out" / "acoustic" / "checkpoints") == [3, 5, 6, 7]
 
 
 def test_vocoder_then_finetune_on_predicted_mels(run):

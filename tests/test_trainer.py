@@ -137,6 +137,45 @@ def test_gradient_accumulation_consumes_that_many_batches(corpus, tmp_path):
     assert state["epoch"] * per_epoch + state["position"] == 6
 
 
+@pytest.mark.filterwarnings(r"ignore:Seems like `optimizer.step\(\)` has been overridden")
+def test_k_micro_batches_of_b_make_one_step_of_k_times_b(corpus, tmp_path):
+    """The gradient an accumulated step applies is that of the whole batch: every micro-batch
+    counts, each weighted by its share."""
+    loader = make_trainer(
+        make_config(corpus, tmp_path / "w", "training.batch_size=6"), toy_recipe()
+    ).train_loader
+    whole = next(b for b in loader if len(b["speakers"]) == 6)
+    parts = [{k: v[i : i + 2] for k, v in whole.items()} for i in (0, 2, 4)]
+
+    def applied_gradient(accumulation: int, batches: list) -> list[torch.Tensor]:
+        config = make_config(
+            corpus, tmp_path / str(accumulation), f"training.grad_accumulation={accumulation}",
+            "training.grad_clip=0",
+        )  # fmt: skip
+        recipe = toy_recipe()
+        recipe.modules["model"][1].p = 0.0  # no dropout: the same function for any batch split
+        trainer = make_trainer(config, recipe)
+        seen: list[torch.Tensor] = []
+        optimizer = trainer.optimizers["model"]
+        real_step = optimizer.step
+
+        def step(*args, **kwargs):
+            seen.extend(p.grad.clone() for g in optimizer.param_groups for p in g["params"])
+            return real_step(*args, **kwargs)
+
+        optimizer.step = step
+        trainer.optimizer_step(iter(batches))
+        return seen
+
+    one = applied_gradient(1, [whole])
+    three = applied_gradient(3, parts)
+    assert len(one) == len(three) == 4
+    for a, b in zip(one, three, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+    last_only = applied_gradient(1, parts[-1:])
+    assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(one, last_only, strict=True))
+
+
 def test_non_finite_steps_are_skipped_then_training_stops(corpus, tmp_path):
     config = make_config(corpus, tmp_path, "training.val_every=100")
     trainer = make_trainer(config, toy_recipe(nan_at=frozenset({2, 5})))

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             init=None if args.resume else args.init,
         )
         if args.resume:
-            trainer.resume(args.resume)
+            trainer.resume(args.resume, allow_config_change=args.allow_config_change)
         result = trainer.fit()
     if runtime.is_main:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
@@ -66,6 +66,12 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--resume", metavar="latest|PATH", help="continue from the latest or a given checkpoint"
+    )
+    parser.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="with --resume: apply settings that differ from the checkpoint's (each is logged) "
+        "instead of refusing them",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_set_option(parser)

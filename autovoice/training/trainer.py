@@ -100,16 +100,66 @@ class Trainer:
     def train_loader(self) -> Any:
         return self.loaders["train"]
 
-    def resume(self, path: str) -> None:
-        """Restore everything from ``path`` or ``"latest"`` (RNG states and loader place too)."""
+    def resume(self, path: str, *, allow_config_change: bool = False) -> None:
+        """Restore everything from ``path`` or ``"latest"`` (RNG states and loader place too).
+
+        The run's configuration is compared with the checkpoint's
+        (:mod:`autovoice.training.config_changes`): a change that breaks exact resume or the
+        comparability of validation metrics raises a :class:`TrainingError` naming each one,
+        unless ``allow_config_change``; then each change is logged and applied, the learning
+        rates included (a restored schedule would otherwise keep the saved ones)."""
+        configured = {name: [float(lr) for lr in s.base_lrs] for name, s in self.schedulers.items()}
         epoch, step, checkpoint = self.checkpoints.resume_from_checkpoint(
             path, self.modules, self.optimizers, self.schedulers, self.scaler
         )
+        self._check_config(checkpoint, allow_config_change)
+        if allow_config_change:
+            self._apply_learning_rates(configured)
         extra = checkpoint.extra_state
         if "loader" in extra:
             self.train_loader.load_state_dict(extra["loader"])
         self.step, self.skipped = step, int(extra.get("skipped", 0))
         logger.info("resumed from %s at step %d (epoch %d)", checkpoint.location, step, epoch)
+
+    def _check_config(self, checkpoint: Any, allowed: bool) -> None:
+        from autovoice.training.checkpoint_meta import plain_config
+        from autovoice.training.config_changes import binding, config_changes, describe
+
+        saved = checkpoint.config
+        if not isinstance(saved, Mapping):
+            logger.warning(
+                "%s holds no configuration: changed settings cannot be checked",
+                checkpoint.location,
+            )
+            return
+        changes = config_changes(saved, plain_config(self.config))
+        refused = binding(changes)
+        if refused and not allowed:
+            listed = "; ".join(describe(c) for c in refused)
+            raise TrainingError(
+                f"cannot resume from {checkpoint.location}: the configuration changed in ways "
+                f"that break exact resume or make validation metrics incomparable ({listed}). "
+                "Undo the changes, start a new run (another training.output_dir), or pass "
+                "--allow-config-change to apply them"
+            )
+        for change in changes:
+            kind = "applied" if not change.free else "free"
+            logger.warning("resume: %s changed (%s): %s", change.path, kind, describe(change))
+
+    def _apply_learning_rates(self, configured: Mapping[str, list[float]]) -> None:
+        """Put the configured peak learning rates back into restored schedules, at their
+        current place in the schedule."""
+        for name, scheduler in self.schedulers.items():
+            if list(scheduler.base_lrs) == configured[name]:
+                continue
+            scheduler.base_lrs = list(configured[name])
+            groups = scheduler.optimizer.param_groups
+            for group, base, factor in zip(
+                groups, configured[name], scheduler.lr_lambdas, strict=True
+            ):
+                group["initial_lr"] = base
+                group["lr"] = base * factor(scheduler.last_epoch)
+            scheduler._last_lr = [group["lr"] for group in groups]  # what get_last_lr reports
 
     def save(self, metrics: Mapping[str, float]) -> None:
         self.checkpoints.save(
