@@ -157,3 +157,22 @@ def test_a_changed_shipped_engine_is_not_used(tmp_path, fake) -> None:
     changed = pytest.warns(RuntimeWarning, match="does not match its description")
     with changed, pytest.raises(BackendError, match="building on load is off"):
         _open(tmp_path, (shipped,), options)
+
+
+def test_an_engine_built_for_a_new_gpu_has_the_shipped_precision_and_profiles(
+    tmp_path, fake, monkeypatch
+) -> None:
+    other = _ship(tmp_path, fake, ELSEWHERE, b"engine for another GPU")
+    built: dict = {}
+
+    def build(onnx, profiles, *, fp16=False, **kwargs):
+        built.update(profiles=tuple(profiles), fp16=fp16)
+        fake.engines[b"built here"] = FakeEngine(fake.rt)  # type: ignore[attr-defined]
+        return b"built here"
+
+    monkeypatch.setattr(backend_module, "build_engine", build)
+    runner = _open(tmp_path, (other,))
+    assert runner.artifact == "onnx" and built["fp16"] is True
+    assert [p.to_dict() for p in built["profiles"]] == list(other.profiles)
+    assert runner.session.get_engine_info()["precision"] == "fp16"
+    _check_runs(runner)

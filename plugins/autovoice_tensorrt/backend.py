@@ -6,10 +6,13 @@ when a model is loaded.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from autovoice.config.schema import ExportConfig
 from autovoice.errors import BackendError
@@ -146,13 +149,19 @@ class TensorRTBackend:
         signature = signature or getattr(stage, "signature", None)
         if path.suffix.lower() == ".onnx":
             signature = signature or signature_from_onnx(path)
+            engines = tuple(getattr(stage, "engines", ()))
             cached = shipped_engine(
-                getattr(stage, "engines", ()),
+                engines,
                 tensorrt=str(trt.__version__),
                 gpu=gpu,
                 precision=wanted_precision(self.options),
             ) or self.prepare(
-                path, signature=signature, export=export, gpu=gpu, stage=_stage_name(stage, path)
+                path,
+                signature=signature,
+                export=export,
+                gpu=gpu,
+                stage=_stage_name(stage, path),
+                like=VoiceEngines.of(engines),
             )
             data, where = cached.data, cached.plan
             record: EngineRecord | None = cached.record
@@ -186,12 +195,25 @@ class TensorRTBackend:
             raise BackendError(f"{path}: cannot load this engine: {why}; rebuild it")
 
     def engine_key(
-        self, onnx: Path, *, signature: GraphSignature, export: Any, gpu: GpuIdentity
+        self,
+        onnx: Path,
+        *,
+        signature: GraphSignature,
+        export: Any,
+        gpu: GpuIdentity,
+        like: VoiceEngines | None = None,
     ) -> EngineKey:
-        """The cache key of the engine ``onnx`` becomes on ``gpu`` with these settings."""
-        precision = precision_of(self.options, export)
-        profiles: tuple[Profile, ...] = compute_profiles(
-            signature, axis_bounds(self.options, export)
+        """The cache key of the engine ``onnx`` becomes on ``gpu`` with these settings. ``like``
+        (the settings of the engines a voice ships) gives the precision when the options leave
+        it unset, and the profiles when the options set no axis range."""
+        like = like or VoiceEngines()
+        precision = (
+            wanted_precision(self.options) or like.precision or precision_of(self.options, export)
+        )
+        profiles: tuple[Profile, ...] = (
+            like.profiles
+            if like.profiles and not _sets_axes(self.options)
+            else compute_profiles(signature, axis_bounds(self.options, export))
         )
         return EngineKey(
             onnx_sha256=file_sha256(onnx),
@@ -210,10 +232,11 @@ class TensorRTBackend:
         export: Any = None,
         gpu: GpuIdentity,
         stage: str | None = None,
+        like: VoiceEngines | None = None,
     ) -> CachedEngine:
         """The engine of ``onnx``: from the cache, from an ``engines/`` folder beside the model
-        (a voice bundle's), or built now and cached."""
-        key = self.engine_key(onnx, signature=signature, export=export, gpu=gpu)
+        (a voice bundle's), or built now and cached (see :meth:`engine_key` for ``like``)."""
+        key = self.engine_key(onnx, signature=signature, export=export, gpu=gpu, like=like)
         for store in (EngineStore(self.cache_dir), EngineStore(onnx.parent / "engines")):
             found = store.lookup(key)
             if found is not None:
@@ -240,6 +263,33 @@ class TensorRTBackend:
         if self.options.timing_cache_path:
             return Path(self.options.timing_cache_path)
         return self.cache_dir / timing_cache_name(key.tensorrt, key.gpu)
+
+
+@attrs.frozen
+class VoiceEngines:
+    """What the engines a voice ships for a stage share: their precision and profiles (None
+    where they differ or there are none), for an engine built where none of them runs."""
+
+    precision: str | None = None
+    profiles: tuple[Profile, ...] | None = None
+
+    @classmethod
+    def of(cls, engines: Sequence[Any]) -> VoiceEngines:
+        precisions = {str(e.precision) for e in engines}
+        tables = {json.dumps(list(e.profiles), sort_keys=True) for e in engines}
+        profiles = None
+        if len(tables) == 1:
+            try:
+                profiles = tuple(Profile.from_dict(p) for p in engines[0].profiles)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                profiles = None  # a malformed entry: the settings of this backend decide
+        precision = precisions.pop() if len(precisions) == 1 else None
+        return cls(precision if precision in ("fp16", "fp32") else None, profiles or None)
+
+
+def _sets_axes(options: TensorRTOptions) -> bool:
+    ranges = (options.batch, options.tokens, options.frames, options.samples)
+    return any(ranges) or bool(options.split_time_at)
 
 
 def _stage_name(stage: Any, path: Path) -> str:
@@ -285,6 +335,7 @@ def _spec(value: Any, path: Path) -> TensorSpec:
 
 __all__ = [
     "TensorRTBackend",
+    "VoiceEngines",
     "artifact_path",
     "axis_bounds",
     "build_options",
