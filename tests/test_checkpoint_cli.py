@@ -115,3 +115,33 @@ def test_info_counts_the_symbols_of_the_table() -> None:
     table = characters_table()
     assert _describe_symbols(table.to_dict()) == f"{len(table)} characters"
     assert _describe_symbols(None) == "-"
+
+
+def test_list_never_marks_a_checkpoint_whose_files_are_damaged(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = run_dir / "step-000000030" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])  # truncated: the newest is unusable
+    rows = {row["name"]: row for row in checkpoints.list_rows(str(run_dir))}
+    assert rows["step-000000030"]["status"] == "damaged"
+    assert "model.safetensors is truncated" in rows["step-000000030"]["reason"]
+    assert rows["step-000000020"]["marks"] == ["latest", "best"]
+    assert rows["step-000000020"]["integrity"] == "sizes ok"
+    state = run_dir / "step-000000020" / "state.pt"
+    data = bytearray(state.read_bytes())
+    data[100] ^= 0xFF  # same size, other bytes: only reading every file finds it
+    state.write_bytes(bytes(data))
+    quick = {row["name"]: row for row in checkpoints.list_rows(str(run_dir))}
+    assert quick["step-000000020"]["marks"] == ["latest", "best"]
+    assert run("list", str(run_dir), "--verify") == 0
+    lines = capsys.readouterr().out.splitlines()
+    line = next(text for text in lines if text.startswith("step-000000020"))
+    assert "damaged" in line and "state.pt was altered" in line
+    line = next(text for text in lines if text.startswith("step-000000010"))
+    assert line.endswith("checksums ok  latest,best")
+    (run_dir / "step-000000010" / "state.pt").unlink()
+    rows = {row["name"]: row for row in checkpoints.list_rows(str(run_dir))}
+    assert "state.pt is missing" in rows["step-000000010"]["reason"]
+    marked = {name for name, row in rows.items() if row.get("marks")}
+    assert marked == {"step-000000020"}  # its altered bytes show only with --verify
+    assert not any(row.get("marks") for row in checkpoints.list_rows(str(run_dir), verify=True))

@@ -34,17 +34,37 @@ def _metrics(metrics: dict[str, float]) -> str:
 
 
 def list_rows(
-    location: str, metric: str = "val_loss", mode: str = "min", registry: Any = None
+    location: str,
+    metric: str = "val_loss",
+    mode: str = "min",
+    registry: Any = None,
+    *,
+    verify: bool = False,
 ) -> list[dict[str, Any]]:
-    """One row per checkpoint under ``location``, oldest step first, with its marks."""
-    from autovoice.training.checkpoint_catalog import open_store, scan
+    """One row per checkpoint under ``location``, oldest step first, with its marks.
+
+    Every checkpoint is checked before it can be marked: its files must all be there with the
+    sizes meta.json gives (read from the store without reading the files), and with ``verify``
+    their checksums must match (every file read). One that fails is a ``damaged`` row naming
+    the problem, and the ``latest`` and ``best`` marks go to the usable checkpoints only."""
+    from autovoice.training.checkpoint_catalog import check_sizes, open_store, scan
+    from autovoice.training.checkpoint_catalog import verify as verify_checkpoint
     from autovoice.training.retention import best, newest
 
-    found = scan(open_store(location, registry=registry))
-    top = {r.name for r in best(found.records, 1, metric, mode)}
-    last = {r.name for r in newest(found.records, 1)}
-    rows = []
+    store = open_store(location, registry=registry)
+    found = scan(store)
+    check = verify_checkpoint if verify else check_sizes
+    problems = {record.name: check(store, record.name) for record in found.records}
+    usable = [record for record in found.records if not problems[record.name]]
+    top = {r.name for r in best(usable, 1, metric, mode)}
+    last = {r.name for r in newest(usable, 1)}
+    integrity = "checksums ok" if verify else "sizes ok"
+    rows: list[dict[str, Any]] = []
     for record in found.records:
+        if problems[record.name]:
+            reason = "; ".join(problems[record.name])
+            rows.append({"name": record.name, "status": "damaged", "reason": reason})
+            continue
         marks = [m for m, names in (("latest", last), ("best", top)) if record.name in names]
         rows.append(
             {
@@ -56,6 +76,7 @@ def list_rows(
                 "created": record.created,
                 "marks": marks,
                 "status": "complete",
+                "integrity": integrity,
             }
         )
     for name, why in found.damaged.items():
@@ -66,10 +87,11 @@ def list_rows(
 
 
 def render_list(rows: Sequence[dict[str, Any]]) -> list[str]:
-    table = [["NAME", "STEP", "EPOCH", "METRICS", "SIZE", "SAVED (UTC)", "MARKS"]]
+    table = [["NAME", "STEP", "EPOCH", "METRICS", "SIZE", "SAVED (UTC)", "INTEGRITY", "MARKS"]]
     for row in rows:
         if row["status"] != "complete":
-            table.append([row["name"], "-", "-", f"{row['status']}: {row['reason']}", "", "", ""])
+            status = f"{row['status']}: {row['reason']}"
+            table.append([row["name"], "-", "-", status, "", "", "", ""])
             continue
         table.append(
             [
@@ -79,6 +101,7 @@ def render_list(rows: Sequence[dict[str, Any]]) -> list[str]:
                 _metrics(row["metrics"]),
                 _size(row["size"]),
                 _when(row["created"]),
+                row["integrity"],
                 ",".join(row["marks"]),
             ]
         )
@@ -170,7 +193,7 @@ def render_info(info: dict[str, Any]) -> list[str]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    rows = list_rows(args.location, args.metric, args.mode)
+    rows = list_rows(args.location, args.metric, args.mode, verify=args.verify)
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -193,6 +216,9 @@ def register(sub: Any) -> None:
     listing.add_argument("location", help="checkpoint directory or store URI")
     listing.add_argument("--metric", default="val_loss", help="metric for the best mark")
     listing.add_argument("--mode", choices=("min", "max"), default="min", help="better is")
+    listing.add_argument(
+        "--verify", action="store_true", help="read every file and check its checksum"
+    )
     listing.add_argument("--json", action="store_true", help="print JSON for machines")
     listing.set_defaults(func=run_list)
     info = actions.add_parser("info", help="what one checkpoint holds; checks its checksums")

@@ -142,6 +142,37 @@ def verify(store: Any, name: str) -> list[str]:
     return problems
 
 
+def check_sizes(store: Any, name: str) -> list[str]:
+    """The problems of checkpoint ``name`` found without reading its files: a file that
+    meta.json lists and the store lacks, or (for stores that can tell a key's size, as the local
+    and fsspec stores can) one whose size is not the one saved. Empty when none is found."""
+    try:
+        meta, _size = read_meta(store, name)
+    except CheckpointError as exc:
+        return [str(exc)]
+    where = location(store, name)
+    size_of = getattr(store, "size", None)
+    problems = []
+    for filename, entry in sorted(meta["files"].items()):
+        key = f"{name}/{filename}"
+        if not store.exists(key):
+            problems.append(f"{where}/{filename} is missing")
+            continue
+        if size_of is None or not isinstance(entry, dict):
+            continue
+        try:
+            actual = size_of(key)
+        except AutovoiceError as exc:
+            problems.append(f"{where}/{filename} cannot be read: {exc}")
+            continue
+        if actual != entry.get("size"):
+            problems.append(
+                f"{where}/{filename} is truncated or extended: {actual} bytes, meta.json says "
+                f"{entry.get('size')}"
+            )
+    return problems
+
+
 def delete_checkpoint(store: Any, name: str) -> None:
     """Remove checkpoint ``name``: its metadata first, so a crash midway leaves an incomplete
     prefix (removed by :func:`recover`) and never a complete-looking damaged checkpoint."""

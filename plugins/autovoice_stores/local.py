@@ -123,6 +123,15 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def size(self, key: str) -> int:
+        """The size in bytes of ``key``'s value, without reading it."""
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise StoreError(f"store {self._uri}: no key {key!r}") from exc
+        except OSError as exc:
+            raise self._fail("read", key, exc) from exc
+
     def list(self, prefix: str = "") -> list[str]:
         if not isinstance(prefix, str):
             raise StoreError(f"store {self._uri}: prefix must be a string, got {prefix!r}")

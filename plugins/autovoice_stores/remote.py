@@ -136,6 +136,10 @@ class FsspecStore:
     def exists(self, key: str) -> bool:
         return bool(self._call("check", key, self.fs.isfile, self._path(key)))
 
+    def size(self, key: str) -> int:
+        """The size in bytes of ``key``'s value, without reading it."""
+        return int(self._call("read", key, self.fs.size, self._path(key)))
+
     def list(self, prefix: str = "") -> list[str]:
         if not isinstance(prefix, str):
             raise StoreError(f"store {self._uri}: prefix must be a string, got {prefix!r}")
