@@ -1,5 +1,5 @@
-"""``autovoice train CONFIG [--stage acoustic|vocoder|finetune-vocoder] [--resume latest|PATH]
-[--set K=V]``.
+"""``autovoice train CONFIG [--stage acoustic|vocoder|finetune-vocoder]
+[--resume latest|auto|PATH] [--allow-config-change] [--set K=V]``.
 
 Under ``torchrun --nproc-per-node N -m autovoice train CONFIG`` every process runs this command;
 rank 0 logs and writes checkpoints.
@@ -8,10 +8,13 @@ rank 0 logs and writes checkpoints.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from autovoice.commands.config import add_set_option
 from autovoice.commands.plugins import registry
+
+logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,10 +32,11 @@ def run(args: argparse.Namespace) -> int:
             runtime=runtime,
             progress=not args.quiet,
             acoustic=args.acoustic,
-            init=None if args.resume else args.init,
+            init=args.init if args.resume in (None, AUTO) else None,
         )
-        if args.resume:
-            trainer.resume(args.resume, allow_config_change=args.allow_config_change)
+        resume = _resume_target(trainer, args.resume)
+        if resume:
+            trainer.resume(resume, allow_config_change=args.allow_config_change)
         result = trainer.fit()
     if runtime.is_main:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
@@ -42,6 +46,25 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"checkpoints: {trainer.checkpoints.uri}")
     return 0
+
+
+AUTO = "auto"
+"""``--resume auto``: the latest checkpoint when the run has one, else a fresh start (what a
+supervisor that restarts a crashed job, such as ``torchrun --max-restarts``, passes)."""
+
+
+def _resume_target(trainer: Any, given: str | None) -> str | None:
+    """What to resume from: ``given``, with ``auto`` made ``latest`` when the stage's store
+    holds any checkpoint (a damaged one too: resume then refuses rather than start over)."""
+    if given != AUTO:
+        return given
+    from autovoice.training.checkpoint_catalog import scan
+
+    found = scan(trainer.checkpoints.store)
+    if found.records or found.damaged:
+        return "latest"
+    logger.info("--resume auto: no checkpoint in %s, starting fresh", trainer.checkpoints.uri)
+    return None
 
 
 def register(sub: Any) -> None:
@@ -65,7 +88,10 @@ def register(sub: Any) -> None:
         help="start from these weights (finetune-vocoder default: the run's vocoder stage)",
     )
     parser.add_argument(
-        "--resume", metavar="latest|PATH", help="continue from the latest or a given checkpoint"
+        "--resume",
+        metavar="latest|auto|PATH",
+        help="continue from the latest or a given checkpoint; auto: the latest if the run has "
+        "one, else start fresh (for supervisors that restart a crashed run)",
     )
     parser.add_argument(
         "--allow-config-change",
