@@ -211,9 +211,11 @@ def file_table(root: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 def check_file(root: Path, name: str, entry: Mapping[str, Any]) -> None:
     """Raise :class:`BundleError` naming ``name`` unless it has the listed size and checksum."""
-    path = root / _relative(name, f"$.files[{name!r}]", root)
-    if not path.is_file():
+    path = bundle_path(root, name, f"$.files[{name!r}]")
+    if not path.exists():
         raise BundleError(f"{path}: missing (listed in {MANIFEST})")
+    if not path.is_file():
+        raise BundleError(f"{path}: not a regular file (listed in {MANIFEST})")
     size = path.stat().st_size
     if size != entry.get("size"):
         raise BundleError(f"{path}: size {size} bytes, {MANIFEST} says {entry.get('size')}")
@@ -274,7 +276,7 @@ def _archive_top(scratch: Path, archive: Path) -> Path:
 
 def read_manifest(root: Path) -> dict[str, Any]:
     """The parsed ``manifest.json`` of the bundle directory ``root``."""
-    path = root / MANIFEST
+    path = bundle_path(root, MANIFEST, "$")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -310,14 +312,31 @@ class _Fields:
         name = self.get(data, path, key, str)
         if name not in files:
             raise self.error(f"{path}.{key}", f"{name!r} is not listed in $.files")
-        return self.root / _relative(name, f"{path}.{key}", self.root)
+        return bundle_path(self.root, name, f"{path}.{key}")
 
 
-def _relative(name: str, path: str, root: Path) -> str:
+def bundle_path(root: Path, name: str, field: str) -> Path:
+    """``root / name`` for the file ``name`` of the manifest's ``field``: a relative path
+    without ``..`` whose links, if any, all resolve inside the bundle. A link that leaves the
+    bundle is refused without reading or describing what it points to.
+
+    Links inside the bundle are read: they reach nothing the bundle does not hold, each file is
+    checked by its own size and checksum whatever its name, and a ``.tar`` bundle's links are
+    extracted the same way (the ``data`` filter keeps those inside the archive)."""
     pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        raise BundleError(f"{root / MANIFEST}: {path}: {name!r} is not a path inside the bundle")
-    return name
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\0" in name:
+        raise BundleError(f"{root / MANIFEST}: {field}: {name!r} is not a path inside the bundle")
+    path = root / name
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError) as exc:  # a loop of links
+        raise BundleError(f"{path}: cannot be resolved: {exc}") from None
+    if not inside:
+        raise BundleError(
+            f"{path}: a link that leaves the bundle (refused: a bundle's files must lie inside "
+            "its folder)"
+        )
+    return path
 
 
 def _parse(root: Path, data: Mapping[str, Any]) -> VoiceBundle:
