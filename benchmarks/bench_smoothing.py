@@ -16,7 +16,8 @@ frame by DTW on their mel cepstra:
   voiced in both, and the fraction of frames whose voicing disagrees;
 - phoneme durations, where the voice reports its phonemes' times (``synthesize_timed``): each
   phoneme's predicted duration against the stretch of the teacher's recording its boundaries
-  project to through the path, as a mean absolute error per phoneme class (ms);
+  project to through the path, as a mean absolute error per phoneme class (ms), and the
+  length of the speech (silence trimmed) over the teacher's;
 - the acoustic stage's seconds per second of audio (the part a sharper acoustic model costs).
 
 Systems: the voice of the run (the default voice when installed, see ``benchmarks/_voice.py``),
@@ -62,22 +63,23 @@ class Voice:
     speak: Callable[[str], tuple[Wave, Phonemes | None, float]]
 
 
-def _timed_phonemes(engine: Any, text: str) -> Phonemes | None:
-    """The phonemes' times of ``text`` from the engine's timed synthesis, where it has one and
-    the voice reports durations."""
+def _timed(engine: Any, text: str) -> tuple[Wave, Phonemes] | None:
+    """The audio of ``text`` with its phonemes' times, from the engine's timed synthesis, where
+    the voice reports durations (None for a voice exported before it did)."""
     from autovoice.errors import AutovoiceError
 
-    timed = getattr(engine, "synthesize_timed", None)
-    if timed is None:
-        return None
     try:
-        speech = timed(text)
+        speech = engine.synthesize_timed(text)
     except AutovoiceError:
-        return None  # a voice exported before it reported durations
-    return [(p.text, float(p.start), float(p.end)) for p in speech.phonemes]
+        return None
+    phonemes = [(p.symbol, float(p.start), float(p.end)) for p in speech.phonemes]
+    return np.asarray(speech.audio, np.float32), phonemes
 
 
 def autovoice_voice(label: str, path: Path, threads: int) -> Voice:
+    """A voice bundle on ONNX Runtime: the acoustic stage timed on a plain call; the audio
+    measured is the timed synthesis's, whose phoneme times belong to it (the same audio when
+    the text is one sentence: the timed call adds the pauses between sentences)."""
     from benchmarks._speakers import load_speaker
 
     speaker = load_speaker("onnxruntime", voice=path, threads=threads)
@@ -86,7 +88,8 @@ def autovoice_voice(label: str, path: Path, threads: int) -> Voice:
     def speak(text: str) -> tuple[Wave, Phonemes | None, float]:
         wave = speaker.batch([text])[0]
         acoustic = engine.last_timing.acoustic_seconds
-        return wave, _timed_phonemes(engine, text), acoustic
+        timed = _timed(engine, text)
+        return (timed[0], timed[1], acoustic) if timed else (wave, None, acoustic)
 
     return Voice(label=label, sample_rate=speaker.sample_rate, speak=speak)
 
@@ -167,6 +170,7 @@ def compare(takes: Takes, rate: int, teacher: Sequence[Any], teacher_gv: np.ndar
         "duration_mae_ms": durations.mean_absolute_ms if durations else None,
         "duration_bias_ms": durations.mean_signed_ms if durations else None,
         "duration_counts": durations.counts if durations else None,
+        "length_ratio": sum(a.frames for a in ours) / sum(b.frames for b in teacher),
         "acoustic_rtf": takes.acoustic_s / takes.audio_s if takes.audio_s else float("nan"),
         "audio_s": takes.audio_s,
     }
@@ -246,7 +250,7 @@ def table(result: dict[str, Any]) -> str:
     header = [
         "voice", "MCD dB", "GV ratio >1 kHz", "GV ratio all", "mod. spectrum dB",
         "f0 RMSE cents", "f0 corr.", "V/UV error", "vowel / consonant duration MAE ms",
-        "acoustic RTF",
+        "speech length ratio", "acoustic RTF",
     ]  # fmt: skip
     rows = []
     for label, row in result["systems"].items():
@@ -262,7 +266,8 @@ def table(result: dict[str, Any]) -> str:
             label, _cell(row["mcd_db"]), _cell(row["gv_ratio_above_1khz"], 3),
             _cell(row["gv_ratio_all"], 3), _cell(row["modulation_distance_db"]),
             _cell(row["f0_rmse_cents"], 0), _cell(row["f0_correlation"], 3),
-            _cell(row["voicing_error"], 3), durations, _cell(row["acoustic_rtf"], 4),
+            _cell(row["voicing_error"], 3), durations, _cell(row["length_ratio"], 3),
+            _cell(row["acoustic_rtf"], 4),
         ])  # fmt: skip
     notes = (
         f"{result['sentences']} held-out sentences against the teacher's recordings "

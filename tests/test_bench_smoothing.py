@@ -38,9 +38,10 @@ def test_a_voice_against_itself_is_at_distance_zero(against_itself):
     assert row["modulation_distance_db"] == pytest.approx(0.0, abs=1e-9)
     assert row["f0_rmse_cents"] == pytest.approx(0.0, abs=1e-9)
     assert row["f0_correlation"] == pytest.approx(1.0) and row["voicing_error"] == 0.0
+    assert row["length_ratio"] == 1.0
     assert 0.0 < row["acoustic_rtf"] < 1.0 and not math.isnan(row["acoustic_rtf"])
-    if row["duration_mae_ms"] is not None:  # the voice reports its phonemes' times
-        assert all(v == pytest.approx(0.0, abs=1e-6) for v in row["duration_mae_ms"].values())
+    assert {"vowel", "stop", "pause"} <= set(row["duration_mae_ms"])  # the voice times phonemes
+    assert all(v == pytest.approx(0.0, abs=1e-6) for v in row["duration_mae_ms"].values())
     assert "| again | 0.00 | 1.000 | 1.000 | 0.00 | 0 | 1.000 | 0.000 |" in table
     files = sorted(p.name for p in against_itself.iterdir())
     assert {"teacher-0.wav", "hibari-0.wav", "again-1.wav"} - set(files) == {"teacher-0.wav"}
