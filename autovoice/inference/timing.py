@@ -26,9 +26,10 @@ _WAVE_EQ = attrs.cmp_using(eq=np.array_equal)
 class WordTiming:
     """One spoken word and when it is heard: ``start`` to ``end``, seconds into the audio.
 
-    ``text`` is the word's normalized spoken form (``"Dr."`` is ``"doctor"``, ``"$5"`` is
-    ``"five dollars"`` as two words), as the voice reads it, without the punctuation around
-    it; a word of the user's lexicon or an inline ``[[ ... ]]`` block is one word."""
+    ``text`` is the word's normalized spoken form, in the text's case (``"Dr."`` is
+    ``"Doctor"``, ``"$5"`` is ``"five dollars"`` as two words), as the voice reads it, without
+    the punctuation around it; a word of the user's lexicon or an inline ``[[ ... ]]`` block is
+    one word."""
 
     text: str
     start: float
