@@ -22,10 +22,13 @@ __all__ = [
     "WRITE_FORMATS",
     "AudioFileError",
     "AudioInfo",
+    "AudioScan",
     "audio_info",
     "encode_audio",
     "output_format",
     "read_audio",
+    "scan_audio",
+    "wav_missing_bytes",
     "writable_extensions",
     "write_audio",
 ]
@@ -92,6 +95,88 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
         channels=int(info.channels),
         duration=float(info.frames) / float(info.samplerate),
     )
+
+
+_RIFF_MAGIC = {b"RIFF": "<", b"RIFX": ">", b"RF64": "<", b"BW64": "<"}
+_UNKNOWN_LENGTH = (0, 0xFFFFFFFF)  # what a writer that could not seek back leaves
+_MAX_CHUNKS = 1000
+
+
+def _data_chunk(file: io.BufferedReader, order: str) -> tuple[int, int] | None:
+    """``(declared size, offset)`` of the ``data`` chunk of a RIFF file positioned after its
+    12-byte header; an RF64 file's real size from its ``ds64`` chunk; None when there is none."""
+    wide = None
+    for _ in range(_MAX_CHUNKS):
+        head = file.read(8)
+        if len(head) < 8:
+            return None
+        name, size = head[:4], int.from_bytes(head[4:], "little" if order == "<" else "big")
+        if name == b"ds64" and size >= 16:
+            wide = int.from_bytes(file.read(16)[8:], "little")
+            file.seek(size - 16, os.SEEK_CUR)
+        elif name == b"data":
+            return (wide if wide is not None and size == 0xFFFFFFFF else size), file.tell()
+        else:
+            file.seek(size + (size & 1), os.SEEK_CUR)
+    return None
+
+
+def wav_missing_bytes(path: str | os.PathLike[str]) -> int:
+    """Bytes of audio data that a WAV (RIFF, RIFX, RF64) file's header declares and the file
+    lacks: > 0 for a file cut short. 0 for a whole file, for a length the writer left open
+    (0 or 0xFFFFFFFF: a stream) and for anything that is not a RIFF file.
+
+    libsndfile reads a cut WAV as a shorter clip without an error, and its API tells only the
+    frames it will deliver; the declared size is in the ``data`` chunk header, read here.
+    """
+    with open(path, "rb") as file:
+        head = file.read(12)
+        order = _RIFF_MAGIC.get(head[:4])
+        if order is None or head[8:12] != b"WAVE":
+            return 0
+        found = _data_chunk(file, order)
+        size = os.fstat(file.fileno()).st_size
+    if found is None or found[0] in _UNKNOWN_LENGTH:
+        return 0
+    declared, offset = found
+    return max(0, declared - (size - offset))
+
+
+@attrs.frozen
+class AudioScan:
+    """What decoding a whole file shows: its header, libsndfile's name of the format it found,
+    the frames that decoded, how many samples are NaN or infinite, the peak of the finite ones,
+    and the audio bytes a WAV header declares that the file lacks."""
+
+    info: AudioInfo
+    format: str
+    decoded_frames: int
+    non_finite: int
+    peak: float
+    missing_bytes: int
+
+
+SCAN_BLOCK = 1 << 16
+
+
+def scan_audio(path: str | os.PathLike[str]) -> AudioScan:
+    """Decode all of ``path`` block by block (memory stays bounded); AudioFileError when the
+    header or any block cannot be decoded."""
+    info = audio_info(path)
+    non_finite, peak, frames = 0, 0.0, 0
+    try:
+        with sf.SoundFile(str(path)) as file:
+            kind = str(file.format)
+            for block in file.blocks(SCAN_BLOCK, dtype="float32", always_2d=True):
+                finite = np.isfinite(block)
+                non_finite += int(block.size - np.count_nonzero(finite))
+                if block.size:
+                    peak = max(peak, float(np.max(np.abs(np.where(finite, block, 0.0)))))
+                frames += block.shape[0]
+    except (sf.SoundFileError, RuntimeError, OSError) as error:
+        raise AudioFileError(path, f"unreadable audio: {_reason(error)}") from error
+    missing = wav_missing_bytes(path)
+    return AudioScan(info, kind, frames, non_finite, peak, missing)
 
 
 def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:

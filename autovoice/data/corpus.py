@@ -1,8 +1,9 @@
 """Reading and checking a corpus: the file-reading edge of :mod:`autovoice.data`.
 
-:func:`load_corpus` finds the layout, parses every line, checks every audio file from its header
-alone (fast: no decoding) and either raises one error naming every bad file and line
-(``on_bad_sample = "error"``) or leaves them out and counts them in the report (``"skip"``).
+:func:`load_corpus` finds the layout, parses every line, decodes every audio file once (in
+blocks, memory bounded) and checks it (:mod:`autovoice.data.audio_checks`), and either raises one
+error naming every bad file and line (``on_bad_sample = "error"``) or leaves them out and counts
+them in the report (``"skip"``).
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from pathlib import Path
 
 import attrs
 
-from autovoice.audio.io import AudioFileError, audio_info
+from autovoice.audio.io import AudioFileError, scan_audio
 from autovoice.config.schema import DataConfig
 from autovoice.data import formats
+from autovoice.data.audio_checks import audio_fault
 from autovoice.data.records import (
     EMPTY_FILE,
     MALFORMED_LINE,
     MISSING_FILE,
-    TOO_LONG,
-    TOO_SHORT,
     UNREADABLE_AUDIO,
     BadSample,
     BadSampleError,
@@ -191,22 +191,22 @@ def _audio_problem(entry: Entry, error: AudioFileError) -> BadSample:
 
 
 def check_entry(entry: Entry, data: DataConfig) -> tuple[float, int] | BadSample:
-    """``(duration, sample_rate)`` of an entry's audio, from its header, or why it is unusable."""
+    """``(duration, sample_rate)`` of an entry's audio, decoded whole, or why it is unusable."""
     try:
-        info = audio_info(entry.audio_path)
+        scan = scan_audio(entry.audio_path)
     except AudioFileError as error:
         return _audio_problem(entry, error)
-    limits = f"limits {data.min_duration:g}-{data.max_duration:g} s"
-    if info.duration < data.min_duration or info.duration > data.max_duration:
-        reason = TOO_SHORT if info.duration < data.min_duration else TOO_LONG
+    fault = audio_fault(scan, entry.audio_path, data)
+    if fault is not None:
+        reason, detail = fault
         return BadSample(
             reason=reason,
             source=entry.source,
             line=entry.line,
             audio_path=entry.audio_path,
-            detail=f"{info.duration:.2f} s, outside the {limits}",
+            detail=detail,
         )
-    return info.duration, info.sample_rate
+    return scan.decoded_frames / scan.info.sample_rate, scan.info.sample_rate
 
 
 def check_entries(

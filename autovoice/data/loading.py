@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from autovoice.audio.features import log_mel_from_config
-from autovoice.audio.io import read_audio
+from autovoice.audio.io import AudioFileError, read_audio
 from autovoice.audio.pitch import estimate_pitch
 from autovoice.audio.process import prepare_waveform
 from autovoice.config.schema import AudioConfig
@@ -36,15 +36,19 @@ class FeatureSource:
         """A source caching under ``cache_dir``; empty for no cache."""
         return cls(audio, FeatureCache(cache_dir, audio) if cache_dir else None)
 
-    def _decode(self, path: str) -> np.ndarray:
-        wave, rate = read_audio(path)
+    def _decode(self, utt: Utterance) -> np.ndarray:
+        try:
+            wave, rate = read_audio(utt.audio_path)
+        except AudioFileError as exc:  # changed since the corpus was checked
+            raise CorpusError(f"{utt.where} ({utt.audio_path}): {exc.problem}") from None
         return prepare_waveform(wave, rate, self.audio)
 
     def wave(self, utt: Utterance) -> np.ndarray:
-        """The prepared waveform, float32 in [-1, 1] at ``audio.sample_rate``."""
+        """The prepared waveform, float32 in [-1, 1] at ``audio.sample_rate``; a CorpusError
+        naming the corpus line when the file can no longer be decoded."""
         if self.cache is None or utt.sample_rate == self.audio.sample_rate:
-            return self._decode(utt.audio_path)
-        return self.cache.get(utt.audio_path, "wave", lambda: self._decode(utt.audio_path))
+            return self._decode(utt)
+        return self.cache.get(utt.audio_path, "wave", lambda: self._decode(utt))
 
     def mel_of(self, wave: np.ndarray) -> np.ndarray:
         """The log-mel ``(n_mels, frames)`` of a prepared waveform (never cached)."""
@@ -100,6 +104,7 @@ def fill_cache(
         try:
             source.pitch(utt, source.mel(utt).shape[1])
         except AutovoiceError as exc:
-            yield utt, f"{utt.where}: {exc}"
+            message = str(exc)
+            yield utt, message if message.startswith(utt.where) else f"{utt.where}: {message}"
             continue
         yield utt, "computed"

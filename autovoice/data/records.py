@@ -22,6 +22,10 @@ MISSING_FILE = "missing file"
 MISSING_TRANSCRIPT = "missing transcript"
 EMPTY_FILE = "empty file"
 UNREADABLE_AUDIO = "unreadable audio"
+TRUNCATED_AUDIO = "truncated audio"
+NON_FINITE_AUDIO = "non-finite audio"
+SILENT_AUDIO = "silent audio"
+MISNAMED_FORMAT = "misnamed format"
 TOO_SHORT = "too short"
 TOO_LONG = "too long"
 
@@ -34,6 +38,10 @@ REASONS = (
     MISSING_TRANSCRIPT,
     EMPTY_FILE,
     UNREADABLE_AUDIO,
+    TRUNCATED_AUDIO,
+    NON_FINITE_AUDIO,
+    SILENT_AUDIO,
+    MISNAMED_FORMAT,
     TOO_SHORT,
     TOO_LONG,
 )

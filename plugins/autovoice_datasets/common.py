@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import logging
 from collections import Counter
 from typing import Any
 
@@ -23,6 +24,11 @@ from autovoice.data.records import (
 )
 from autovoice.errors import ConfigError, ConfigIssue
 from autovoice.text import TextError, TextFrontEnd
+
+logger = logging.getLogger(__name__)
+
+LOGGED_SKIPS = 50
+"""Skipped samples named one by one in the log; ``autovoice corpus check`` lists them all."""
 
 
 @attrs.frozen(kw_only=True)
@@ -90,6 +96,7 @@ def load_corpus_data(config: Config) -> CorpusData:
         report = summarize(
             report.corpus, report.format, tokenized.utterances, [*report.bad, *empty]
         )
+    _log_skipped(report.bad)
     info = DatasetInfo(
         speakers=corpus.speakers,
         symbols=front_end.table.to_dict(),
@@ -105,6 +112,16 @@ def load_corpus_data(config: Config) -> CorpusData:
         source=FeatureSource.create(config.audio, config.data.cache_dir),
         seed=config.data.seed,
     )
+
+
+def _log_skipped(bad: tuple[BadSample, ...]) -> None:
+    for sample in bad[:LOGGED_SKIPS]:
+        logger.warning("skipped %s", sample)
+    if len(bad) > LOGGED_SKIPS:
+        logger.warning(
+            "skipped %d more bad samples (autovoice corpus check lists them all)",
+            len(bad) - LOGGED_SKIPS,
+        )
 
 
 def check_segment(segment_size: int, hop_length: int, path: str) -> None:
