@@ -20,6 +20,8 @@ frame by DTW on their mel cepstra:
   length of the speech (silence trimmed) over the teacher's;
 - the acoustic stage's seconds per second of audio (the part a sharper acoustic model costs).
 
+A first row, the teacher's recordings remade from their own log-mels by the voice's vocoder,
+shows what the vocoder alone costs on each measure: the rest is the acoustic model's.
 Systems: the voice of the run (the default voice when installed, see ``benchmarks/_voice.py``),
 the baseline voice (``AUTOVOICE_BENCH_BASELINE``) and every voice bundle named in
 ``AUTOVOICE_BENCH_CANDIDATES`` (``label=path,label=path``), all on ONNX Runtime. With
@@ -30,6 +32,7 @@ and look at. Ends with a table; ``--quick`` reads 12 sentences instead of all 60
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 from collections.abc import Callable, Sequence
@@ -225,7 +228,10 @@ def run(quick: bool = False) -> tuple[dict[str, Any], str]:
     folder = Path(examples) if examples else None
     written = write_examples(folder, "hibari", reference, teacher.sample_rate) if folder else []
     rows: dict[str, Any] = {}
-    for label, path in systems(threads).items():
+    chosen = systems(threads)
+    floor, rate = vocoder_floor(chosen["autovoice"], reference, teacher.sample_rate, threads)
+    rows[FLOOR] = {"path": str(chosen["autovoice"]), **compare(floor, rate, analysed, gv, ms)}
+    for label, path in chosen.items():
         voice = autovoice_voice(label, path, threads)
         takes = record(voice, texts)
         rows[label] = {"path": str(path), **compare(takes, voice.sample_rate, analysed, gv, ms)}
@@ -240,6 +246,30 @@ def run(quick: bool = False) -> tuple[dict[str, Any], str]:
         "examples": {"folder": examples, "files": written} if folder else None,
     }
     return result, table(result)
+
+
+FLOOR = "teacher's mels, voice's vocoder"
+"""The reference row: the teacher's own recordings through the voice's vocoder (log-mel of the
+recording, then the vocoder stage), what the vocoder alone costs on every measure."""
+
+
+def vocoder_floor(voice: Path, reference: Takes, rate: int, threads: int) -> tuple[Takes, int]:
+    """The teacher's recordings remade from their log-mels by the vocoder of ``voice``, and
+    their sample rate (the voice's)."""
+    from autovoice.audio.features import log_mel_from_config
+    from autovoice.audio.process import resample
+    from autovoice.bundle import VoiceBundle
+    from benchmarks.bench_copysynth import bundle_vocoder
+
+    audio = VoiceBundle.open(voice).audio
+    vocode, _ = bundle_vocoder(voice, threads)
+    waves = []
+    for wave in reference.waves:
+        mel = log_mel_from_config(resample(wave, rate, audio.sample_rate), audio)
+        waves.append(np.asarray(vocode(mel[None]), np.float32)[0])
+    seconds = sum(len(w) for w in waves) / audio.sample_rate
+    takes = Takes(waves=waves, phonemes=[None] * len(waves), acoustic_s=math.nan, audio_s=seconds)
+    return takes, audio.sample_rate
 
 
 def _cell(value: Any, digits: int = 2) -> str:

@@ -29,7 +29,9 @@ def against_itself(monkeypatch, tmp_path):
 
 def test_a_voice_against_itself_is_at_distance_zero(against_itself):
     result, table = bench_smoothing.run(quick=True)
-    assert set(result["systems"]) == {"autovoice", "again"}
+    assert set(result["systems"]) == {bench_smoothing.FLOOR, "autovoice", "again"}
+    floor = result["systems"][bench_smoothing.FLOOR]  # its own audio through its vocoder: lossy
+    assert 0.1 < floor["mcd_db"] < 1.5 and math.isnan(floor["acoustic_rtf"])
     row = result["systems"]["again"]
     assert row["mcd_db"] == pytest.approx(0.0, abs=1e-9)
     assert row["gv_ratio_above_1khz"] == pytest.approx(1.0) and row[
