@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -32,7 +33,13 @@ import attrs
 from autovoice.config import AudioConfig, TextConfig, structure
 from autovoice.errors import AutovoiceError
 from autovoice.heads import HEADS, BoundHead, Head, get_head, graphless_heads
-from autovoice.signature import GraphSignature, vocoder_signature
+from autovoice.signature import (
+    GraphSignature,
+    SignatureError,
+    declared_problems,
+    parse_signature,
+    vocoder_signature,
+)
 from autovoice.text import SymbolTable
 
 FORMAT = "autovoice-voice"
@@ -44,7 +51,10 @@ STAGES = ("acoustic", "vocoder")
 CONVERSION_STAGES = ("converter", "vocoder")
 """The stages of a voice conversion voice."""
 ALL_STAGES = ("acoustic", "converter", "vocoder")
+STAGE_KINDS: Mapping[str, str] = {"acoustic": "model", "converter": "model", "vocoder": "vocoder"}
+"""Stage -> the kind of plugin that made it."""
 _CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleError(AutovoiceError):
@@ -160,6 +170,24 @@ class VoiceBundle:
         """Check the size and SHA-256 of every file the manifest lists."""
         for name, entry in self.files.items():
             check_file(self.root, name, entry)
+
+    def check_options(self, registry: Any) -> None:
+        """Structure each stage's plugin options against the options class its plugin declares
+        in ``registry`` (a :class:`BundleError` names ``$.STAGE.options.FIELD``). A plugin not
+        installed here is not checked: a graph backend runs its stage without it, and the
+        pytorch backend, which needs it, says it is missing."""
+        from autovoice.errors import UnknownPluginError
+
+        for name, stage in self.stages.items():
+            try:
+                spec = registry.get(STAGE_KINDS[name], stage.plugin)
+            except UnknownPluginError:
+                continue
+            if spec.options_type is not None:
+                try:
+                    structure(dict(stage.options), spec.options_type, path=f"$.{name}.options")
+                except AutovoiceError as exc:
+                    raise BundleError(f"{self.root / MANIFEST}: {exc}") from None
 
 
 DEFAULT_VOICE_NAME = "default"
@@ -283,6 +311,8 @@ def read_manifest(root: Path) -> dict[str, Any]:
         raise BundleError(f"{root}: not a voice bundle (no {MANIFEST})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BundleError(f"{path}: not a manifest: its JSON nests too deep") from None
     if not isinstance(data, dict):
         raise BundleError(f"{path}: $: expected an object")
     return data
@@ -306,6 +336,26 @@ class _Fields:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise self.error(f"{path}.{key}", f"expected {names}, got {value!r:.60}")
+        return value
+
+    def optional(
+        self, data: Mapping[str, Any], path: str, key: str, kind: type | tuple[type, ...]
+    ) -> Any:
+        """The field when it is there (checked as :meth:`get` does), else None."""
+        return self.get(data, path, key, kind) if data.get(key) is not None else None
+
+    def whole(self, data: Mapping[str, Any], path: str, key: str, low: int) -> int:
+        """An integer field of at least ``low``."""
+        value: int = self.get(data, path, key, int)
+        if value < low:
+            raise self.error(f"{path}.{key}", f"must be >= {low}, got {value}")
+        return value
+
+    def text(self, data: Mapping[str, Any], path: str, key: str) -> str:
+        """A non-empty string field."""
+        value: str = self.get(data, path, key, str)
+        if not value.strip():
+            raise self.error(f"{path}.{key}", "must not be empty")
         return value
 
     def file(self, data: Mapping[str, Any], path: str, key: str, files: Mapping[str, Any]) -> Path:
@@ -342,22 +392,52 @@ def bundle_path(root: Path, name: str, field: str) -> Path:
 def _parse(root: Path, data: Mapping[str, Any]) -> VoiceBundle:
     f = _Fields(root)
     version = _check_format(f, data)
-    f.get(data, "$", "name", str)
-    files = f.get(data, "$", "files", dict)
-    speakers = f.get(data, "$", "speakers", list)
-    if not all(isinstance(s, str) for s in speakers):
-        raise f.error("$.speakers", "expected a list of names")
+    f.text(data, "$", "name")
+    for key in ("created", "tools"):
+        f.optional(data, "$", key, str if key == "created" else dict)
+    files = _files(f, data)
+    audio = _section(f, data, "audio", AudioConfig)
     return VoiceBundle(
         root=root,
         manifest=data,
-        audio=_section(f, data, "audio", AudioConfig),
+        audio=audio,
         text=_section(f, data, "text", TextConfig),
         symbols=_symbols(f, data),
-        speakers=tuple(speakers),
-        stages={name: _stage(f, data, name, files, version) for name in _stage_names(f, data)},
-        engines=tuple(_engine(f, e, i, files) for i, e in enumerate(data.get("engines", []))),
+        speakers=_speakers(f, data),
+        stages={
+            name: _stage(f, data, name, files, version, audio) for name in _stage_names(f, data)
+        },
+        engines=tuple(_engine(f, e, i, files) for i, e in enumerate(_engines(f, data))),
         limits=_limits(f, data),
     )
+
+
+def _files(f: _Fields, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``$.files``: each a path inside the bundle with its ``sha256`` and ``size``."""
+    files: Mapping[str, Any] = f.get(data, "$", "files", dict)
+    for name, entry in files.items():
+        at = f"$.files[{name!r}]"
+        bundle_path(f.root, name, at)
+        if not isinstance(entry, dict) or set(entry) != {"sha256", "size"}:
+            raise f.error(at, f"expected an object with sha256 and size, got {entry!r:.60}")
+        if not _SHA256.fullmatch(str(f.get(entry, at, "sha256", str))):
+            raise f.error(f"{at}.sha256", "expected 64 lower-case hex digits")
+        f.whole(entry, at, "size", 0)
+    return files
+
+
+def _speakers(f: _Fields, data: Mapping[str, Any]) -> tuple[str, ...]:
+    speakers = f.get(data, "$", "speakers", list)
+    if not all(isinstance(s, str) and s.strip() for s in speakers):
+        raise f.error("$.speakers", "expected a list of non-empty names")
+    twice = sorted({s for s in speakers if speakers.count(s) > 1})
+    if twice:
+        raise f.error("$.speakers", f"speaker {twice[0]!r} is listed twice")
+    return tuple(speakers)
+
+
+def _engines(f: _Fields, data: Mapping[str, Any]) -> list[Any]:
+    return f.optional(data, "$", "engines", list) or []
 
 
 def _stage_names(f: _Fields, data: Mapping[str, Any]) -> tuple[str, ...]:
@@ -409,58 +489,79 @@ def graphless_vocoder_entry(head: BoundHead) -> dict[str, Any]:
 
 
 def _stage(
-    f: _Fields, data: Mapping[str, Any], name: str, files: Mapping[str, Any], version: int
-) -> StageInfo:
+    f: _Fields, data: Mapping[str, Any], name: str, files: Mapping[str, Any], version: int,
+    audio: AudioConfig,
+) -> StageInfo:  # fmt: skip
     stage = f.get(data, "$", name, dict)
     if name == "vocoder":
-        return _vocoder_stage(f, data, stage, files, version)
-    return _graph_stage(f, name, stage, files)
+        return _vocoder_stage(f, stage, files, version, audio)
+    return _graph_stage(f, name, stage, files, audio)
+
+
+def _signature(f: _Fields, name: str, stage: Mapping[str, Any], audio: AudioConfig) -> Any:
+    """The stage's declared signature, checked field by field and against the audio settings
+    (its mel bands, the bins of its spectra) and the inputs the engine feeds the stage."""
+    at = f"$.{name}.signature"
+    try:
+        signature = parse_signature(f.get(stage, f"$.{name}", "signature", dict), at)
+    except SignatureError as exc:
+        raise BundleError(f"{f.root / MANIFEST}: {exc}") from None
+    sizes = {"n_mels": audio.n_mels, "n_fft": audio.n_fft}
+    problems = declared_problems(name, signature, path=at, **sizes)
+    if problems:
+        raise BundleError(f"{f.root / MANIFEST}: {problems[0]}")
+    return signature
 
 
 def _graph_stage(
-    f: _Fields, name: str, stage: Mapping[str, Any], files: Mapping[str, Any]
+    f: _Fields, name: str, stage: Mapping[str, Any], files: Mapping[str, Any], audio: AudioConfig
 ) -> StageInfo:
     at = f"$.{name}"
-    try:
-        signature = GraphSignature.from_dict(f.get(stage, at, "signature", dict))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise f.error(f"{at}.signature", f"not a graph signature ({exc})") from None
+    _record(f, stage, at, "validation")
     return StageInfo(
         name=name,
-        plugin=f.get(stage, at, "plugin", str),
+        plugin=f.text(stage, at, "plugin"),
         options=f.get(stage, at, "options", dict),
         onnx=f.file(stage, at, "onnx", files),
         weights=f.file(stage, at, "weights", files),
-        signature=signature,
-        opset=f.get(stage, at, "opset", int),
-        checkpoint=stage.get("checkpoint") or {},
+        signature=_signature(f, name, stage, audio),
+        opset=f.whole(stage, at, "opset", 1),
+        checkpoint=_record(f, stage, at, "checkpoint"),
     )
 
 
-def _graphless_stage(f: _Fields, data: Mapping[str, Any], stage: Mapping[str, Any]) -> StageInfo:
-    n_mels = int(data["audio"].get("n_mels", AudioConfig().n_mels))
+def _record(f: _Fields, stage: Mapping[str, Any], at: str, key: str) -> Mapping[str, Any]:
+    """An optional object a stage records (its checkpoint, its export validation); numbers in
+    it that ``autovoice info`` shows are checked to be numbers."""
+    record: Mapping[str, Any] = f.optional(stage, at, key, dict) or {}
+    for field in ("step", "max_abs_diff", "tolerance"):
+        f.optional(record, f"{at}.{key}", field, (int, float))
+    return record
+
+
+def _graphless_stage(f: _Fields, stage: Mapping[str, Any], audio: AudioConfig) -> StageInfo:
     return StageInfo(
         name="vocoder",
-        plugin=f.get(stage, "$.vocoder", "plugin", str),
+        plugin=f.text(stage, "$.vocoder", "plugin"),
         options=f.get(stage, "$.vocoder", "options", dict),
         onnx=None,
         weights=None,
-        signature=vocoder_signature(n_mels),
+        signature=vocoder_signature(audio.n_mels),
         opset=0,
         checkpoint={},
     )
 
 
 def _vocoder_stage(
-    f: _Fields, data: Mapping[str, Any], stage: Mapping[str, Any], files: Mapping[str, Any],
-    version: int,
+    f: _Fields, stage: Mapping[str, Any], files: Mapping[str, Any], version: int,
+    audio: AudioConfig,
 ) -> StageInfo:  # fmt: skip
     """The vocoder stage and its head: named (format 2) or inferred (format 1)."""
     declared = _declared_head(f, stage) if version >= 2 else _v1_graphless(f, stage)
     if declared is not None and not declared[0].graph:
-        info = _graphless_stage(f, data, stage)
+        info = _graphless_stage(f, stage, audio)
     else:
-        info = _graph_stage(f, "vocoder", stage, files)
+        info = _graph_stage(f, "vocoder", stage, files, audio)
     head, table, where = declared if declared is not None else _v1_graph_head(f, info)
     missing = head.missing(info.signature.output_names)
     if missing:
@@ -536,4 +637,4 @@ def _engine(f: _Fields, entry: Any, index: int, files: Mapping[str, Any]) -> Eng
 
 def _limits(f: _Fields, data: Mapping[str, Any]) -> dict[str, int]:
     limits = f.get(data, "$", "limits", dict)
-    return {key: f.get(limits, "$.limits", key, int) for key in ("max_tokens", "max_frames")}
+    return {key: f.whole(limits, "$.limits", key, 0) for key in ("max_tokens", "max_frames")}

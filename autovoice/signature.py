@@ -6,12 +6,19 @@ dynamic axes, and every backend reads it to check inputs and name outputs. Torch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from autovoice.errors import AutovoiceError
+
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
+
+
+class SignatureError(AutovoiceError):
+    """A malformed signature, or a graph whose inputs and outputs are not those declared; the
+    message names the field or the file and the tensor."""
 
 
 @attrs.frozen
@@ -136,3 +143,176 @@ def spectrum_signature(n_mels: int, n_fft: int) -> GraphSignature:
             TensorSpec(IMAG, "float32", ("batch", bins, "frames")),
         ),
     )
+
+
+# -- reading a declared signature and holding a graph to it -------------------------------------
+
+
+def _fail(path: str, message: str, value: Any = None) -> SignatureError:
+    got = "" if value is None else f", got {value!r:.60}"
+    return SignatureError(f"{path}: {message}{got}")
+
+
+def _dim(value: Any, path: str) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and value:
+        return value
+    raise _fail(path, "expected a size >= 1 or an axis name", value)
+
+
+def parse_tensor(data: Any, path: str) -> TensorSpec:
+    """One declared tensor, ``{"name", "dtype", "shape"}``, every field checked."""
+    if not isinstance(data, Mapping) or set(data) != {"name", "dtype", "shape"}:
+        raise _fail(path, "expected an object with name, dtype and shape", data)
+    name, dtype, shape = data["name"], data["dtype"], data["shape"]
+    if not isinstance(name, str) or not name:
+        raise _fail(f"{path}.name", "expected a non-empty string", name)
+    if dtype not in DTYPES:
+        raise _fail(f"{path}.dtype", f"expected one of {', '.join(DTYPES)}", dtype)
+    if not isinstance(shape, list):
+        raise _fail(f"{path}.shape", "expected a list of sizes and axis names", shape)
+    dims = tuple(_dim(d, f"{path}.shape[{i}]") for i, d in enumerate(shape))
+    return TensorSpec(name, dtype, dims)
+
+
+def parse_signature(data: Any, path: str) -> GraphSignature:
+    """A declared signature (``{"inputs": [...], "outputs": [...]}``, as :meth:`to_dict` writes
+    it) with every field checked; a :class:`SignatureError` names the first wrong one."""
+    if not isinstance(data, Mapping) or set(data) != {"inputs", "outputs"}:
+        raise _fail(path, "expected an object with inputs and outputs", data)
+    sides = []
+    for side in ("inputs", "outputs"):
+        items = data[side]
+        if not isinstance(items, list) or not items:
+            raise _fail(f"{path}.{side}", "expected a non-empty list of tensors", items)
+        tensors = tuple(parse_tensor(t, f"{path}.{side}[{i}]") for i, t in enumerate(items))
+        names = [t.name for t in tensors]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise _fail(f"{path}.{side}", f"tensor {twice[0]!r} is listed twice")
+        sides.append(tensors)
+    return GraphSignature(sides[0], sides[1])
+
+
+def tensor_mismatches(found: Any, declared: TensorSpec, side: str) -> list[str]:
+    """How a graph's tensor ``found`` (``name``, ``dtype``, and ``shape``: None when its rank is
+    unknown, a dynamic axis as None or a name) fails the ``declared`` one. A dynamic axis takes
+    a declared size; a fixed one must be the declared size, and a declared dynamic axis must be
+    dynamic in the graph."""
+    what = f"{side} {declared.name!r}"
+    if str(found.dtype) != declared.dtype:
+        return [f"{what} is {found.dtype} in the graph, declared {declared.dtype}"]
+    shape = found.shape
+    if shape is None:
+        return []
+    if len(shape) != len(declared.shape):
+        return [f"{what} has {len(shape)} axes {list(shape)}, declared {list(declared.shape)}"]
+    problems = []
+    for axis, (got, want) in enumerate(zip(shape, declared.shape, strict=True)):
+        fixed = isinstance(got, int) and not isinstance(got, bool)
+        if fixed and isinstance(want, int) and got != want:
+            problems.append(f"{what} axis {axis} is {got} in the graph, declared {want}")
+        elif fixed and isinstance(want, str):
+            problems.append(f"{what} axis {axis} is fixed at {got} in the graph, declared {want!r}")
+    return problems
+
+
+def graph_mismatches(
+    declared: GraphSignature, inputs: Sequence[Any], outputs: Sequence[Any]
+) -> list[str]:
+    """How a graph with ``inputs`` and ``outputs`` (tensors as :func:`tensor_mismatches` reads
+    them) fails ``declared``: its inputs must be the declared ones (backends feed them by name),
+    it must give every declared output, and each of those must fit its declaration."""
+    have_in = {t.name: t for t in inputs}
+    have_out = {t.name: t for t in outputs}
+    if set(have_in) != set(declared.input_names):
+        return [f"the graph takes inputs {sorted(have_in)}, declared {declared.input_names}"]
+    absent = [n for n in declared.output_names if n not in have_out]
+    if absent:
+        return [f"the graph gives no output {', '.join(map(repr, absent))} (it gives "
+                f"{sorted(have_out)})"]  # fmt: skip
+    problems = []
+    for spec in declared.inputs:
+        problems += tensor_mismatches(have_in[spec.name], spec, "input")
+    for spec in declared.outputs:
+        problems += tensor_mismatches(have_out[spec.name], spec, "output")
+    return problems
+
+
+def check_graph(declared: GraphSignature, inputs: Any, outputs: Any, where: str) -> None:
+    """Raise a :class:`SignatureError` naming ``where`` (the graph's file) unless the graph's
+    ``inputs`` and ``outputs`` fit ``declared``."""
+    problems = graph_mismatches(declared, inputs, outputs)
+    if problems:
+        raise SignatureError(
+            f"{where}: the graph is not what the voice's manifest declares: {'; '.join(problems)}"
+        )
+
+
+@attrs.frozen
+class StageForm:
+    """What a voice stage may declare: the form of each input it may take (the engine feeds
+    those alone) and of each output whose form is known, and which of them it must have."""
+
+    inputs: Mapping[str, TensorSpec]
+    outputs: Mapping[str, TensorSpec]
+    required: tuple[str, ...]
+
+
+def stage_form(stage: str, n_mels: int, n_fft: int) -> StageForm:
+    """The :class:`StageForm` of ``acoustic``, ``converter`` or ``vocoder`` for a voice with
+    ``n_mels`` mel bands and an ``n_fft`` STFT (the audio settings of its manifest)."""
+    mel = TensorSpec("mel", "float32", ("batch", n_mels, "frames"))
+    per_item = ("batch",)
+    if stage == "acoustic":
+        full = acoustic_signature(n_mels)
+        required = ("tokens", "token_lengths", "speakers", "pace", "mel", "mel_lengths")
+        return StageForm(_by_name(full.inputs), _by_name(full.outputs), required)
+    if stage == "converter":
+        inputs = (mel, TensorSpec("mel_lengths", "int64", per_item),
+                  TensorSpec("speakers", "int64", per_item))  # fmt: skip
+        converted = TensorSpec("converted", "float32", mel.shape)
+        names = ("mel", "mel_lengths", "speakers", "converted")
+        return StageForm(_by_name(inputs), _by_name((converted,)), names)
+    spectra = (
+        *magnitude_signature(n_mels, n_fft).outputs,
+        *spectrum_signature(n_mels, n_fft).outputs,
+    )
+    outputs = (*vocoder_signature(n_mels).outputs, *spectra)
+    return StageForm(_by_name((mel,)), _by_name(outputs), ("mel",))
+
+
+def _by_name(tensors: Sequence[TensorSpec]) -> dict[str, TensorSpec]:
+    return {t.name: t for t in tensors}
+
+
+def declared_problems(
+    stage: str, signature: GraphSignature, *, n_mels: int, n_fft: int, path: str
+) -> list[str]:
+    """How the signature a manifest declares for ``stage`` fails its :func:`stage_form` for
+    the voice's audio settings, each problem with its field's path."""
+    form = stage_form(stage, n_mels, n_fft)
+    settings = f"audio.n_mels = {n_mels}, audio.n_fft = {n_fft}"
+    problems = []
+    declared = set(signature.input_names) | set(signature.output_names)
+    missing = [name for name in form.required if name not in declared]
+    if missing:
+        problems.append(f"{path}: the {stage} stage has no {', '.join(map(repr, missing))}")
+    for side, allowed in (("inputs", form.inputs), ("outputs", form.outputs)):
+        for index, tensor in enumerate(getattr(signature, side)):
+            want = allowed.get(tensor.name)
+            at = f"{path}.{side}[{index}]"
+            if want is None and side == "inputs":
+                known = ", ".join(allowed)
+                problems.append(f"{at}.name: the {stage} stage takes no {tensor.name!r} ({known})")
+            elif want is not None and tensor.dtype != want.dtype:
+                problems.append(
+                    f"{at}.dtype: {tensor.name!r} must be {want.dtype}, not {tensor.dtype}"
+                )
+            elif want is not None and tensor.shape != want.shape:
+                problems.append(
+                    f"{at}.shape: {tensor.name!r} must be {list(want.shape)} with {settings}, "
+                    f"declared {list(tensor.shape)}"
+                )
+    return problems

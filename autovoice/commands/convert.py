@@ -16,6 +16,7 @@ from typing import Any
 
 from autovoice.commands.config import add_set_option
 from autovoice.commands.plugins import registry
+from autovoice.commands.synthesize import thread_count
 from autovoice.errors import AutovoiceError
 
 #: flag destination -> field of the [inference] section it overrides
@@ -83,7 +84,9 @@ def register(sub: Any) -> None:
         "--backend", metavar="NAME", help='backend of both stages, "a,b" to fall back, or auto'
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="inference device")
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads per stage")
+    parser.add_argument(
+        "--threads", type=thread_count, metavar="N", help="CPU threads per stage (at most the CPUs)"
+    )
     parser.add_argument("--config", metavar="FILE", help="take [inference] settings from FILE")
     add_set_option(parser)
     parser.add_argument(

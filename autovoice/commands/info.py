@@ -74,10 +74,12 @@ def _stage(bundle: Any, name: str) -> dict[str, Any]:
     }
 
 
-def bundle_info(path: str, verify: bool = True) -> dict[str, Any]:
+def bundle_info(path: str, verify: bool = True, registry: Any = None) -> dict[str, Any]:
     from autovoice.bundle import VoiceBundle
+    from autovoice.commands.plugins import registry as discover
 
     bundle = VoiceBundle.open(path, verify=False)
+    bundle.check_options(registry if registry is not None else discover())
     manifest = bundle.manifest
     audio = bundle.audio
     return {
@@ -163,12 +165,21 @@ def describe(path: str, verify: bool = True, registry: Any = None) -> dict[str, 
     """What ``path`` is and holds, as JSON-ready data (``kind`` says which)."""
     kind = kind_of(path)
     if kind == "bundle":
-        return bundle_info(path, verify)
+        return bundle_info(path, verify, registry)
     if kind == "onnx":
         return onnx_info(path)
     if kind == "engine":
         return engine_info(path)
-    return checkpoint_info(path, verify, registry)
+    try:
+        return checkpoint_info(path, verify, registry)
+    except AutovoiceError as exc:
+        if not Path(path).is_dir():
+            raise
+        from autovoice.bundle import MANIFEST
+
+        raise AutovoiceError(
+            f"{path}: not a voice bundle (no {MANIFEST}); read as a checkpoint: {exc}"
+        ) from None
 
 
 def checkpoint_info(path: str, verify: bool = True, registry: Any = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import os
 import sys
 from typing import Any
 
+from autovoice.commands.synthesize import thread_count
 from autovoice.errors import AutovoiceError
 
 API_KEY_ENV = "AUTOVOICE_API_KEY"
@@ -147,7 +148,11 @@ def register(sub: Any) -> None:
     parser.add_argument("--backend", default="auto", help="backend of every stage (auto)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument(
-        "--threads", type=int, default=0, metavar="N", help="CPU threads per stage (0: backend's)"
+        "--threads",
+        type=thread_count,
+        default=0,
+        metavar="N",
+        help="CPU threads per stage (0: backend's; at most the CPUs)",
     )
     parser.add_argument(
         "--lexicon",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,10 +56,8 @@ def stream_kind(args: argparse.Namespace) -> str | None:
     """``.wav`` or ``.raw`` when the audio goes to standard output, None for files. Checks the
     output before anything is synthesized: a file's format must be one this installation
     writes, one stream cannot hold a WAV file per line, and a terminal takes no audio."""
-    from autovoice.audio.io import output_format
-
     if not args.output_raw and args.output != STDIO:
-        output_format(args.output)
+        check_output(args.output)
         return None
     if not args.output_raw and args.per_line:
         raise AutovoiceError(
@@ -70,6 +69,20 @@ def stream_kind(args: argparse.Namespace) -> str | None:
             "not writing audio to a terminal: redirect it (> out.wav) or pipe it into a player"
         )
     return RAW if args.output_raw else WAV
+
+
+def check_output(out: str) -> None:
+    """``-o OUT``: a file name (not empty, not a folder) whose extension is a format this
+    installation writes; the error names the argument."""
+    from autovoice.audio.io import output_format
+
+    if not out.strip():
+        raise AutovoiceError("-o: empty; give the audio file to write, such as -o out.wav")
+    if out.endswith(("/", os.sep)) or Path(out).is_dir():
+        raise AutovoiceError(
+            f"-o {out}: is a folder; give a file in it, such as {Path(out) / 'out.wav'}"
+        )
+    output_format(out)
 
 
 def numbered_paths(out: str, count: int) -> list[Path]:
@@ -235,6 +248,19 @@ def print_details(engine: Any, kind: str | None, report: TextIO, timing: bool = 
 # -- the parser --------------------------------------------------------------------------------
 
 
+def thread_count(text: str) -> int:
+    """An argparse type for ``--threads N``: 0 (the backend decides) up to the CPUs this
+    process may use."""
+    from autovoice.inference.checks import threads
+
+    try:
+        return threads(int(text), "")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    except AutovoiceError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(": ")) from None
+
+
 def _within(cast: type[int | float], low: float, high: float = float("inf")) -> Any:
     """An argparse type: ``cast(text)`` when it lies in ``[low, high]`` (finite)."""
 
@@ -316,7 +342,9 @@ def _add_voice_options(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "cpu", "cuda"),
         help="inference device; cuda on a machine without a GPU warns and runs on the CPU",
     )
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads per stage")
+    parser.add_argument(
+        "--threads", type=thread_count, metavar="N", help="CPU threads per stage (at most the CPUs)"
+    )
 
 
 def _add_speech_options(parser: argparse.ArgumentParser) -> None:

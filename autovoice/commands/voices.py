@@ -122,6 +122,7 @@ def describe_voice(path: Path, source: str, registry: Any) -> dict[str, Any]:
     entry["size_mb"] = round(_size_mb(path), 2) if path.exists() else None
     try:
         bundle = VoiceBundle.open(path, verify=False)
+        bundle.check_options(registry)
         stages = {name: _stage(bundle, name, registry) for name in bundle.stages}
     except AutovoiceError as exc:
         return {"name": path.name, **entry, "problem": str(exc)}

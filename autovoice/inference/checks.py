@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,8 @@ __all__ = [
     "speaker",
     "text",
     "texts",
+    "threads",
+    "usable_cpus",
 ]
 
 PACE_RANGE = (0.25, 4.0)
@@ -83,6 +86,33 @@ def control(value: object, name: str) -> float:
 def pace(value: object) -> float:
     """``value`` as a speaking rate within :data:`PACE_RANGE`."""
     return control(value, "pace")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: ``os.process_cpu_count()`` (Python 3.13), else the
+    size of its affinity mask, else ``os.cpu_count()`` (at least 1). Read from the machine,
+    each call."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return max(int(counter() or 1), 1)
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return max(os.cpu_count() or 1, 1)
+
+
+def threads(value: object, where: str = "threads") -> int:
+    """``value`` as a thread count: 0 (the backend decides) up to :func:`usable_cpus`; more
+    threads than CPUs only contend (and a huge count exhausts memory), so it is refused, the
+    error naming ``where`` (the argument, option or field) and the limit."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InferenceError(f"{where}: expected a whole number of threads >= 0, got {value!r}")
+    cpus = usable_cpus()
+    if value > cpus:
+        raise InferenceError(
+            f"{where}: {value} threads, more than the {cpus} CPUs this process may use; give at "
+            f"most {cpus} (0 lets the backend decide)"
+        )
+    return int(value)
 
 
 def batch_size(value: object) -> int:

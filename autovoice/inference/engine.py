@@ -71,6 +71,8 @@ MAX_CHARS = 2000
 SENTENCE_PAUSE = 0.2
 """Default ``sentence_pause``: seconds of silence between the sentences of one text."""
 THREAD_FIELDS = ("threads", "intra_op_threads")
+THREAD_OPTIONS = (*THREAD_FIELDS, "inter_op_threads")
+"""Option fields of a backend that are thread counts: each held to the machine's CPUs."""
 CONTROL_DEFAULTS = {"pitch_shift": 0.0, "energy_scale": 1.0}
 """The value of each pitch and energy control that leaves the voice as it was trained."""
 """Option fields of a backend that take the engine's ``threads`` when left at 0."""
@@ -130,6 +132,17 @@ def open_voice(voice: str | os.PathLike[str] | VoiceBundle | None) -> VoiceBundl
             )
         voice = default
     return VoiceBundle.open(voice)
+
+
+def _check_thread_options(options: Mapping[str, Any]) -> None:
+    """Every thread count of every backend's options (a table or an options instance) held
+    to the machine's CPUs, before any stage is opened (so that no backend is passed over for
+    another because of its own options)."""
+    for name, given in options.items():
+        for field in THREAD_OPTIONS:
+            value = given.get(field) if isinstance(given, Mapping) else getattr(given, field, None)
+            if value is not None:
+                checks.threads(value, f"backend_options[{name!r}].{field}")
 
 
 def _front_end(bundle: VoiceBundle, lexicon: LexiconSource) -> TextFrontEnd:
@@ -200,15 +213,16 @@ class VoiceInferenceEngine:
     ) -> None:
         if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
             raise InferenceError(f"max_chars must be an integer >= 1, got {max_chars!r}")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise InferenceError(f"threads must be an integer >= 0, got {threads!r}")
+        checks.threads(threads, "threads")
         self.vocoder = check_vocoder_choice(vocoder)
         self.bundle = open_voice(voice)
         self.registry = registry if registry is not None else Registry.discover()
+        self.bundle.check_options(self.registry)
         self.max_chars = max_chars
         self.threads = threads
         self.pause_samples = round(max(sentence_pause, 0.0) * self.sample_rate)
         self._options = dict(backend_options or {})
+        _check_thread_options(self._options)
         self.front_end = _front_end(self.bundle, lexicon)
         chosen = {
             "acoustic": acoustic_backend,
@@ -231,6 +245,7 @@ class VoiceInferenceEngine:
         ``options`` table belongs to the first backend named by ``backend``,
         ``acoustic_backend`` or ``vocoder_backend``; ``prefer`` at its default leaves ``auto``
         to the registry's policy."""
+        checks.threads(config.threads, "$.inference.threads")
         named = [config.backend, config.acoustic_backend, config.vocoder_backend]
         owners = [backend_order(name)[0] for name in named if name and name != "auto"]
         settings: dict[str, Any] = {

@@ -29,10 +29,11 @@ import attrs
 import numpy as np
 
 from autovoice._policy import rank_backends
+from autovoice.bundle import STAGE_KINDS
 from autovoice.config.schema import AudioConfig
 from autovoice.errors import AutovoiceError, BackendError, PluginError, UnknownPluginError
 from autovoice.plugins import Registry
-from autovoice.signature import GraphSignature
+from autovoice.signature import GraphSignature, SignatureError, check_graph
 from autovoice.specs import BackendRequest, BackendSpec, PluginSpec
 
 __all__ = [
@@ -49,8 +50,6 @@ __all__ = [
 ]
 
 DEFAULT_PREFER = ("tensorrt", "onnxruntime", "pytorch")
-STAGE_KINDS: Mapping[str, str] = {"acoustic": "model", "converter": "model", "vocoder": "vocoder"}
-"""Stage -> the kind of plugin that made it."""
 
 OptionsFor = Callable[[BackendSpec], Any]
 
@@ -212,6 +211,7 @@ def _load(
         except BackendError as exc:
             failed.append(f"{kind}: {exc}" if len(kinds) > 1 else str(exc))
             continue
+        check_session(session, context.signature, artifacts[kind])
         return StageRunner(context, session, backend=spec.name, artifact=kind, device=where)
     raise BackendError("; ".join(failed))
 
@@ -223,10 +223,31 @@ def _open_artifact(
     :class:`BackendError` saying why."""
     try:
         return spec.create(options_for(spec)).load(artifact, device, stage=context)
+    except SignatureError:  # the voice contradicts itself: no backend can serve it
+        raise
     except AutovoiceError as exc:
         raise BackendError(str(exc)) from exc
     except Exception as exc:  # a backend that crashes while loading is one that cannot serve
         raise BackendError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _described(tensors: object) -> bool:
+    """Whether a session describes its tensors (each with a name, a dtype and a shape)."""
+    return isinstance(tensors, (tuple, list)) and all(
+        hasattr(t, "name") and hasattr(t, "dtype") and hasattr(t, "shape") for t in tensors
+    )
+
+
+def check_session(session: Any, signature: GraphSignature, artifact: Path) -> None:
+    """Hold the graph a backend opened to the stage's declared ``signature``: every backend's
+    session passes here. A session that describes its ``inputs`` and ``outputs`` (ONNX Runtime
+    and TensorRT sessions do) must take the declared inputs and give the declared outputs, of
+    the declared dtypes, ranks and fixed sizes; a :class:`SignatureError` names the file and
+    each difference. One that describes neither (the pytorch backend's module checks itself
+    against its plugin's signature) passes."""
+    inputs, outputs = getattr(session, "inputs", None), getattr(session, "outputs", None)
+    if _described(inputs) and _described(outputs):
+        check_graph(signature, inputs, outputs, str(artifact))
 
 
 def _candidates(

@@ -14,6 +14,8 @@ from typing import Any
 
 import onnxruntime as ort
 
+from autovoice.errors import AutovoiceError
+from autovoice.inference.checks import threads
 from autovoice_onnxruntime.errors import BackendError
 from autovoice_onnxruntime.options import OnnxRuntimeOptions
 from autovoice_onnxruntime.session import OnnxRuntimeSession
@@ -52,6 +54,11 @@ class OnnxRuntimeBackend:
         ``tensorrt``). When onnxruntime cannot use the first provider asked for, the session
         runs on the next one and says why in ``session.fallback`` and a warning. ``stage``
         (the voice stage the model belongs to) is not needed: the ONNX file holds everything."""
+        for field in ("intra_op_threads", "inter_op_threads"):
+            try:
+                threads(getattr(self.options, field), f"onnxruntime option {field}")
+            except AutovoiceError as exc:
+                raise BackendError(str(exc)) from None
         path = model_path(artifact)
         requested, device_id = self.providers_for(device)
         session = self._open(path, requested, device_id)

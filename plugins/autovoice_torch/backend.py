@@ -20,16 +20,17 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
+from autovoice.bundle import STAGE_KINDS
 from autovoice.config.convert import structure
 from autovoice.config.schema import TrainingConfig
 from autovoice.errors import AutovoiceError, BackendError
-from autovoice.signature import GraphSignature
+from autovoice.inference.checks import threads
+from autovoice.signature import GraphSignature, SignatureError, check_graph
 from autovoice_torch.options import TorchOptions
 
 __all__ = ["TorchBackend", "TorchSession", "build_stage_module", "torch_device"]
 
 CHECKPOINT_WEIGHTS = "model.safetensors"
-_STAGE_KINDS = {"acoustic": "model", "converter": "model", "vocoder": "vocoder"}
 _NEEDS = ("name", "plugin", "options", "signature", "audio", "n_symbols", "n_speakers")
 
 
@@ -70,7 +71,7 @@ def _plugin_spec(stage: Any) -> Any:
         return stage.plugin_spec()
     from autovoice.plugins import Registry
 
-    return Registry.discover().get(_STAGE_KINDS[stage.name], stage.plugin)
+    return Registry.discover().get(STAGE_KINDS[stage.name], stage.plugin)
 
 
 def _recipe(stage: Any) -> Any:
@@ -126,6 +127,23 @@ def _checkpoint_modules(recipe: Any, path: Path) -> None:
         _load_strict(module, saved[name], f"{path} (module {name!r})")
 
 
+def _check_signature(stage: Any, recipe: Any, path: Path) -> None:
+    """Hold the signature the voice declares to the one its plugin's module has: the module
+    takes the declared inputs first, in order (later ones have defaults, for a voice exported
+    before them), and gives every declared output, of the declared dtypes and sizes."""
+    declared: GraphSignature = stage.signature
+    actual: GraphSignature | None = getattr(recipe, "signature", None)
+    if actual is None:
+        return
+    count = len(declared.inputs)
+    if actual.input_names[:count] != declared.input_names:
+        raise SignatureError(
+            f"{path}: the {stage.name} module of plugin {stage.plugin!r} takes "
+            f"{actual.input_names}, declared {declared.input_names}"
+        )
+    check_graph(declared, actual.inputs[:count], actual.outputs, str(path))
+
+
 def build_stage_module(stage: Any, artifact: str | os.PathLike[str]) -> torch.nn.Module:
     """The stage's export module (eval mode, on the CPU) with the weights of ``artifact``: a
     bundle's ``*.safetensors`` or a training checkpoint."""
@@ -135,6 +153,7 @@ def build_stage_module(stage: Any, artifact: str | os.PathLike[str]) -> torch.nn
         recipe = _recipe(stage)
     except AutovoiceError as exc:
         raise BackendError(f"{path}: cannot rebuild the {stage.name} stage: {exc}") from exc
+    _check_signature(stage, recipe, path)
     if is_checkpoint:
         _checkpoint_modules(recipe, path)
         return recipe.export_module().eval()  # type: ignore[no-any-return]
@@ -156,6 +175,10 @@ class TorchBackend:
     ) -> TorchSession:
         """The stage ``stage`` describes, with the weights of ``artifact``, on ``device``
         (``cpu``, ``cuda`` or ``cuda:N``)."""
+        try:
+            threads(self.options.threads, "pytorch option threads")
+        except AutovoiceError as exc:
+            raise BackendError(str(exc)) from None
         where = torch_device(device)
         _check_stage(stage)
         if self.options.threads:
