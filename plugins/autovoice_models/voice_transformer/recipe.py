@@ -89,13 +89,14 @@ def build_recipe(
     n_speakers: int,
     training: TrainingConfig,
 ) -> Recipe:
-    """The recipe the trainer runs: noam-scheduled AdamW on the model's total loss."""
+    """The recipe the trainer runs: noam-scheduled AdamW on the model's total loss, with a mel
+    discriminator and its own optimizer when ``adversarial_weight`` is set."""
     model = build_model(options, audio=audio, n_symbols=n_symbols, n_speakers=n_speakers)
 
     def export_module() -> torch.nn.Module:
         return VoiceTransformerExport(copy.deepcopy(model)).eval()
 
-    return single_model_recipe(
+    recipe = single_model_recipe(
         model,
         learning_rate=training.learning_rate,
         warmup_steps=training.warmup_steps,
@@ -105,3 +106,11 @@ def build_recipe(
         media=lambda batch: _media(model, batch),
         batch_keys=BATCH_KEYS,
     )
+    if options.adversarial_weight == 0:
+        return recipe
+    from autovoice_models.voice_transformer.adversarial import adversarial_recipe
+
+    return adversarial_recipe(
+        recipe, model, weight=options.adversarial_weight,
+        channels=options.discriminator_channels, learning_rate=training.learning_rate,
+    )  # fmt: skip

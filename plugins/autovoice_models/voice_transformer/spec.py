@@ -143,9 +143,20 @@ class VoiceTransformerOptions:
     energy_weight: float = _weight(0.1, "energy loss")
     align_weight: float = _weight(1.0, "aligner's forward-sum loss")
     bin_weight: float = _weight(1.0, "aligner's binarization loss (after its warm-up)")
+    adversarial_weight: float = setting(
+        0.0,
+        doc="Weight of the adversarial mel loss (a small mel discriminator trained beside the "
+        "model, least-squares GAN); 0: no discriminator.",
+        checks=[ge(0)],
+    )
+    discriminator_channels: int = setting(
+        32, doc="Channels of the mel discriminator's convolutions.", checks=[gt(0)]
+    )
 
 
 _ODD = Check("odd", lambda v: v % 2 == 1)
+RECIPE_FIELDS = ("adversarial_weight", "discriminator_channels")
+"""Options of the training recipe, not of the model."""
 
 
 def sizes(options: VoiceTransformerOptions) -> dict[str, Any]:
@@ -183,7 +194,7 @@ def model_kwargs(options: VoiceTransformerOptions) -> dict[str, Any]:
     rest = {
         a.name: getattr(options, a.name)
         for a in attrs.fields(VoiceTransformerOptions)
-        if a.name != "preset" and a.name not in SIZE_FIELDS
+        if a.name != "preset" and a.name not in SIZE_FIELDS and a.name not in RECIPE_FIELDS
     }
     return {**chosen, **rest}
 
