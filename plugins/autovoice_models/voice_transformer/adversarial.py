@@ -25,11 +25,11 @@ __all__ = ["MelDiscriminator", "adversarial_recipe"]
 
 class MelDiscriminator(torch.nn.Module):
     """Scores each (frequency patch, frame) of a ``(batch, n_mels, frames)`` log-mel: a stack
-    of 2-D convolutions, stride 2 along frequency, 1 along time."""
+    of 2-D convolutions, each halving the frequency axis and keeping the time axis."""
 
     def __init__(self, channels: int = 32, layers: int = 4) -> None:
         super().__init__()
-        convs = [torch.nn.Conv2d(1, channels, (3, 5), padding=(1, 2))]
+        convs = [torch.nn.Conv2d(1, channels, (3, 5), stride=(2, 1), padding=(1, 2))]
         for _ in range(layers - 1):
             convs.append(torch.nn.Conv2d(channels, channels, (3, 5), stride=(2, 1), padding=(1, 2)))
         self.convs = torch.nn.ModuleList(convs)

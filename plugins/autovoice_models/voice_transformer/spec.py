@@ -150,7 +150,7 @@ class VoiceTransformerOptions:
         checks=[ge(0)],
     )
     discriminator_channels: int = setting(
-        32, doc="Channels of the mel discriminator's convolutions.", checks=[gt(0)]
+        16, doc="Channels of the mel discriminator's convolutions.", checks=[gt(0)]
     )
 
 
