@@ -1,4 +1,5 @@
-"""``autovoice train CONFIG [--stage acoustic|vocoder|finetune-vocoder]
+"""``autovoice train CONFIG [--stage acoustic|vocoder|finetune-vocoder|converter]
+[--init VOICE_OR_CHECKPOINT [--init-strict] [--new-speaker-from NAME]] [--freeze PART]
 [--resume latest|auto|PATH] [--allow-config-change] [--set K=V]``.
 
 Under ``torchrun --nproc-per-node N -m autovoice train CONFIG`` every process runs this command;
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def run(args: argparse.Namespace) -> int:
     from autovoice.config import load_config
-    from autovoice.training.build import build_trainer
+    from autovoice.training.build import InitOptions, build_trainer
     from autovoice.training.runtime import init_runtime, process_group
 
     reg = registry()
@@ -33,7 +34,15 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             acoustic=args.acoustic,
             init=args.init if args.resume in (None, AUTO) else None,
+            init_options=InitOptions(
+                strict=args.init_strict,
+                new_speaker_from=args.new_speaker_from,
+                freeze=_parts(args.freeze),
+                report=lambda report: print(report.describe()) if runtime.is_main else None,
+            ),
         )
+        if args.freeze and runtime.is_main:
+            print(f"frozen: {', '.join(_parts(args.freeze))}")
         resume = _resume_target(trainer, args.resume)
         if resume:
             trainer.resume(resume, allow_config_change=args.allow_config_change)
@@ -46,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"checkpoints: {trainer.checkpoints.uri}")
     return 0
+
+
+def _parts(given: list[str] | None) -> tuple[str, ...]:
+    """``--freeze a --freeze b,c`` as ``(a, b, c)``."""
+    return tuple(p.strip() for value in given or () for p in value.split(",") if p.strip())
 
 
 AUTO = "auto"
@@ -84,8 +98,29 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--init",
-        metavar="CKPT",
-        help="start from these weights (finetune-vocoder default: the run's vocoder stage)",
+        metavar="VOICE_OR_CKPT",
+        help="start from the weights of a voice bundle ('default': the shipped voice) or a "
+        "checkpoint; the optimizer starts fresh (finetune-vocoder default: the run's vocoder "
+        "stage)",
+    )
+    parser.add_argument(
+        "--init-strict",
+        action="store_true",
+        help="with --init: refuse to start unless every tensor loads, naming those that do not",
+    )
+    parser.add_argument(
+        "--new-speaker-from",
+        metavar="NAME",
+        help="with --init: start the corpus' new speakers from this known speaker "
+        "(default: the mean of the known speakers)",
+    )
+    parser.add_argument(
+        "--freeze",
+        action="append",
+        metavar="PART",
+        help="keep a part of the model as it is (repeat or comma-separate; voice_transformer: "
+        "encoder, decoder, embedding, speaker_embedding, duration_predictor, ...; an unknown "
+        "part lists the model's)",
     )
     parser.add_argument(
         "--resume",

@@ -57,40 +57,52 @@ class Teacher(Protocol):
 
 
 class _Hibari:
-    """The ``hibari-tts`` default voice (American English, female, 24 kHz)."""
+    """A ``hibari-tts`` voice: its default (``heart``: American English, female, 24 kHz) or the
+    one ``hibari/VOICE`` names (``emma``, ``fenrir``, ...: fetched by hibari on first use)."""
 
-    name = "hibari"
-
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, voice: str | None = None) -> None:
         try:
             hibari = importlib.import_module("hibari")
         except ImportError:
             raise CorpusError(
                 "teacher 'hibari' needs the hibari-tts package: pip install 'autovoice[teacher]'"
             ) from None
-        self._tts = hibari.Hibari(threads=threads)
+        known = list(getattr(importlib.import_module("hibari.voices"), "VOICES", ()))
+        if voice is not None and voice not in known:
+            raise CorpusError(f"teacher: hibari has no voice {voice!r}; voices: {', '.join(known)}")
+        try:
+            self._tts = hibari.Hibari(threads=threads, **({"voice": voice} if voice else {}))
+        except (OSError, RuntimeError) as error:
+            raise CorpusError(f"teacher 'hibari/{voice}': {error}") from None
         self._version = importlib.metadata.version("hibari-tts")
+        self._voice = voice
+        self.name = f"hibari-{voice}" if voice else "hibari"
         self.sample_rate = int(self._tts.sample_rate)
 
     def speak(self, text: str, seed: int) -> np.ndarray:
         return np.asarray(self._tts(text, seed=seed), dtype=np.float32)
 
     def describe(self) -> str:
-        return f"hibari-tts {self._version} (Apache-2.0), default voice"
+        which = f"voice {self._voice}" if self._voice else "default voice"
+        return f"hibari-tts {self._version} (Apache-2.0), {which}"
 
 
 _TEACHERS: dict[str, Any] = {"hibari": _Hibari}
 
 
 def load_teacher(spec: str, *, threads: int = 1) -> Teacher:
-    """A built-in teacher by name (``hibari``) or a third-party one as ``module:factory``."""
-    if spec in _TEACHERS:
-        teacher: Teacher = _TEACHERS[spec](threads)
+    """A built-in teacher by name (``hibari``), one of its voices (``hibari/kore``: the corpus'
+    speaker is then ``hibari-kore``) or a third-party teacher as ``module:factory``."""
+    name, slash, voice = spec.partition("/")
+    if name in _TEACHERS and (slash == "" or voice):
+        teacher: Teacher = _TEACHERS[name](threads, *([voice] if voice else []))
         return teacher
     module, _, attr = spec.partition(":")
     if not attr:
         known = ", ".join(sorted(_TEACHERS))
-        raise CorpusError(f"teacher: unknown {spec!r}; use one of {known} or module:factory")
+        raise CorpusError(
+            f"teacher: unknown {spec!r}; use one of {known} (or {known}/VOICE) or module:factory"
+        )
     try:
         factory = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as error:

@@ -11,8 +11,10 @@ otherwise.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -27,6 +29,11 @@ from autovoice.training.rng import seed_everything
 from autovoice.training.runtime import Runtime, init_runtime
 from autovoice.training.tracking import Tracker
 from autovoice.training.trainer import Trainer
+
+if TYPE_CHECKING:
+    from autovoice.training.init import InitReport
+
+logger = logging.getLogger(__name__)
 
 STAGES = {
     "acoustic": "model",
@@ -83,12 +90,15 @@ def build_trainer(
     progress: bool = True,
     acoustic: str | None = None,
     init: str | None = None,
+    init_options: InitOptions | None = None,
 ) -> Trainer:
     """Everything a stage needs, ready to ``fit()`` (after ``resume()`` if wanted).
 
     ``finetune-vocoder`` reads the acoustic checkpoint ``acoustic`` (default: the run's acoustic
     stage) and starts from the vocoder weights of ``init`` (default: the run's vocoder stage);
-    ``init`` also warm-starts other stages (weights only, mismatched shapes skipped)."""
+    ``init`` also warm-starts other stages from a checkpoint or a voice bundle (weights only;
+    :mod:`autovoice.training.init`: speakers and symbols the corpus adds grow the tables,
+    ``init_options`` says how strict to be and what to freeze)."""
     registry = registry or Registry.discover()
     config, issues = resolve_plugins(config, registry)  # options tables -> option classes
     if issues:
@@ -106,7 +116,18 @@ def build_trainer(
     )
     info = loaders["train"].dataset.info  # type: ignore[attr-defined]
     seed_everything(config.training.seed)  # initial weights, dropout: a function of the seed
-    recipe = build_recipe(config, stage, info, registry)
+    options = init_options or InitOptions()
+    if init is not None:
+        strict = options.strict or stage == "finetune-vocoder"
+        recipe, info = _warm_start(
+            init, config, stage, info, registry, attrs.evolve(options, strict=strict)
+        )
+    else:
+        recipe = build_recipe(config, stage, info, registry)
+    if options.freeze:
+        from autovoice.training.init import freeze
+
+        freeze(recipe, options.freeze)
     where = stage_dir(config, stage)
     checkpoints = CheckpointManager.from_config(
         config.checkpoint, where / "checkpoints", registry=registry
@@ -119,8 +140,6 @@ def build_trainer(
         description=stage,
     )
     symbols = dict(info.symbols)
-    if init is not None:
-        _warm_start(init, recipe, registry, strict=stage == "finetune-vocoder")
     return Trainer(
         recipe=recipe,
         loaders=loaders,
@@ -154,10 +173,39 @@ def _with_predicted_mels(
     return attrs.evolve(config, data=attrs.evolve(config.data, options=options))
 
 
-def _warm_start(init: str, recipe: Recipe, registry: Registry, *, strict: bool) -> None:
-    """Load the weights of checkpoint ``init`` into the recipe's modules (weights only)."""
-    from autovoice.export.checkpoints import resolve_checkpoint
+@attrs.frozen(kw_only=True)
+class InitOptions:
+    """How ``init`` starts a run: ``strict`` refuses a partial load; ``new_speaker_from``
+    names the known speaker whose row new speakers start from (default: the mean); ``freeze``
+    names the parts that do not train; ``report`` is called with what was loaded."""
 
-    ref = resolve_checkpoint(init, registry)
-    manager = CheckpointManager(ref.store, registry=registry, recover=False)
-    manager.load_weights(ref.name, dict(recipe.modules), strict=strict)
+    strict: bool = False
+    new_speaker_from: str | None = None
+    freeze: tuple[str, ...] = ()
+    report: Callable[[InitReport], None] | None = None
+
+
+def _warm_start(
+    init: str, config: Config, stage: str, info: Any, registry: Registry, options: InitOptions
+) -> tuple[Recipe, Any]:
+    """The stage's recipe, sized for the tables of ``init`` and the corpus, with the weights of
+    ``init`` (a checkpoint or a voice bundle) loaded; and the dataset info with the run's
+    tables."""
+    from autovoice.training.init import apply_init, open_source, plan_tables
+
+    source = open_source(init, stage, config, registry)
+    tables = None
+    if STAGES[stage] == "model":
+        tables = plan_tables(source, tuple(info.speakers), info.symbols)
+        info = attrs.evolve(
+            info, speakers=tables.speakers, symbols=tables.symbols, n_symbols=tables.n_symbols
+        )
+    recipe = build_recipe(config, stage, info, registry)
+    recipe, report = apply_init(
+        recipe, source, tables, strict=options.strict, new_speaker_from=options.new_speaker_from
+    )
+    level = logging.WARNING if report.weights.skipped else logging.INFO
+    logger.log(level, "%s", report.describe())
+    if options.report is not None:
+        options.report(report)
+    return recipe, info
