@@ -15,8 +15,8 @@ from tests.test_voice_transformer import AUDIO, N_MELS, N_SYMBOLS, patterns_for,
 
 def recipe(weight: float):
     options = VoiceTransformerOptions(
-        preset="tiny", d_model=64, ff_dim=128, aligner_dim=32, dropout=0.0, adversarial_weight=weight,
-        discriminator_channels=8,
+        preset="tiny", d_model=64, ff_dim=128, aligner_dim=32, dropout=0.0,
+        adversarial_weight=weight, discriminator_channels=8,
     )  # fmt: skip
     torch.manual_seed(0)
     return SPEC.create(
