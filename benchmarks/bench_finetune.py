@@ -46,8 +46,8 @@ SPEAKER = "joe"
 SENTENCES = 220
 QUICK_SENTENCES = 12
 RUNS = {
-    "finetuned": ["--init", "default"],
-    "scratch": [
+    "finetune-joe": ["--init", "default"],
+    "scratch-joe": [
         "--set",
         "training.learning_rate=1e-3",
         "--set",
@@ -199,9 +199,25 @@ def measure(voices: dict[str, Path], texts: list[str], threads: int) -> dict[str
     return {"recognizer": recognizer.name if recognizer else "not installed", "systems": rows}
 
 
-def _steps(work: Path, name: str) -> int | None:
-    found = sorted((work / "runs" / name / "acoustic" / "checkpoints").glob("step-*"))
-    return int(found[-1].name.split("-")[1]) if found else None
+def _steps(bundle: Path) -> int | None:
+    """The training step of a voice's acoustic checkpoint."""
+    from autovoice.bundle import VoiceBundle
+
+    step = VoiceBundle.open(bundle, verify=False).manifest["acoustic"].get("checkpoint", {})
+    return step.get("step") if isinstance(step.get("step"), int) else None
+
+
+def _voices(work: Path) -> dict[str, Path]:
+    """Each run's voice, then any other bundle in ``work/voices`` (a run's earlier checkpoint
+    exported beside it, such as the scratch run at the fine-tuned run's step count)."""
+    folder = work / "voices"
+    voices = {name: folder / name for name in RUNS}
+    others = (
+        sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file())
+        if (folder.is_dir())
+        else []
+    )
+    return voices | {p.name: p for p in others if p.name not in voices}
 
 
 def run(quick: bool = False) -> tuple[dict[str, Any], str]:
@@ -222,14 +238,14 @@ def run(quick: bool = False) -> tuple[dict[str, Any], str]:
     held = load_heldout()
     texts = [normalize_text(s) for s in (held[:QUICK_SENTENCES] if quick else held)]
     base = default_voice_path()
-    voices = {"base": Path(str(base))} | {n: work / "voices" / n for n in RUNS}
+    voices = _voices(work)
     result = {
         "status": "ok",
         "work": str(work),
         "minutes_each": minutes,
-        "steps": {n: _steps(work, n) for n in RUNS},
+        "steps": {n: _steps(p) for n, p in voices.items()},
         "sentences": len(texts),
-        **measure(voices, texts, bench_threads()),
+        **measure({"base": Path(str(base))} | voices, texts, bench_threads()),
     }
     return result, table(result)
 
