@@ -415,15 +415,20 @@ def run_case(case: Case, root: Path) -> dict[str, Any]:
             "exit": code, "message": message[:300] or err.strip()[-300:]}  # fmt: skip
 
 
+class _Payload:
+    """Unpickled, it runs a command (what a malicious checkpoint would do): creates a file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
 def _pickle_payload(marker: Path) -> bytes:
-    """A pickle that, when loaded, creates ``marker`` (what a malicious checkpoint would do)."""
     import pickle
 
-    class Payload:
-        def __reduce__(self) -> tuple[Any, tuple[str]]:
-            return (os.system, (f"touch {marker}",))
-
-    return pickle.dumps({"extra": Payload()})
+    return pickle.dumps({"extra": _Payload(str(marker))})
 
 
 def checkpoint_cases(good: Path) -> list[Case]:
@@ -454,33 +459,55 @@ def checkpoint_cases(good: Path) -> list[Case]:
     def typed_meta(folder: Path) -> Path:
         target = copy(folder)
         meta = json.loads((target / "meta.json").read_text())
-        meta["step"], meta["files"] = "seven", ["model.safetensors"]
+        meta["step"], meta["epoch"] = "seven", [1]
         (target / "meta.json").write_text(json.dumps(meta))
-        return target
+        return forge(target)  # its own checksum right: the field checks must refuse it
 
-    def pickle_with_matching_checksum(folder: Path) -> Path:
+    def forge(target: Path) -> Path:
+        """Make every checksum match again: only the loader itself can refuse the forgery."""
         import hashlib
 
-        target = pickle_state(folder)
+        from autovoice.training.checkpoint_meta import SELF_CHECKSUM, _canonical
+
         meta = json.loads((target / "meta.json").read_text())
         blob = (target / "state.pt").read_bytes()
-        for key, entry in meta.get("files", {}).items():
-            if key == "state.pt" and isinstance(entry, dict):
-                entry.update(sha256=hashlib.sha256(blob).hexdigest(), size=len(blob))
+        meta["files"]["state.pt"] = {"sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob)}
+        meta.pop(SELF_CHECKSUM, None)
+        meta[SELF_CHECKSUM] = hashlib.sha256(_canonical(meta)).hexdigest()
         (target / "meta.json").write_text(json.dumps(meta))
         return target
+
+    def pickle_checksummed(folder: Path) -> Path:
+        return forge(pickle_state(folder))
+
+    def torch_zip_checksummed(folder: Path) -> Path:
+        import io
+
+        import torch
+
+        target = copy(folder)
+        buffer = io.BytesIO()
+        torch.save({"extra": _Payload(str(folder / "PWNED"))}, buffer)  # data.pkl runs it
+        (target / "state.pt").write_bytes(buffer.getvalue())
+        return forge(target)
 
     crafted = {
         "pickle-state": (pickle_state, "state.pt"),
-        "pickle-state-checksummed": (pickle_with_matching_checksum, "state.pt"),
+        "pickle-state-checksummed": (pickle_checksummed, "state.pt"),
+        "torch-zip-payload-checksummed": (torch_zip_checksummed, "state.pt"),
         "truncated-weights": (truncated_weights, "model.safetensors"),
         "garbage-meta": (garbage_meta, "meta.json"),
         "wrongly-typed-meta": (typed_meta, "meta.json"),
     }
     cases = []
+    export = ("--vocoder", "griffin-lim", "--out", "v")
     for label, (make, names) in crafted.items():
-        cases.append(Case("checkpoint", f"info-{label}", _at(make, ["info"]), names=names))
-        cases.append(Case("checkpoint", f"export-{label}", _at(make, ["export"], ("--out", "v"))))
+        # info reads no pickle: a forgery with every checksum right is described, never run
+        expect = "accept" if label.endswith("-checksummed") else "refuse"
+        info = _at(make, ["info"])
+        cases.append(Case("checkpoint", f"info-{label}", info, names=names, expect=expect))
+        load = _at(make, ["export"], export)
+        cases.append(Case("checkpoint", f"export-{label}", load, names=names))
     cases.append(Case("checkpoint", "info-good", _at(copy, ["info"]), expect="accept"))
     cases.append(
         Case("checkpoint", "list-verify-truncated",
@@ -827,7 +854,7 @@ def input_trial(work: Path, checkpoint: Path | None, quick: bool, jobs: int) -> 
         results = list(pool.map(lambda case: run_case(case, root), cases))
     counts = Counter(r["class"] for r in results)
     return {
-        "bad_inputs_tried": sum(1 for r in results if r["expect"] == "refuse"),
+        "bad_inputs_tried": sum(1 for r in results if r["expect"] != "accept"),
         "good_inputs_tried": sum(1 for r in results if r["expect"] == "accept"),
         "classes": dict(counts),
         "by_kind": {
