@@ -48,6 +48,10 @@ def _tensors(signature: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 def bundle_problems(bundle: Any) -> list[str]:
+    """Every file's size and checksum, then whether each intact file is what its name says: an
+    ONNX graph that ONNX Runtime (when installed) can open, safetensors whose header and data
+    agree. A checksum only says the file is the one the manifest was written for; a crafted
+    bundle may list the checksum of anything."""
     from autovoice.bundle import BundleError, check_file
 
     problems = []
@@ -56,7 +60,67 @@ def bundle_problems(bundle: Any) -> list[str]:
             check_file(bundle.root, name, entry)
         except BundleError as exc:
             problems.append(str(exc))
+            continue
+        problem = _content_problem(bundle.root / name)
+        if problem:
+            problems.append(f"{bundle.root / name}: {problem}")
     return problems
+
+
+def _content_problem(path: Path) -> str | None:
+    if path.suffix == ".onnx":
+        return _graph_problem(path)
+    if path.suffix == ".safetensors":
+        return _safetensors_problem(path)
+    return None
+
+
+def _graph_problem(path: Path) -> str | None:
+    """Why ONNX Runtime cannot open the graph at ``path`` (None when it can, or when ONNX
+    Runtime is not installed)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime raises its own error types for a bad graph
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"not a graph ONNX Runtime can open ({first[:160]})"
+    return None
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why ``path`` is not a safetensors file: its header must be JSON of tensors whose data
+    offsets lie inside the file (read without loading any tensor)."""
+    size = path.stat().st_size
+    with open(path, "rb") as stream:
+        head = stream.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < length <= size - 8:
+            return "not a safetensors file (its header length does not fit the file)"
+        try:
+            header = json.loads(stream.read(length))
+        except (UnicodeDecodeError, ValueError):
+            return "not a safetensors file (its header is not JSON)"
+    if not isinstance(header, dict):
+        return "not a safetensors file (its header is not an object)"
+    room = size - 8 - length
+    for name, tensor in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = tensor.get("data_offsets") if isinstance(tensor, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= room
+        ):
+            return f"not a safetensors file (tensor {name!r} lies outside the file)"
+    return None
 
 
 def _stage(bundle: Any, name: str) -> dict[str, Any]:
