@@ -56,9 +56,11 @@ __all__ = [
     "KeptStage",
     "StageSource",
     "export_settings",
+    "export_stage_onnx",
     "export_voice",
     "keep_vocoder",
     "load_stage",
+    "validate_stage",
 ]
 
 FIRST_STAGES = ("acoustic", "converter")
@@ -211,31 +213,53 @@ def _checkpoint_entry(source: StageSource) -> dict[str, Any]:
     }
 
 
+def validate_stage(
+    source: StageSource,
+    module: torch.nn.Module,
+    onnx_path: Path,
+    tolerance: float,
+    lengths: ValidationLengths,
+) -> dict[str, Any]:
+    """Hold the graph at ``onnx_path`` to ``module`` (the stage's export module) on the stage's
+    validation cases; the manifest's ``validation`` entry."""
+    report = validate_exported_model(
+        module, onnx_path, source.recipe.signature, _cases(source, lengths), tolerance=tolerance,
+        log_outputs=source.head.head.log_compared if source.head else (),
+        peak_outputs=source.head.head.peak_compared if source.head else (),
+    )  # fmt: skip
+    ties = f" ({report.ties} rounding ties at .5 went the other way)" if report.ties else ""
+    logger.info("%s: ONNX matches PyTorch within %.3g%s", source.stage, report.worst, ties)
+    return {
+        "tolerance": tolerance,
+        "max_abs_diff": report.worst,
+        "rounding_ties": report.ties,
+        "cases": [c.name for c in report.cases],
+    }
+
+
+def export_stage_onnx(
+    source: StageSource, onnx_path: Path, settings: ExportConfig, lengths: ValidationLengths
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The stage's export module, written as ONNX at ``onnx_path`` and, with
+    ``settings.validate``, held to PyTorch; the module and the manifest fields this adds."""
+    module = source.recipe.export_module().eval()
+    _check_folded(module, source.ref.location)
+    example = _example(_cases(source, lengths))
+    signature = source.recipe.signature
+    export_onnx(module, signature, onnx_path, opset=settings.opset, example_inputs=example)
+    entry: dict[str, Any] = {}
+    if settings.validate:
+        entry["validation"] = validate_stage(source, module, onnx_path, settings.tolerance, lengths)
+    return module, entry
+
+
 def export_stage(
     source: StageSource, root: Path, settings: ExportConfig, lengths: ValidationLengths
 ) -> dict[str, Any]:
     """Write ``<stage>.onnx`` and ``<stage>.safetensors`` into ``root``; the manifest entry."""
-    module = source.recipe.export_module().eval()
-    _check_folded(module, source.ref.location)
-    signature = source.recipe.signature
-    cases = _cases(source, lengths)
     onnx_path = root / f"{source.stage}.onnx"
-    export_onnx(module, signature, onnx_path, opset=settings.opset, example_inputs=_example(cases))
-    entry: dict[str, Any] = {}
-    if settings.validate:
-        report = validate_exported_model(
-            module, onnx_path, signature, cases, tolerance=settings.tolerance,
-            log_outputs=source.head.head.log_compared if source.head else (),
-            peak_outputs=source.head.head.peak_compared if source.head else (),
-        )  # fmt: skip
-        ties = f" ({report.ties} rounding ties at .5 went the other way)" if report.ties else ""
-        logger.info("%s: ONNX matches PyTorch within %.3g%s", source.stage, report.worst, ties)
-        entry["validation"] = {
-            "tolerance": settings.tolerance,
-            "max_abs_diff": report.worst,
-            "rounding_ties": report.ties,
-            "cases": [c.name for c in report.cases],
-        }
+    module, entry = export_stage_onnx(source, onnx_path, settings, lengths)
+    signature = source.recipe.signature
     weights = root / f"{source.stage}.safetensors"
     _save_weights(module, weights, source)
     shutil.copymode(onnx_path, weights)  # safetensors writes 0600; a bundle's files are alike

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from autovoice.bundle import DEFAULT_VOICE_NAME, VoiceBundle, default_voice_path
 from autovoice.config.convert import structure
-from autovoice.config.schema import InferenceConfig
+from autovoice.config.schema import Config, InferenceConfig
 from autovoice.inference import checks, convert
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
 from autovoice.inference.checks import InferenceError
@@ -48,6 +48,7 @@ from autovoice.plugins import Registry
 from autovoice.signature import DURATIONS
 from autovoice.specs import BackendSpec
 from autovoice.text import TextFrontEnd, Tokens
+from autovoice.text.frontend import TokenBatch
 from autovoice.text.inline import Lexicon, parse_lexicon, segments
 
 __all__ = [
@@ -171,6 +172,23 @@ def _front_end(bundle: VoiceBundle, lexicon: LexiconSource) -> TextFrontEnd:
     )
 
 
+def _config_settings(config: InferenceConfig) -> tuple[str | None, dict[str, Any]]:
+    """The voice and the engine's keyword arguments an ``[inference]`` section gives."""
+    checks.threads(config.threads, "$.inference.threads")
+    named = [config.backend, config.acoustic_backend, config.vocoder_backend]
+    owners = [backend_order(name)[0] for name in named if name and name != "auto"]
+    settings: dict[str, Any] = {
+        "backend": config.backend,
+        "acoustic_backend": config.acoustic_backend or None,
+        "vocoder_backend": config.vocoder_backend or None,
+        "prefer": None if tuple(config.prefer) == DEFAULT_PREFER else tuple(config.prefer),
+        "device": config.device,
+        "threads": config.threads,
+        "backend_options": {owners[0]: config.options} if owners and config.options else {},
+    }
+    return config.voice or None, settings
+
+
 class VoiceInferenceEngine:
     """Speech from text, or converted recordings, with one voice bundle.
 
@@ -195,7 +213,7 @@ class VoiceInferenceEngine:
 
     def __init__(
         self,
-        voice: str | os.PathLike[str] | VoiceBundle | None,
+        voice: str | os.PathLike[str] | VoiceBundle | Config | InferenceConfig | None,
         *,
         backend: str | Sequence[str] = "auto",
         acoustic_backend: str | Sequence[str] | None = None,
@@ -211,6 +229,12 @@ class VoiceInferenceEngine:
         vocoder: str = "bundle",
         lexicon: LexiconSource = None,
     ) -> None:
+        if isinstance(voice, (Config, InferenceConfig)):
+            # the design document's VoiceInferenceEngine(config): its [inference] section
+            section = voice.inference if isinstance(voice, Config) else voice
+            path, settings = _config_settings(section)
+            self.__init__(path, registry=registry, lexicon=lexicon, **settings)  # type: ignore[misc]
+            return
         if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
             raise InferenceError(f"max_chars must be an integer >= 1, got {max_chars!r}")
         checks.threads(threads, "threads")
@@ -229,7 +253,7 @@ class VoiceInferenceEngine:
             "converter": converter_backend,
             "vocoder": vocoder_backend,
         }
-        where = usable_device(device)
+        where = self.device = usable_device(device)
         self.stages: dict[str, StageRunner] = {
             name: self._open(name, chosen[name] or backend, prefer, where)
             for name in chosen
@@ -245,19 +269,8 @@ class VoiceInferenceEngine:
         ``options`` table belongs to the first backend named by ``backend``,
         ``acoustic_backend`` or ``vocoder_backend``; ``prefer`` at its default leaves ``auto``
         to the registry's policy."""
-        checks.threads(config.threads, "$.inference.threads")
-        named = [config.backend, config.acoustic_backend, config.vocoder_backend]
-        owners = [backend_order(name)[0] for name in named if name and name != "auto"]
-        settings: dict[str, Any] = {
-            "backend": config.backend,
-            "acoustic_backend": config.acoustic_backend or None,
-            "vocoder_backend": config.vocoder_backend or None,
-            "prefer": None if tuple(config.prefer) == DEFAULT_PREFER else tuple(config.prefer),
-            "device": config.device,
-            "threads": config.threads,
-            "backend_options": {owners[0]: config.options} if owners and config.options else {},
-        }
-        return cls(config.voice or None, registry=registry, **{**settings, **overrides})
+        voice, settings = _config_settings(config)
+        return cls(voice, registry=registry, **{**settings, **overrides})
 
     @property
     def sample_rate(self) -> int:
@@ -307,6 +320,14 @@ class VoiceInferenceEngine:
         return {"voice": str(self.bundle.root), "sample_rate": self.sample_rate, "stages": stages}
 
     # -- loading ---------------------------------------------------------------------------
+
+    def load_pytorch_models(self) -> dict[str, str]:
+        """Open every stage of the voice again on the ``pytorch`` backend (the bundle's
+        weights in the stage plugin's torch module, on this engine's device), in place of
+        the backends chosen before; returns :attr:`backends`. Only this imports torch, through
+        the backend plugin; without torch it raises an error saying what to install."""
+        self.stages = {name: self._open(name, "pytorch", None, self.device) for name in self.stages}
+        return self.backends
 
     def _open(
         self, name: str, backend: str | Sequence[str], prefer: Sequence[str] | None, device: str
@@ -483,6 +504,24 @@ class VoiceInferenceEngine:
         for text in checked:
             segments(text, self.front_end.table, self.front_end.lexicon)
         return checked
+
+    def preprocess_text(
+        self, texts: str | Sequence[str], batch_size: int | None = None
+    ) -> TokenBatch | list[TokenBatch]:
+        """What the acoustic stage is fed for ``texts`` (one text or a list): normalized,
+        tokenized with the voice's symbol table and padded, as a batch of ``tokens`` ``(B, T)``
+        int64 (pad id 0), ``token_lengths`` ``(B,)`` and ``token_mask`` ``(B, T)`` (the
+        attention mask: True on real tokens). With ``batch_size``, a list of such batches of
+        at most that many texts, in order. Each text is taken whole (synthesis would first split
+        it into sentences, :meth:`sentences`)."""
+        checked = self._texts([texts] if isinstance(texts, str) else texts)
+        processed = [self.front_end.process(text) for text in checked]
+        if batch_size is None:
+            return self.front_end.collate(processed)
+        size = checks.batch_size(batch_size)
+        return [
+            self.front_end.collate(processed[i : i + size]) for i in range(0, len(processed), size)
+        ]
 
     def sentences(self, text: str) -> list[str]:
         """The pieces synthesis splits ``text`` into, one at a time or batched."""

@@ -56,13 +56,18 @@ from autovoice.training.rng import capture_rng_state
 
 logger = logging.getLogger(__name__)
 
+ALIASES = {
+    "best_checkpoint.pt": "best",
+    "latest_checkpoint.pt": "latest",
+}
+"""Checkpoint names that stand for another: the best by the manager's metric, or the newest."""
 _STORE_METHODS = ("write_bytes", "read_bytes", "exists", "list", "delete", "cleanup_temporaries")
 Loaded = tuple[Checkpoint, dict[str, Any], dict[str, Any]]
 
 
 class CheckpointManager:
-    """Checkpoints of one training run in one store: a directory, a URI served by a store
-    plugin, or a store object.
+    """Checkpoints of one training run in one store: ``checkpoint_dir`` is a directory, a URI
+    served by a store plugin, or a store object.
 
     Created on the writing rank, it first removes what an interrupted save left behind (pass
     ``recover=False`` to only read). In distributed runs every rank calls :meth:`save`; rank 0
@@ -71,7 +76,7 @@ class CheckpointManager:
 
     def __init__(
         self,
-        checkpoint_dir_or_uri: str | os.PathLike[str] | Any,
+        checkpoint_dir: str | os.PathLike[str] | Any,
         max_keep: int = 5,
         keep_best: int = 3,
         metric_name: str = "val_loss",
@@ -86,10 +91,10 @@ class CheckpointManager:
         self.max_keep, self.keep_best = max_keep, keep_best
         self.metric_name, self.mode = metric_name, mode
         self._registry = registry
-        self.store: Any = checkpoint_dir_or_uri
-        if not all(hasattr(checkpoint_dir_or_uri, m) for m in _STORE_METHODS):
+        self.store: Any = checkpoint_dir
+        if not all(hasattr(checkpoint_dir, m) for m in _STORE_METHODS):
             self.store = catalog.open_store(
-                checkpoint_dir_or_uri, store=store, options=store_options, registry=registry
+                checkpoint_dir, store=store, options=store_options, registry=registry
             )
         self._environment: dict[str, Any] | None = None
         if recover and dist.is_writer():
@@ -202,10 +207,33 @@ class CheckpointManager:
         return doomed
 
     def locate(self, path: Any) -> tuple[Any, str]:
-        """``(store, name)`` of a record, a name in this store, or a checkpoint's path/URI."""
+        """``(store, name)`` of a record, a name in this store, or a checkpoint's path/URI.
+
+        The names of :data:`ALIASES` (``best_checkpoint.pt``, ``latest_checkpoint.pt``, also
+        as the last part of a path such as ``checkpoints/best_checkpoint.pt``) stand for the
+        best checkpoint by ``metric_name`` and the newest one of their store."""
         if isinstance(path, CheckpointRecord):
             return self.store, path.name
-        return catalog.locate(path, self.store, self._registry)
+        store, name = catalog.locate(path, self.store, self._registry)
+        alias = ALIASES.get(name)
+        return (store, name) if alias is None else (store, self._resolve_alias(store, alias, path))
+
+    def _resolve_alias(self, store: Any, alias: str, path: Any) -> str:
+        """The name of the ``best`` or ``latest`` checkpoint of ``store``, or an error naming
+        what the store holds."""
+        records = list(catalog.scan(store).records)
+        if alias == "latest":
+            found = newest(records, 1)
+        else:
+            found = best(records, 1, self.metric_name, self.mode)
+        if found:
+            return found[0].name
+        held = ", ".join(r.name for r in records) or "no checkpoint"
+        why = "" if alias == "latest" or not records else f" with metric {self.metric_name!r}"
+        raise NoCheckpointError(
+            f"{os.fspath(path)}: stands for the {alias} checkpoint{why} of "
+            f"{store.uri}, which holds {held}"
+        )
 
     def _weights(self, path: Any) -> tuple[str, dict[str, Any], dict[str, Any], int, Any, str]:
         store, name = self.locate(path)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, overload
 
 import attrs
 import torch
@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from autovoice.config.schema import Config
 from autovoice.errors import AutovoiceError
 from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.checkpoint_records import CheckpointRecord
 from autovoice.training.optim import build_optimizers
 from autovoice.training.recipe import Recipe, TrainStep
 from autovoice.training.runtime import Runtime, all_mean, autocast, grad_scaler
@@ -161,8 +162,8 @@ class Trainer:
                 group["lr"] = base * factor(scheduler.last_epoch)
             scheduler._last_lr = [group["lr"] for group in groups]  # what get_last_lr reports
 
-    def save(self, metrics: Mapping[str, float]) -> None:
-        self.checkpoints.save(
+    def save(self, metrics: Mapping[str, float]) -> CheckpointRecord:
+        return self.checkpoints.save(
             self.modules,
             self.optimizers,
             self.schedulers,
@@ -179,6 +180,18 @@ class Trainer:
             },
             symbols=self.symbols,
         )
+
+    def save_checkpoint(self, metrics: Mapping[str, float] | None = None) -> CheckpointRecord:
+        """:meth:`save` under the name of the design document's API: the modules, optimizers,
+        schedulers, grad scaler, RNG states and loader place, with metadata (config, platform,
+        library versions, git commit; :meth:`CheckpointManager.save`). Returns the record."""
+        return self.save(metrics or {})
+
+    def load_checkpoint(self, path: str = "latest", *, allow_config_change: bool = False) -> None:
+        """:meth:`resume` under the name of the design document's API: every state
+        :meth:`save_checkpoint` wrote goes back (``path``: a checkpoint, ``"latest"``, or an
+        alias such as ``best_checkpoint.pt``)."""
+        self.resume(path, allow_config_change=allow_config_change)
 
     @property
     def epoch(self) -> int:
@@ -217,6 +230,33 @@ class Trainer:
                 self.save(metrics if validated else {})
         self.tracker.close()
         return FitResult(self.step, self.epoch, metrics, self.skipped, tuple(self.losses))
+
+    def train_epoch(self, loader: Iterable[Any], epoch: int) -> float:
+        """One pass over ``loader`` as epoch ``epoch`` (its ``set_epoch``, or its sampler's,
+        is called first): an :meth:`optimizer_step` per ``training.grad_accumulation`` dict
+        batches. Returns the mean of each step's ``loss`` (the first TrainStep's), skipped
+        non-finite steps left out (NaN when every step was skipped). ``training.max_steps``
+        does not apply; checkpoints are the caller's (:meth:`save_checkpoint`)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise TrainingError(f"train_epoch: epoch must be an integer >= 0, got {epoch!r}")
+        set_epoch = getattr(loader, "set_epoch", None)
+        set_epoch = set_epoch or getattr(getattr(loader, "sampler", None), "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+        steps = len(loader) // self.training.grad_accumulation  # type: ignore[arg-type]
+        if steps == 0:
+            raise TrainingError(
+                f"train_epoch: the loader has {len(loader)} batches, fewer than one optimizer "  # type: ignore[arg-type]
+                f"step of training.grad_accumulation = {self.training.grad_accumulation}"
+            )
+        batches = _dict_batches(loader)
+        first = len(self.losses)
+        for _ in range(steps):
+            logs = self.optimizer_step(batches)
+            self.step += 1
+            self.tracker.advance(self.step, logs, self._lrs())
+        finite = [loss for loss in self.losses[first:] if math.isfinite(loss)]
+        return sum(finite) / len(finite) if finite else math.nan
 
     def optimizer_step(self, batches: Iterator[Mapping[str, Any]]) -> dict[str, float]:
         """One optimizer step of every active TrainStep, over ``grad_accumulation`` batches."""
@@ -299,18 +339,38 @@ class Trainer:
     def _lrs(self) -> dict[str, float]:
         return {name: float(opt.param_groups[0]["lr"]) for name, opt in self.optimizers.items()}
 
+    @overload
+    def validate(self) -> dict[str, float]: ...
+
+    @overload
+    def validate(self, loader: Iterable[Any]) -> float: ...
+
+    def validate(self, loader: Iterable[Any] | None = None) -> dict[str, float] | float:
+        """Without ``loader``: the mean metrics over the validation split (every rank's shard),
+        plus media on rank 0, as :meth:`fit` logs them. With ``loader`` (the design document's
+        ``validate(loader)``): the mean over its batches of the metric checkpoints are ranked
+        by, ``checkpoint.metric_name`` (``val_loss``)."""
+        if loader is None:
+            return self._validation(self.loaders.get("val"))
+        means = self._validation(loader)
+        name = self.config.checkpoint.metric_name
+        if name not in means:
+            found = ", ".join(sorted(means)) or "nothing (the loader has no batches)"
+            raise TrainingError(
+                f"validate: no metric {name!r} (checkpoint.metric_name); got {found}"
+            )
+        return means[name]
+
     @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        """Mean metrics over the validation split (every rank's shard), plus media on rank 0."""
-        loader = self.loaders.get("val")
-        if loader is None or len(loader) == 0:
+    def _validation(self, loader: Iterable[Any] | None) -> dict[str, float]:
+        if loader is None or len(loader) == 0:  # type: ignore[arg-type]
             return {}
         for module in self.modules.values():
             module.eval()
         sums: dict[str, float] = {}
         count = 0
         first: Mapping[str, Any] | None = None
-        for batch in loader:
+        for batch in _dict_batches(loader):
             batch = self.to_device(batch)
             first = first or batch
             with autocast(self.runtime):
@@ -323,3 +383,15 @@ class Trainer:
         if self.recipe.media is not None and first is not None and self.runtime.is_main:
             self.tracker.media(self.step, self.recipe.media(first))
         return means
+
+
+def _dict_batches(loader: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
+    """The batches of ``loader``, each checked to be a mapping of named entries."""
+    for batch in loader:
+        if not isinstance(batch, Mapping):
+            raise TrainingError(
+                f"the loader gave a {type(batch).__name__} batch; the trainer takes dict batches "
+                "by entry name (create_dataloaders makes them; a tuple collate is for other "
+                "trainers)"
+            )
+        yield batch

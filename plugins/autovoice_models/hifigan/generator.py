@@ -141,8 +141,12 @@ class Generator(nn.Module):
         return any(parametrize.is_parametrized(m, "weight") for m in self._convolutions())
 
     def folded_copy(self) -> Generator:
-        """A new generator in eval mode with this one's weights, weight norm folded in."""
+        """A new generator in eval mode with this one's weights, weight norm folded in; this
+        one is left as it is, weight norm or not (:meth:`prepare_for_export` may have folded
+        it already)."""
         copy = Generator(**self.hparams)
+        if not self.has_weight_norm:
+            copy.prepare_for_export()  # so that its parameter names are the folded ones
         copy.load_state_dict(self.state_dict())
         reference = next(self.parameters())
         return copy.to(reference.device).eval().prepare_for_export()
@@ -151,7 +155,9 @@ class Generator(nn.Module):
         """Fold weight normalization into plain weights (in place); returns ``self``.
 
         The folded weight is the very tensor the parametrization computes in ``forward``, so
-        outputs before and after are bit-identical.
+        outputs before and after are bit-identical. A folded generator still exports
+        (:meth:`folded_copy`, the recipe's ``export_module``) and folds again as a no-op; it
+        trains on as a plain convolutional network.
         """
         for module in self._convolutions():
             if parametrize.is_parametrized(module, "weight"):
