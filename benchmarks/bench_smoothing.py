@@ -80,19 +80,18 @@ def _timed(engine: Any, text: str) -> tuple[Wave, Phonemes] | None:
 
 
 def autovoice_voice(label: str, path: Path, threads: int) -> Voice:
-    """A voice bundle on ONNX Runtime: the acoustic stage timed on a plain call; the audio
-    measured is the timed synthesis's, whose phoneme times belong to it (the same audio when
-    the text is one sentence: the timed call adds the pauses between sentences)."""
+    """A voice bundle on ONNX Runtime, spoken once per text: by its timed synthesis where the
+    voice reports durations (the phoneme times belong to that audio), else by a plain call;
+    the acoustic stage's seconds from that call's timing."""
     from benchmarks._speakers import load_speaker
 
     speaker = load_speaker("onnxruntime", voice=path, threads=threads)
     engine = speaker.engine
 
     def speak(text: str) -> tuple[Wave, Phonemes | None, float]:
-        wave = speaker.batch([text])[0]
-        acoustic = engine.last_timing.acoustic_seconds
         timed = _timed(engine, text)
-        return (timed[0], timed[1], acoustic) if timed else (wave, None, acoustic)
+        wave, phonemes = timed if timed else (speaker.batch([text])[0], None)
+        return wave, phonemes, engine.last_timing.acoustic_seconds
 
     return Voice(label=label, sample_rate=speaker.sample_rate, speak=speak)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import torch
 import torch.nn.functional as F
 
@@ -79,16 +80,12 @@ def adversarial_recipe(
         betas=(0.5, 0.9),
     )  # fmt: skip
     first = base.steps[0]
-    return Recipe(
+    return attrs.evolve(
+        base,
         modules={**base.modules, "discriminator": discriminator},
         optimizers=(*base.optimizers, spec),
         steps=(
-            TrainStep(name=first.name, optimizer=first.optimizer, loss=model_loss),
+            attrs.evolve(first, loss=model_loss),
             TrainStep(name="discriminator", optimizer="discriminator", loss=discriminator_loss),
         ),
-        validate=base.validate,
-        signature=base.signature,
-        export_module=base.export_module,
-        media=base.media,
-        batch_keys=base.batch_keys,
     )
