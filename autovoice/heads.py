@@ -30,8 +30,8 @@ import numpy.typing as npt
 from autovoice.audio.features import mel_params
 from autovoice.audio.griffin_lim import GriffinLimOptions, griffin_lim, griffin_lim_magnitude
 from autovoice.audio.stft import inverse_stft
-from autovoice.config.convert import structure, unstructure
 from autovoice.config.schema import AudioConfig
+from autovoice.config.structure import structure, unstructure
 from autovoice.errors import AutovoiceError, unknown_name_message
 from autovoice.signature import AUDIO, IMAG, MAGNITUDE, REAL
 
@@ -196,7 +196,7 @@ HEADS: Mapping[str, Head] = {
             reads=(MAGNITUDE,),
             run=_griffin_lim,
             options_type=GriffinLimOptions,
-            label="griffin-lim",
+            label="griffin_lim",
             log_compared=(MAGNITUDE,),
         ),
         Head(
@@ -214,7 +214,7 @@ HEADS: Mapping[str, Head] = {
             run=_mel_griffin_lim,
             options_type=GriffinLimOptions,
             graph=False,
-            label="griffin-lim",
+            label="griffin_lim",
             plugin="griffin_lim",
         ),
     )

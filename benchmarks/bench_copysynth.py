@@ -206,7 +206,7 @@ def run(quick: bool = False) -> tuple[dict[str, Any], str]:
     for label, path in given_vocoders().items():
         fn, served = bundle_vocoder(path, threads)
         vocoders[f"{label} ({VoiceBundle.open(path).stage('vocoder').plugin})"] = (fn, served)
-    mel_gl, served = bundle_vocoder(voice.path, threads, vocoder="griffin-lim")
+    mel_gl, served = bundle_vocoder(voice.path, threads, vocoder="griffin_lim")
     vocoders["Griffin-Lim from the mel"] = (mel_gl, served)
     vocoders["Griffin-Lim from the true magnitude (reference)"] = (
         true_magnitude_griffin_lim(audio, references), "numpy",

@@ -80,8 +80,8 @@ def graph_flops(plugin: str, options: Any, audio: Any) -> float:
     """Counted FLOPs per second of audio of the vocoder ``plugin``'s exported graph, rebuilt
     through the plugin's own recipe from its bundle options (random weights: the count only
     depends on the shapes)."""
-    from autovoice.config.convert import structure
     from autovoice.config.schema import TrainingConfig
+    from autovoice.config.structure import structure
 
     spec = registry().get("vocoder", plugin)
     built = None

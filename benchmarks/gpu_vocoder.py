@@ -71,8 +71,8 @@ def train(args: argparse.Namespace) -> Path:
     import attrs
 
     from autovoice.config.load import load_config
-    from autovoice.data.corpus import load_corpus
     from autovoice.data.loading import FeatureSource, fill_cache
+    from autovoice.data.reader import load_corpus
     from autovoice.training.build import build_trainer
 
     reg: Any = registry()

@@ -123,7 +123,7 @@ def child(point: str, save: int, marker: str, argv: list[str]) -> int:
     """Train (``argv`` after ``train``), stopping at ``point`` of this process's ``save``-th
     save; ``point = "steps"``: only write ``marker`` when training starts."""
     from autovoice.cli import main
-    from autovoice.training.checkpoint import CheckpointManager
+    from autovoice.training.checkpoints.manager import CheckpointManager
     from autovoice.training.trainer import Trainer
     from autovoice_stores.local import LocalStore  # type: ignore[import-untyped]
 
@@ -184,7 +184,7 @@ def child(point: str, save: int, marker: str, argv: list[str]) -> int:
 def _checkpoints(directory: Path) -> dict[str, bool]:
     """Each complete checkpoint's name -> whether it reads back whole (every checksum)."""
     from autovoice.errors import AutovoiceError
-    from autovoice.training.checkpoint import CheckpointManager
+    from autovoice.training.checkpoints.manager import CheckpointManager
 
     if not directory.is_dir():
         return {}
@@ -258,7 +258,7 @@ def _kill_once(
 
 
 def _weights(directory: Path) -> tuple[str, dict[str, Any]]:
-    from autovoice.training.checkpoint import CheckpointManager
+    from autovoice.training.checkpoints.manager import CheckpointManager
 
     manager = CheckpointManager(directory, recover=False)
     newest = manager.list_checkpoints()[-1].name
@@ -467,7 +467,7 @@ def checkpoint_cases(good: Path) -> list[Case]:
         """Make every checksum match again: only the loader itself can refuse the forgery."""
         import hashlib
 
-        from autovoice.training.checkpoint_meta import SELF_CHECKSUM, _canonical
+        from autovoice.training.checkpoints.meta import SELF_CHECKSUM, _canonical
 
         meta = json.loads((target / "meta.json").read_text())
         blob = (target / "state.pt").read_bytes()
@@ -500,7 +500,7 @@ def checkpoint_cases(good: Path) -> list[Case]:
         "wrongly-typed-meta": (typed_meta, "meta.json"),
     }
     cases = []
-    export = ("--vocoder", "griffin-lim", "--out", "v")
+    export = ("--vocoder", "griffin_lim", "--out", "v")
     for label, (make, names) in crafted.items():
         # info reads no pickle: a forgery with every checksum right is described, never run
         expect = "accept" if label.endswith("-checksummed") else "refuse"

@@ -16,7 +16,7 @@ import torch
 
 from autovoice.config import CheckpointConfig, Config, unstructure
 from autovoice.training import CheckpointError, CheckpointManager, NoCheckpointError
-from autovoice.training.checkpoint_meta import sha256
+from autovoice.training.checkpoints.meta import sha256
 from autovoice.training.rng import (
     capture_rng_state,
     numpy_generator_state,

@@ -17,7 +17,7 @@ import soundfile as sf
 from autovoice.audio.io import scan_audio, wav_missing_bytes
 from autovoice.cli import main
 from autovoice.config import DataConfig
-from autovoice.data.corpus import load_corpus, scan_corpus
+from autovoice.data.reader import load_corpus, scan_corpus
 from autovoice.data.records import (
     MISNAMED_FORMAT,
     NON_FINITE_AUDIO,

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from autovoice.config import DataConfig
-from autovoice.data.corpus import detect_format, load_corpus, scan_corpus
+from autovoice.data.reader import detect_format, load_corpus, scan_corpus
 from autovoice.data.records import BadSampleError, CorpusError
 
 RATE = 16000

@@ -21,7 +21,7 @@ from autovoice.audio.features import log_mel_from_config, num_frames
 from autovoice.audio.io import read_audio
 from autovoice.audio.process import prepare_waveform
 from autovoice.config import AudioConfig, Config, DataConfig, TextConfig, parse_config
-from autovoice.config.convert import structure
+from autovoice.config.structure import structure
 from autovoice.corpus import make_demo_corpus
 from autovoice.data.records import CorpusError
 from autovoice.errors import ConfigError

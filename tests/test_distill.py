@@ -19,7 +19,7 @@ from autovoice.corpus.distill import (
     make_distilled_corpus,
 )
 from autovoice.corpus.generate import generate_sentences
-from autovoice.data.corpus import scan_corpus
+from autovoice.data.reader import scan_corpus
 
 
 class ToneTeacher:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from autovoice.corpus.demo import make_demo_corpus
-from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.checkpoints.manager import CheckpointManager
 
 pytestmark = pytest.mark.slow
 

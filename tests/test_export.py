@@ -23,12 +23,12 @@ from autovoice.config import AudioConfig, Config, apply_overrides
 from autovoice.corpus.demo import make_demo_corpus
 from autovoice.errors import AutovoiceError
 from autovoice.export import ExportError, ExportValidationError, bundle_writer
-from autovoice.export.checkpoints import resolve_checkpoint
-from autovoice.export.manifest import check_audio_match
+from autovoice.export.mels import check_audio_match
 from autovoice.export.validate import ValidationLengths, validate_exported_model, vocoder_cases
 from autovoice.plugins import Registry
 from autovoice.training.build import build_trainer
-from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.checkpoints.manager import CheckpointManager
+from autovoice.training.checkpoints.references import resolve_checkpoint
 
 TOLERANCE = 1e-4
 """ONNX Runtime vs PyTorch, largest absolute difference (measured: about 1e-6 for the mel,

@@ -72,7 +72,7 @@ def test_acoustic_init_from_a_bundle_loads_every_tensor(voice: tuple[Path, Path]
 
 
 def test_acoustic_init_from_a_checkpoint_loads_its_weights(voice: tuple[Path, Path]) -> None:
-    from autovoice.training.checkpoint import CheckpointManager
+    from autovoice.training.checkpoints.manager import CheckpointManager
 
     root, _ = voice
     run = root / "runs" / "acoustic" / "checkpoints"

@@ -11,7 +11,7 @@ pytest.importorskip("torch")
 @pytest.mark.slow
 def test_the_gpu_vocoder_script_trains_and_keeps_the_newest_checkpoint(tmp_path):
     from autovoice.corpus.demo import make_demo_corpus
-    from autovoice.training.checkpoint import CheckpointManager
+    from autovoice.training.checkpoints.manager import CheckpointManager
     from benchmarks.gpu_vocoder import main
 
     make_demo_corpus(tmp_path / "corpus", speakers=1, sentences=4, seed=0, workers=1)

@@ -283,7 +283,7 @@ def test_the_stage_keeps_the_vocoder_contract():
         audio=AUDIO,
     )  # fmt: skip
     runner = with_head(None, head, context)
-    assert (runner.backend, runner.artifact, runner.device) == ("griffin-lim", "numpy", "cpu")
+    assert (runner.backend, runner.artifact, runner.device) == ("griffin_lim", "numpy", "cpu")
     assert runner.context.options == {"iterations": 4, "momentum": 0.99, "seed": 0}
     mel = np.stack([log_mel(voiced(0.3, p), **PARAMS) for p in (150.0, 250.0)])
     audio = runner.run({"mel": mel})["audio"]
@@ -291,15 +291,15 @@ def test_the_stage_keeps_the_vocoder_contract():
     np.testing.assert_array_equal(audio, runner.run({"mel": mel})["audio"])
     expected = griffin_lim(mel, **PARAMS, iterations=4, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(audio, expected)
-    with pytest.raises(InferenceError, match=r"vocoder stage \(griffin-lim\): 'mel' must be"):
+    with pytest.raises(InferenceError, match=r"vocoder stage \(griffin_lim\): 'mel' must be"):
         runner.run({"mel": mel[0]})
     with pytest.raises(InferenceError, match="no 'mel' input"):
         runner.run({"spectrogram": mel})
 
 
 def test_the_mel_head_options_on_request_are_the_bundles_own_only():
-    own = stage_head(mel_stage(iterations=5), "griffin-lim")
+    own = stage_head(mel_stage(iterations=5), "griffin_lim")
     assert own is not None and own.options.iterations == 5
-    assert check_vocoder_choice("griffin-lim") == "griffin-lim"
-    with pytest.raises(InferenceError, match="vocoder must be one of 'bundle', 'griffin-lim'"):
-        check_vocoder_choice("griffin_lim")
+    assert check_vocoder_choice("griffin_lim") == "griffin_lim"
+    with pytest.raises(InferenceError, match="vocoder must be one of 'bundle', 'griffin_lim'"):
+        check_vocoder_choice("griffin-lim")

@@ -1,5 +1,5 @@
-"""Griffin-Lim voices end to end: ``autovoice export --vocoder griffin-lim`` from an acoustic
-checkpoint, synthesis through onnxruntime (torch-free) and pytorch, and ``--vocoder griffin-lim``
+"""Griffin-Lim voices end to end: ``autovoice export --vocoder griffin_lim`` from an acoustic
+checkpoint, synthesis through onnxruntime (torch-free) and pytorch, and ``--vocoder griffin_lim``
 on a HiFi-GAN voice."""
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> Voices:
     hifigan = make_tiny_voice(root, acoustic_steps=2, vocoder_steps=1)
     out = root / "gl-voice"
     code = export_command(
-        str(root / "runs" / "acoustic"), "--vocoder", "griffin-lim", "--iterations", "8",
+        str(root / "runs" / "acoustic"), "--vocoder", "griffin_lim", "--iterations", "8",
         "--out", str(out), "--no-validate",
     )  # fmt: skip
     assert code == 0
@@ -106,14 +106,14 @@ def test_export_refuses_unclear_vocoder_choices(voices, tmp_path):
     acoustic = str(voices.runs / "acoustic")
     vocoder = str(voices.runs / "vocoder")
     with pytest.raises(AutovoiceError, match="not both"):
-        export_command(acoustic, vocoder, "--vocoder", "griffin-lim", "--out", str(tmp_path / "a"))
+        export_command(acoustic, vocoder, "--vocoder", "griffin_lim", "--out", str(tmp_path / "a"))
     with pytest.raises(AutovoiceError, match="no vocoder: give VOCODER_CKPT"):
         export_command(acoustic, "--out", str(tmp_path / "b"))
-    with pytest.raises(AutovoiceError, match="--iterations applies to --vocoder griffin-lim"):
+    with pytest.raises(AutovoiceError, match="--iterations applies to --vocoder griffin_lim"):
         export_command(acoustic, vocoder, "--iterations", "4", "--out", str(tmp_path / "c"))
     with pytest.raises(ExportError, match=r"\$\.vocoder\.head_options\.iterations: must be >= 0"):
         export_command(
-            acoustic, "--vocoder", "griffin-lim", "--iterations", "-1", "--out", str(tmp_path / "d")
+            acoustic, "--vocoder", "griffin_lim", "--iterations", "-1", "--out", str(tmp_path / "d")
         )
     assert not any(tmp_path.iterdir())  # nothing half-written
 
@@ -126,9 +126,9 @@ def test_a_griffin_lim_voice_speaks_on_either_acoustic_backend(voices, backend):
     engine = VoiceInferenceEngine(
         voices.griffin_lim, backend=backend, registry=registry(), threads=1
     )
-    assert engine.backends == {"acoustic": backend, "vocoder": "griffin-lim"}
+    assert engine.backends == {"acoustic": backend, "vocoder": "griffin_lim"}
     stage = engine.describe()["stages"]["vocoder"]
-    assert (stage["backend"], stage["artifact"], stage["device"]) == ("griffin-lim", "numpy", "cpu")
+    assert (stage["backend"], stage["artifact"], stage["device"]) == ("griffin_lim", "numpy", "cpu")
     waves = engine.synthesize_batch(["Hello there.", "A longer second sentence here."])
     assert all(w.dtype == np.float32 and w.size % engine.hop_length == 0 for w in waves)
     assert all(np.isfinite(w).all() and np.abs(w).max() > 0 for w in waves)
@@ -139,9 +139,9 @@ def test_griffin_lim_replaces_a_bundles_vocoder_on_request(voices):
     reg = registry()
     own = VoiceInferenceEngine(voices.hifigan, backend="onnxruntime", registry=reg, threads=1)
     gl = VoiceInferenceEngine(
-        voices.hifigan, backend="onnxruntime", registry=reg, threads=1, vocoder="griffin-lim"
+        voices.hifigan, backend="onnxruntime", registry=reg, threads=1, vocoder="griffin_lim"
     )
-    assert own.backends["vocoder"] == "onnxruntime" and gl.backends["vocoder"] == "griffin-lim"
+    assert own.backends["vocoder"] == "onnxruntime" and gl.backends["vocoder"] == "griffin_lim"
     head = gl.stages["vocoder"].session.head
     assert head.head.name == "mel_griffin_lim" and head.options.iterations == 32  # the defaults
     assert own.bundle.stage("vocoder").head == "waveform"
@@ -163,13 +163,13 @@ def test_the_cli_takes_vocoder_griffin_lim(voices, tmp_path, capsys, monkeypatch
         )
     out = tmp_path / "out.wav"
     argv = ["synthesize", TEXT, "-o", str(out), "--voice", str(voices.hifigan), "--verbose"]
-    assert autovoice.cli.main([*argv, "--vocoder", "griffin-lim"]) == 0
-    assert "vocoder: griffin-lim (numpy on cpu)" in capsys.readouterr().out
+    assert autovoice.cli.main([*argv, "--vocoder", "griffin_lim"]) == 0
+    assert "vocoder: griffin_lim (numpy on cpu)" in capsys.readouterr().out
     wave, rate = read_audio(out)
     assert rate == 22050 and wave.size > 0
     with pytest.raises(SystemExit):
         autovoice.cli.main([*argv, "--vocoder", "hifigan"])
-    assert "choose from 'bundle', 'griffin-lim'" in capsys.readouterr().err
+    assert "choose from 'bundle', 'griffin_lim'" in capsys.readouterr().err
 
 
 def test_synthesis_of_a_griffin_lim_voice_through_onnxruntime_imports_no_torch(voices):
@@ -192,4 +192,4 @@ def test_synthesis_of_a_griffin_lim_voice_through_onnxruntime_imports_no_torch(v
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [] and result["samples"] > 0
-    assert result["backends"] == {"acoustic": "onnxruntime", "vocoder": "griffin-lim"}
+    assert result["backends"] == {"acoustic": "onnxruntime", "vocoder": "griffin_lim"}

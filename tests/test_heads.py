@@ -326,7 +326,7 @@ def counted_wraps(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     ("kind", "backend", "options"),
     [
         ("waveform", "onnxruntime", {}),
-        ("magnitude", "onnxruntime+griffin-lim", {"iterations": 4, "seed": 3}),
+        ("magnitude", "onnxruntime+griffin_lim", {"iterations": 4, "seed": 3}),
         ("spectrum", "onnxruntime+istft", {}),
     ],
 )
@@ -361,8 +361,8 @@ def test_the_engine_wraps_the_graph_in_its_head_once(
 def test_griffin_lim_on_request_opens_no_graph(tmp_path, counted_wraps):
     pytest.importorskip("onnxruntime")
     voice = graph_voice(tmp_path / "voice", "magnitude", {"iterations": 4})
-    plain = engine(voice, vocoder="griffin-lim")
-    assert plain.backends == {"acoustic": "onnxruntime", "vocoder": "griffin-lim"}
+    plain = engine(voice, vocoder="griffin_lim")
+    assert plain.backends == {"acoustic": "onnxruntime", "vocoder": "griffin_lim"}
     runner = plain.stages["vocoder"]
     assert runner.session.graph is None and (runner.artifact, runner.device) == ("numpy", "cpu")
     assert runner.session.head.head.name == "mel_griffin_lim"

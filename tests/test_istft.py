@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from autovoice.audio.io import read_audio  # noqa: E402
 from autovoice.config import AudioConfig, TrainingConfig  # noqa: E402
-from autovoice.config.convert import structure  # noqa: E402
+from autovoice.config.structure import structure  # noqa: E402
 from autovoice.corpus.demo import make_demo_corpus  # noqa: E402
 from autovoice.errors import ConfigError  # noqa: E402
 from autovoice.signature import vocoder_signature  # noqa: E402

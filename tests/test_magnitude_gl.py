@@ -23,7 +23,7 @@ from autovoice.audio.griffin_lim import (  # noqa: E402
 from autovoice.audio.io import read_audio  # noqa: E402
 from autovoice.audio.process import AudioValueError  # noqa: E402
 from autovoice.config import AudioConfig, Config, TrainingConfig, apply_overrides  # noqa: E402
-from autovoice.config.convert import structure  # noqa: E402
+from autovoice.config.structure import structure  # noqa: E402
 from autovoice.corpus.demo import make_demo_corpus  # noqa: E402
 from autovoice.errors import ConfigError  # noqa: E402
 from autovoice.heads import get_head  # noqa: E402
@@ -352,7 +352,7 @@ def test_the_engine_runs_the_graph_then_griffin_lim_on_either_backend(engines):
     hop = AUDIO.hop_length
     waves = {}
     for backend, engine in engines.items():
-        assert engine.backends == {"acoustic": backend, "vocoder": f"{backend}+griffin-lim"}
+        assert engine.backends == {"acoustic": backend, "vocoder": f"{backend}+griffin_lim"}
         stage = engine.stages["vocoder"]
         assert isinstance(stage.session, HeadSession)
         assert stage.session.head.head.name == "griffin_lim"
@@ -390,9 +390,9 @@ def test_griffin_lim_on_request_ignores_the_learned_magnitude(voice, engines):
     from autovoice.inference import VoiceInferenceEngine
 
     plain = VoiceInferenceEngine(
-        voice.bundle, backend="onnxruntime", registry=registry(), threads=1, vocoder="griffin-lim"
+        voice.bundle, backend="onnxruntime", registry=registry(), threads=1, vocoder="griffin_lim"
     )
-    assert plain.backends == {"acoustic": "onnxruntime", "vocoder": "griffin-lim"}
+    assert plain.backends == {"acoustic": "onnxruntime", "vocoder": "griffin_lim"}
     mel = (np.random.default_rng(1).standard_normal((1, AUDIO.n_mels, 30)) - 4).astype(np.float32)
     learned = engines["onnxruntime"].stages["vocoder"].run({"mel": mel})["audio"]
     pseudo_inverse = plain.stages["vocoder"].run({"mel": mel})["audio"]
@@ -403,7 +403,7 @@ def test_griffin_lim_on_request_ignores_the_learned_magnitude(voice, engines):
 @pytest.mark.slow
 def test_finetune_vocoder_on_predicted_mels(voice):
     from autovoice.training.build import build_trainer
-    from autovoice.training.checkpoint import CheckpointManager
+    from autovoice.training.checkpoints.manager import CheckpointManager
     from autovoice.training.runtime import Runtime
     from benchmarks._tiny_voice import MAGNITUDE_VOCODER
 

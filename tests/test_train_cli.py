@@ -10,7 +10,7 @@ import torch
 
 from autovoice.cli import main
 from autovoice.corpus.demo import make_demo_corpus
-from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.checkpoints.manager import CheckpointManager
 
 pytestmark = pytest.mark.slow
 

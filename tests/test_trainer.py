@@ -12,7 +12,7 @@ from autovoice.config import Config, apply_overrides
 from autovoice.corpus.demo import make_demo_corpus
 from autovoice.plugins import Registry
 from autovoice.signature import vocoder_signature
-from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.checkpoints.manager import CheckpointManager
 from autovoice.training.data import create_dataloaders
 from autovoice.training.recipe import OptimizerSpec, Recipe, TrainStep
 from autovoice.training.runtime import Runtime

@@ -13,7 +13,7 @@ import torch
 import torch.multiprocessing as mp
 
 from autovoice.plugins import Registry
-from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.checkpoints.manager import CheckpointManager
 from autovoice.training.data import create_dataloaders
 from autovoice.training.runtime import init_runtime, process_group
 from autovoice.training.trainer import Trainer

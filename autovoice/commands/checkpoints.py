@@ -47,8 +47,8 @@ def list_rows(
     sizes meta.json gives (read from the store without reading the files), and with ``verify``
     their checksums must match (every file read). One that fails is a ``damaged`` row naming
     the problem, and the ``latest`` and ``best`` marks go to the usable checkpoints only."""
-    from autovoice.training.checkpoint_catalog import check_sizes, open_store, scan
-    from autovoice.training.checkpoint_catalog import verify as verify_checkpoint
+    from autovoice.training.checkpoints.catalog import check_sizes, open_store, scan
+    from autovoice.training.checkpoints.catalog import verify as verify_checkpoint
     from autovoice.training.retention import best, newest
 
     store = open_store(location, registry=registry)
@@ -113,13 +113,13 @@ def render_list(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def checkpoint_info(path: str, verify: bool = True, registry: Any = None) -> dict[str, Any]:
     """What the checkpoint at ``path`` (a directory or URI) holds, and its problems if any."""
-    from autovoice.training.checkpoint_catalog import (
+    from autovoice.training.checkpoints.catalog import (
         location,
         open_store,
         read_meta,
         split_location,
     )
-    from autovoice.training.checkpoint_catalog import verify as verify_checkpoint
+    from autovoice.training.checkpoints.catalog import verify as verify_checkpoint
 
     parent, name = split_location(path)
     store = open_store(parent, registry=registry)

@@ -124,7 +124,7 @@ def _report_lines(report: Any) -> list[str]:
 def check(args: argparse.Namespace) -> int:
     import json
 
-    from autovoice.data.corpus import scan_corpus
+    from autovoice.data.reader import scan_corpus
 
     data = _check_data(args.target, args.set)
     report = scan_corpus(data).report

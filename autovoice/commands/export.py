@@ -1,4 +1,4 @@
-"""``autovoice export ACOUSTIC [VOCODER | --vocoder griffin-lim] [--out DIR] [--archive]
+"""``autovoice export ACOUSTIC [VOCODER | --vocoder griffin_lim] [--out DIR] [--archive]
 [--no-validate] [--set K=V]``.
 
 The first checkpoint is an acoustic model's (a text-to-speech voice) or a voice conversion
@@ -6,7 +6,7 @@ model's (``autovoice train --stage converter``: a voice that converts recordings
 checkpoint is a checkpoint's path or URI, a run's checkpoint directory (or the stage
 directory holding ``checkpoints/``) for its latest checkpoint, or either directory with
 ``@latest`` or ``@best``: ``autovoice export runs/demo/acoustic runs/demo/vocoder@best``.
-With ``--vocoder griffin-lim`` in place of a vocoder checkpoint the voice's vocoder is
+With ``--vocoder griffin_lim`` in place of a vocoder checkpoint the voice's vocoder is
 Griffin-Lim, computed from the mel (``--iterations`` of it): no vocoder needs training.
 """
 
@@ -46,17 +46,17 @@ def _manifest(path: Path) -> dict[str, Any]:
 
 
 def vocoder_source(args: argparse.Namespace) -> str | None:
-    """The vocoder checkpoint given, or None for ``--vocoder griffin-lim``."""
-    if args.vocoder_kind == "griffin-lim":
+    """The vocoder checkpoint given, or None for ``--vocoder griffin_lim``."""
+    if args.vocoder_kind == "griffin_lim":
         if args.vocoder is not None:
             raise AutovoiceError(
-                f"give a vocoder checkpoint ({args.vocoder}) or --vocoder griffin-lim, not both"
+                f"give a vocoder checkpoint ({args.vocoder}) or --vocoder griffin_lim, not both"
             )
         return None
     if args.iterations is not None:
-        raise AutovoiceError("--iterations applies to --vocoder griffin-lim only")
+        raise AutovoiceError("--iterations applies to --vocoder griffin_lim only")
     if args.vocoder is None:
-        raise AutovoiceError("no vocoder: give VOCODER_CKPT, or --vocoder griffin-lim")
+        raise AutovoiceError("no vocoder: give VOCODER_CKPT, or --vocoder griffin_lim")
     return str(args.vocoder)
 
 
@@ -106,14 +106,14 @@ def register(sub: Any) -> None:
         nargs="?",
         metavar="VOCODER_CKPT",
         help="vocoder checkpoint, run directory[@best], a voice bundle (its vocoder stage kept "
-        "byte for byte), or --vocoder griffin-lim",
+        "byte for byte), or --vocoder griffin_lim",
     )
     parser.add_argument(
         "--vocoder",
         dest="vocoder_kind",
-        choices=("checkpoint", "griffin-lim"),
+        choices=("checkpoint", "griffin_lim"),
         default="checkpoint",
-        help="griffin-lim: no vocoder checkpoint, Griffin-Lim computes the waveform from the mel",
+        help="griffin_lim: no vocoder checkpoint, Griffin-Lim computes the waveform from the mel",
     )
     parser.add_argument(
         "--iterations", type=int, metavar="N", help="Griffin-Lim iterations (default 32)"

@@ -248,7 +248,7 @@ def describe(path: str, verify: bool = True, registry: Any = None) -> dict[str, 
 
 def checkpoint_info(path: str, verify: bool = True, registry: Any = None) -> dict[str, Any]:
     from autovoice.commands.checkpoints import checkpoint_info as read_info
-    from autovoice.export.checkpoints import resolve_checkpoint
+    from autovoice.training.checkpoints.references import resolve_checkpoint
 
     info = read_info(resolve_checkpoint(path, registry).location, verify, registry)
     config = info.get("config") or {}
@@ -356,7 +356,7 @@ def _damaged(info: Mapping[str, Any]) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from autovoice.commands.voices import resolve_voice
-    from autovoice.export.checkpoints import split_selector
+    from autovoice.training.checkpoints.references import split_selector
 
     path = resolve_voice(args.path)
     base, _which = split_selector(path)

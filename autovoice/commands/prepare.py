@@ -17,8 +17,8 @@ def run(args: argparse.Namespace) -> int:
 
     from autovoice.commands.plugins import registry
     from autovoice.config import load_config
-    from autovoice.data.corpus import load_corpus
     from autovoice.data.loading import FeatureSource, fill_cache
+    from autovoice.data.reader import load_corpus
 
     config = load_config(args.config, overrides=args.set, registry=registry())
     source = FeatureSource.create(config.audio, config.data.cache_dir)

@@ -335,7 +335,7 @@ def _add_voice_options(parser: argparse.ArgumentParser) -> None:
         choices=vocoder_choices(),
         default="bundle",
         help="the bundle's vocoder (default), or a head that voices the mel by itself "
-        "(griffin-lim: Griffin-Lim computed from the mel)",
+        "(griffin_lim: Griffin-Lim computed from the mel)",
     )
     parser.add_argument(
         "--device",

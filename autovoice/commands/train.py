@@ -72,7 +72,7 @@ def _resume_target(trainer: Any, given: str | None) -> str | None:
     holds any checkpoint (a damaged one too: resume then refuses rather than start over)."""
     if given != AUTO:
         return given
-    from autovoice.training.checkpoint_catalog import scan
+    from autovoice.training.checkpoints.catalog import scan
 
     found = scan(trainer.checkpoints.store)
     if found.records or found.damaged:

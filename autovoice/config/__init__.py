@@ -1,6 +1,5 @@
 """The configuration: a tree of frozen attrs classes loaded from TOML with cattrs."""
 
-from autovoice.config.convert import structure, unstructure
 from autovoice.config.load import (
     apply_overrides,
     dump_toml,
@@ -23,6 +22,7 @@ from autovoice.config.schema import (
     TrainingConfig,
     VocoderConfig,
 )
+from autovoice.config.structure import structure, unstructure
 
 __all__ = [
     "AudioConfig",

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import attrs
 import tomli_w
 
-from autovoice.config.convert import converter, issues_of, relation_errors, structure, unstructure
 from autovoice.config.schema import Config
+from autovoice.config.structure import converter, issues_of, relation_errors, structure, unstructure
 from autovoice.errors import ConfigError, ConfigIssue, PluginError
 
 if sys.version_info >= (3, 11):

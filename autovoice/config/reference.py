@@ -13,9 +13,9 @@ from typing import Any
 
 import attrs
 
-from autovoice.config.convert import unstructure
 from autovoice.config.fields import rules_of, show
 from autovoice.config.schema import Config
+from autovoice.config.structure import unstructure
 
 _TYPE_NAMES = {int: "integer", float: "float", str: "string", bool: "boolean"}
 

@@ -8,10 +8,10 @@ The torch adapter that turns these into dataloaders is :mod:`autovoice.training.
 from autovoice.data.augment import SpecAugment, WaveAugment, augment_wave, item_rng, spec_augment
 from autovoice.data.cache import FeatureCache
 from autovoice.data.collate import CollateError, collate
-from autovoice.data.corpus import detect_format, load_corpus, scan_corpus
 from autovoice.data.dataset import DatasetInfo, ItemDataset, Subset
 from autovoice.data.dtw import align_to_source, dtw_path
 from autovoice.data.loading import FeatureSource, fill_cache
+from autovoice.data.reader import detect_format, load_corpus, scan_corpus
 from autovoice.data.records import (
     BadSample,
     BadSampleError,

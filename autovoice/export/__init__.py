@@ -14,8 +14,8 @@ from typing import Any
 _EXPORTS = {
     "ExportError": "autovoice.export.errors",
     "ExportValidationError": "autovoice.export.errors",
-    "CheckpointRef": "autovoice.export.checkpoints",
-    "resolve_checkpoint": "autovoice.export.checkpoints",
+    "CheckpointRef": "autovoice.training.checkpoints.references",
+    "resolve_checkpoint": "autovoice.training.checkpoints.references",
     "read_graph_signature": "autovoice.export.graph",
     "check_graph": "autovoice.export.graph",
     "export_onnx": "autovoice.export.onnx",

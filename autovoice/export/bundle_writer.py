@@ -26,11 +26,11 @@ import attrs
 import torch
 
 from autovoice.bundle import VoiceBundle, graphless_vocoder_entry, head_fields
+from autovoice.bundle.writer import build_manifest, write_manifest
 from autovoice.config import Config, ExportConfig, apply_overrides, parse_config, unstructure
 from autovoice.errors import AutovoiceError
-from autovoice.export.checkpoints import CheckpointRef, resolve_checkpoint
 from autovoice.export.errors import ExportError
-from autovoice.export.manifest import build_manifest, check_audio_match, write_manifest
+from autovoice.export.mels import check_audio_match
 from autovoice.export.onnx import export_onnx
 from autovoice.export.validate import (
     ValidationCase,
@@ -44,9 +44,10 @@ from autovoice.heads import MEL_GRIFFIN_LIM, BoundHead, get_head
 from autovoice.plugins import Registry
 from autovoice.text import SymbolTable
 from autovoice.training.build import STAGES, build_recipe
-from autovoice.training.checkpoint import CheckpointManager
-from autovoice.training.checkpoint_records import META_FILE, Checkpoint
-from autovoice.training.checkpoint_state import load_modules
+from autovoice.training.checkpoints.manager import CheckpointManager
+from autovoice.training.checkpoints.records import META_FILE, Checkpoint
+from autovoice.training.checkpoints.references import CheckpointRef, resolve_checkpoint
+from autovoice.training.checkpoints.state import load_modules
 from autovoice.training.recipe import Recipe
 
 logger = logging.getLogger(__name__)

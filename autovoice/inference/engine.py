@@ -22,8 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from autovoice.bundle import DEFAULT_VOICE_NAME, VoiceBundle, default_voice_path
-from autovoice.config.convert import structure
 from autovoice.config.schema import Config, InferenceConfig
+from autovoice.config.structure import structure
 from autovoice.inference import checks, convert
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
 from autovoice.inference.checks import InferenceError
@@ -196,7 +196,7 @@ class VoiceInferenceEngine:
     ``vocoder_backend`` name their own: a backend name, an ordered fallback list (a sequence
     or ``"a,b"``), or ``"auto"``; see :mod:`autovoice.inference.stages` for how each is chosen
     and when a fallback warns. The vocoder stage's graph is followed by the head the bundle
-    names (:mod:`autovoice.heads`); ``vocoder="griffin-lim"`` voices any bundle with the head
+    names (:mod:`autovoice.heads`); ``vocoder="griffin_lim"`` voices any bundle with the head
     that is Griffin-Lim from the mel (numpy, CPU) in place of its vocoder.
     ``backend_options`` maps backend names to their options (an instance of the backend's
     options class, or a table structured against it). ``threads`` (0: the backend decides)

@@ -37,7 +37,7 @@ BUNDLE = "bundle"
 
 def vocoder_choices() -> tuple[str, ...]:
     """What ``VoiceInferenceEngine(vocoder=...)`` takes: the bundle's vocoder, or the label of
-    a head with no graph (``griffin-lim``), which then voices the mel in its place."""
+    a head with no graph (``griffin_lim``), which then voices the mel in its place."""
     return (BUNDLE, *(head.label for head in graphless_heads()))
 
 

@@ -3,10 +3,11 @@ TensorRT engines (torch; the rest of :mod:`autovoice.inference` never imports th
 
 Each function is a call into :mod:`autovoice.export`: a checkpoint is read and its stage rebuilt
 by :func:`~autovoice.export.bundle_writer.load_stage` (any form
-:func:`~autovoice.export.checkpoints.resolve_checkpoint` reads: a checkpoint, a run's checkpoint
-folder, ``folder@best``), written as ONNX with the dynamic axes of its graph signature and
-parity-checked by :func:`~autovoice.export.bundle_writer.export_stage_onnx`; engines are built
-by the ``tensorrt`` backend plugin's ``build_tensorrt_engines``. See ``docs/api.md``.
+:func:`~autovoice.training.checkpoints.references.resolve_checkpoint` reads: a checkpoint, a
+run's checkpoint folder, ``folder@best``), written as ONNX with the dynamic axes of its graph
+signature and parity-checked by :func:`~autovoice.export.bundle_writer.export_stage_onnx`;
+engines are built by the ``tensorrt`` backend plugin's ``build_tensorrt_engines``. See
+``docs/api.md``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 and the checkpoint manager.
 
 The names below are resolved on first use, so importing a torch-free submodule such as
-``autovoice.training.checkpoint_catalog`` (the command line lists checkpoints with it) does not
+``autovoice.training.checkpoints.catalog`` (the command line lists checkpoints with it) does not
 import torch.
 """
 
@@ -12,16 +12,16 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "CheckpointManager": "autovoice.training.checkpoint",
-    "Checkpoint": "autovoice.training.checkpoint_records",
-    "CheckpointRecord": "autovoice.training.checkpoint_records",
-    "CheckpointError": "autovoice.training.checkpoint_records",
-    "CheckpointCorruptError": "autovoice.training.checkpoint_records",
-    "CheckpointWriteError": "autovoice.training.checkpoint_records",
-    "CheckpointWarning": "autovoice.training.checkpoint_records",
-    "NoCheckpointError": "autovoice.training.checkpoint_records",
-    "UnsafeCheckpointError": "autovoice.training.checkpoint_records",
-    "WeightsReport": "autovoice.training.checkpoint_records",
+    "CheckpointManager": "autovoice.training.checkpoints.manager",
+    "Checkpoint": "autovoice.training.checkpoints.records",
+    "CheckpointRecord": "autovoice.training.checkpoints.records",
+    "CheckpointError": "autovoice.training.checkpoints.records",
+    "CheckpointCorruptError": "autovoice.training.checkpoints.records",
+    "CheckpointWriteError": "autovoice.training.checkpoints.records",
+    "CheckpointWarning": "autovoice.training.checkpoints.records",
+    "NoCheckpointError": "autovoice.training.checkpoints.records",
+    "UnsafeCheckpointError": "autovoice.training.checkpoints.records",
+    "WeightsReport": "autovoice.training.checkpoints.records",
     "select_retained": "autovoice.training.retention",
     "Trainer": "autovoice.training.trainer",
     "TrainingError": "autovoice.training.trainer",

@@ -22,7 +22,7 @@ from autovoice.config.load import resolve_plugins
 from autovoice.config.schema import Config
 from autovoice.errors import AutovoiceError, ConfigError
 from autovoice.plugins import Registry
-from autovoice.training.checkpoint import CheckpointManager
+from autovoice.training.checkpoints.manager import CheckpointManager
 from autovoice.training.data import create_dataloaders
 from autovoice.training.recipe import Recipe
 from autovoice.training.rng import seed_everything

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from autovoice.config.convert import structure, unstructure
 from autovoice.config.schema import Config
+from autovoice.config.structure import structure, unstructure
 from autovoice.data.dataset import ItemDataset, Subset
 from autovoice.data.splits import split_indices
 from autovoice.errors import AutovoiceError

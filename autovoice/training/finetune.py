@@ -47,8 +47,8 @@ def acoustic_model(
         return source.recipe.modules["model"], dict(source.symbols), source.ref.location
     from safetensors.torch import load_file
 
-    from autovoice.config.convert import structure
     from autovoice.config.schema import TrainingConfig
+    from autovoice.config.structure import structure
 
     bundle = VoiceBundle.open(root, verify=True)
     info = bundle.stage("acoustic")
@@ -120,7 +120,7 @@ def predict_mels(
 
 def _same_options(registry: Registry, plugin: str, given: Any, saved: Any) -> bool:
     """Whether two option tables of model ``plugin`` say the same, defaults filled in."""
-    from autovoice.config.convert import structure
+    from autovoice.config.structure import structure
 
     spec = registry.get("model", plugin)
     if spec.options_type is None:
@@ -150,7 +150,7 @@ def write_acoustic_checkpoint(
 
     from autovoice.bundle import MANIFEST
     from autovoice.config import unstructure
-    from autovoice.training.checkpoint import CheckpointManager
+    from autovoice.training.checkpoints.manager import CheckpointManager
 
     root = Path(bundle)
     manifest = json.loads((root / MANIFEST).read_text())

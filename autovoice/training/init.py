@@ -31,7 +31,7 @@ import torch
 
 from autovoice.errors import AutovoiceError
 from autovoice.plugins import Registry
-from autovoice.training.checkpoint_records import WeightsReport
+from autovoice.training.checkpoints.records import WeightsReport
 from autovoice.training.recipe import Batch, Recipe, TrainStep
 
 __all__ = [
@@ -140,8 +140,8 @@ def open_source(text: str, stage: str, config: Any, registry: Registry) -> InitS
 
 
 def _checkpoint_source(text: str, registry: Registry) -> InitSource:
-    from autovoice.export.checkpoints import resolve_checkpoint
-    from autovoice.training.checkpoint import CheckpointManager
+    from autovoice.training.checkpoints.manager import CheckpointManager
+    from autovoice.training.checkpoints.references import resolve_checkpoint
 
     ref = resolve_checkpoint(text, registry)
     manager = CheckpointManager(ref.store, registry=registry, recover=False)

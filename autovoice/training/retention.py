@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from autovoice.training.checkpoint_records import CheckpointError, CheckpointRecord
+from autovoice.training.checkpoints.records import CheckpointError, CheckpointRecord
 
 
 def ranks(value: object) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from autovoice.training.checkpoint_records import CheckpointCorruptError, UnsafeCheckpointError
+from autovoice.training.checkpoints.records import CheckpointCorruptError, UnsafeCheckpointError
 
 PICKLE_PROTOCOL = 2
 _REFUSED_OPCODES = frozenset({"STACK_GLOBAL", "INST", "OBJ", "EXT1", "EXT2", "EXT4"})

@@ -21,8 +21,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from autovoice.config.schema import Config
 from autovoice.errors import AutovoiceError
-from autovoice.training.checkpoint import CheckpointManager
-from autovoice.training.checkpoint_records import CheckpointRecord
+from autovoice.training.checkpoints.manager import CheckpointManager
+from autovoice.training.checkpoints.records import CheckpointRecord
 from autovoice.training.optim import build_optimizers
 from autovoice.training.recipe import Recipe, TrainStep
 from autovoice.training.runtime import Runtime, all_mean, autocast, grad_scaler
@@ -123,7 +123,7 @@ class Trainer:
         logger.info("resumed from %s at step %d (epoch %d)", checkpoint.location, step, epoch)
 
     def _check_config(self, checkpoint: Any, allowed: bool) -> None:
-        from autovoice.training.checkpoint_meta import plain_config
+        from autovoice.training.checkpoints.meta import plain_config
         from autovoice.training.config_changes import binding, config_changes, describe
 
         saved = checkpoint.config

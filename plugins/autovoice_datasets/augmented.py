@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from autovoice.config.convert import structure, unstructure
 from autovoice.config.schema import Config
+from autovoice.config.structure import structure, unstructure
 from autovoice.data.augment import SpecAugment, WaveAugment, augment_wave, item_rng, spec_augment
 from autovoice.data.dataset import DatasetInfo, Item, ItemDataset, WaveTransform
 from autovoice_datasets.options import AugmentedOptions

@@ -11,9 +11,9 @@ import attrs
 import numpy as np
 
 from autovoice.config.schema import Config
-from autovoice.data.corpus import load_corpus
 from autovoice.data.dataset import DatasetInfo
 from autovoice.data.loading import FeatureSource
+from autovoice.data.reader import load_corpus
 from autovoice.data.records import (
     EMPTY_TEXT,
     BadSample,

@@ -21,8 +21,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from autovoice.bundle import STAGE_KINDS
-from autovoice.config.convert import structure
 from autovoice.config.schema import TrainingConfig
+from autovoice.config.structure import structure
 from autovoice.errors import AutovoiceError, BackendError
 from autovoice.inference.checks import threads
 from autovoice.signature import GraphSignature, SignatureError, check_graph

@@ -1,4 +1,4 @@
-"""Naming the checkpoint to export (torch-free).
+"""Naming a checkpoint, as ``--init``, ``export`` and ``info`` are given one (torch-free).
 
 A checkpoint is given as
 
@@ -17,14 +17,14 @@ from typing import Any
 
 import attrs
 
-from autovoice.training.checkpoint_catalog import (
+from autovoice.training.checkpoints.catalog import (
     location,
     open_store,
     read_meta,
     scan,
     split_location,
 )
-from autovoice.training.checkpoint_records import (
+from autovoice.training.checkpoints.records import (
     CheckpointRecord,
     NoCheckpointError,
     step_of_name,

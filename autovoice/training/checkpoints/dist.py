@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import torch.distributed as dist
 
-from autovoice.training.checkpoint_records import CheckpointWriteError
+from autovoice.training.checkpoints.records import CheckpointWriteError
 
 T = TypeVar("T")
 

@@ -1,7 +1,5 @@
-"""The ``manifest.json`` of a voice bundle: what the exporter writes (torch-free).
-
-The format is described in ``docs/export.md`` and read by :mod:`autovoice.bundle`.
-"""
+"""Writing a voice bundle's manifest: what the exporter records (torch-free); read back by
+:mod:`autovoice.bundle.reader`. The format is described in ``docs/export.md``."""
 
 from __future__ import annotations
 
@@ -14,26 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from autovoice._version import __version__
-from autovoice.bundle import FORMAT, FORMAT_VERSION, MANIFEST, file_table
+from autovoice.bundle.files import file_table
+from autovoice.bundle.records import FORMAT, FORMAT_VERSION, MANIFEST
 from autovoice.config import AudioConfig, ExportConfig, TextConfig, unstructure
-from autovoice.export.errors import ExportError
-
-#: the audio settings a mel depends on: the acoustic model and the vocoder must agree on them
-MEL_SETTINGS = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")
+from autovoice.heads import BoundHead
 
 
-def check_audio_match(acoustic: AudioConfig, vocoder: AudioConfig, where: str) -> None:
-    """Refuse a vocoder trained on other mels than the acoustic model makes."""
-    different = [
-        f"$.audio.{name} {getattr(acoustic, name)} vs {getattr(vocoder, name)}"
-        for name in (*MEL_SETTINGS, "log_clamp")
-        if getattr(acoustic, name) != getattr(vocoder, name)
-    ]
-    if different:
-        raise ExportError(
-            f"{where}: the acoustic model and the vocoder were trained on different mels "
-            f"(acoustic vs vocoder): {', '.join(different)}"
-        )
+def head_fields(head: BoundHead) -> dict[str, Any]:
+    """The ``head`` and ``head_options`` fields of a vocoder stage's manifest entry."""
+    return {"head": head.head.name, "head_options": head.table}
+
+
+def graphless_vocoder_entry(head: BoundHead) -> dict[str, Any]:
+    """The manifest entry of a vocoder stage that is its head alone (no graph, no files)."""
+    return {"plugin": head.head.plugin, "options": {}, **head_fields(head)}
 
 
 def _version(*distributions: str) -> str | None:

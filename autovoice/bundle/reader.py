@@ -1,13 +1,5 @@
-"""Voice bundles, the unit of deployment: read and verify one without torch.
-
-A bundle is a directory (or a ``.tar`` of one) holding ``manifest.json``, ``acoustic.onnx``,
-``vocoder.onnx``, the export modules' weights (``*.safetensors``) and optional TensorRT engines.
-A voice conversion bundle holds ``converter.onnx`` (mel to mel) in place of the acoustic stage.
-The manifest lists the audio and text settings, the symbol table, the speakers, each stage's
-plugin, options and graph signature, the vocoder's head (:mod:`autovoice.heads`: what makes a
-waveform of its graph's output) with the head's options, and the SHA-256 and size of every other
-file. A vocoder whose head needs no graph (Griffin-Lim from the mel) has no files. See
-``docs/export.md`` for the format.
+"""Reading a voice bundle's manifest: every field checked by type and range, each error naming
+the field (torch-free). The format is described in ``docs/export.md``.
 
 Format 1 had no head fields; a format 1 vocoder stage's head is inferred: a plugin that is a
 graphless head's (``griffin_lim``) is that head, with the stage's options; a graph's is the
@@ -17,24 +9,32 @@ options among the plugin's; ``audio``: ``waveform``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
-import tarfile
-import tempfile
-from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 
+from autovoice.bundle.files import bundle_path, bundle_root, check_file, is_bundle
+from autovoice.bundle.records import (
+    ALL_STAGES,
+    CONVERSION_STAGES,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    SPEECH_STAGES,
+    STAGE_KINDS,
+    BundleError,
+    EngineInfo,
+    StageInfo,
+)
 from autovoice.config import AudioConfig, TextConfig, structure
 from autovoice.errors import AutovoiceError
-from autovoice.heads import HEADS, BoundHead, Head, get_head, graphless_heads
+from autovoice.heads import HEADS, Head, get_head, graphless_heads
 from autovoice.signature import (
-    GraphSignature,
     SignatureError,
     declared_problems,
     parse_signature,
@@ -42,74 +42,7 @@ from autovoice.signature import (
 )
 from autovoice.text import SymbolTable
 
-FORMAT = "autovoice-voice"
-FORMAT_VERSION = 2
-"""2: the vocoder stage records ``head`` and ``head_options``; 1 (still read): it did not."""
-MANIFEST = "manifest.json"
-STAGES = ("acoustic", "vocoder")
-"""The stages of a text-to-speech voice."""
-CONVERSION_STAGES = ("converter", "vocoder")
-"""The stages of a voice conversion voice."""
-ALL_STAGES = ("acoustic", "converter", "vocoder")
-STAGE_KINDS: Mapping[str, str] = {"acoustic": "model", "converter": "model", "vocoder": "vocoder"}
-"""Stage -> the kind of plugin that made it."""
-_CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class BundleError(AutovoiceError):
-    """A voice bundle that cannot be read: names the file and, for the manifest, the field."""
-
-
-@attrs.frozen(kw_only=True)
-class StageInfo:
-    """One stage of a bundle: the plugin that rebuilds it and the files that hold it; for the
-    vocoder, the head that makes a waveform of its graph's output and the head's options (every
-    field, checked).
-
-    A vocoder whose head needs no graph has no files (``onnx`` and ``weights`` are None,
-    ``opset`` 0) and the signature every vocoder stage has once its head has run."""
-
-    name: str
-    plugin: str
-    options: Mapping[str, Any]
-    onnx: Path | None
-    weights: Path | None
-    signature: GraphSignature
-    opset: int
-    checkpoint: Mapping[str, Any]
-    head: str | None = None
-    """The vocoder's head (:data:`autovoice.heads.HEADS`); None for the other stages."""
-    head_options: Mapping[str, Any] = attrs.field(factory=dict)
-
-    @property
-    def has_graph(self) -> bool:
-        """Whether a backend can load the stage (it has an ONNX graph and weights)."""
-        return self.onnx is not None and self.weights is not None
-
-    def artifacts(self) -> dict[str, Path]:
-        """``{"onnx": path, "weights": path}`` of the files that exist; a :class:`BundleError`
-        for a stage with no graph (its head computes it from the mel)."""
-        if self.onnx is None or self.weights is None:
-            raise BundleError(
-                f"{self.name} stage: plugin {self.plugin!r} has no graph or weights for a "
-                f"backend to load; its head {self.head!r} computes it from the mel"
-            )
-        found = {"onnx": self.onnx, "weights": self.weights}
-        return {kind: path for kind, path in found.items() if path.is_file()}
-
-
-@attrs.frozen(kw_only=True)
-class EngineInfo:
-    """A TensorRT engine built for one stage on one kind of GPU."""
-
-    stage: str
-    file: Path
-    key: str
-    precision: str
-    profiles: tuple[Any, ...]
-    tensorrt: str
-    gpu: str
 
 
 @attrs.frozen(kw_only=True)
@@ -212,96 +145,6 @@ def default_voice_path() -> Path | None:
     return None
 
 
-def is_bundle(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` looks like a bundle: a directory with a manifest, or a ``.tar``."""
-    where = Path(path)
-    return (where / MANIFEST).is_file() or (where.is_file() and tarfile.is_tarfile(where))
-
-
-# -- files and checksums ------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_table(root: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """``{name: {"sha256", "size"}}`` of the files ``names`` (relative to ``root``)."""
-    return {
-        name: {"sha256": sha256_file(root / name), "size": (root / name).stat().st_size}
-        for name in sorted(names)
-    }
-
-
-def check_file(root: Path, name: str, entry: Mapping[str, Any]) -> None:
-    """Raise :class:`BundleError` naming ``name`` unless it has the listed size and checksum."""
-    path = bundle_path(root, name, f"$.files[{name!r}]")
-    if not path.exists():
-        raise BundleError(f"{path}: missing (listed in {MANIFEST})")
-    if not path.is_file():
-        raise BundleError(f"{path}: not a regular file (listed in {MANIFEST})")
-    size = path.stat().st_size
-    if size != entry.get("size"):
-        raise BundleError(f"{path}: size {size} bytes, {MANIFEST} says {entry.get('size')}")
-    if sha256_file(path) != entry.get("sha256"):
-        raise BundleError(f"{path}: checksum mismatch: the file is corrupt or was changed")
-
-
-# -- locating and extracting --------------------------------------------------------------------
-
-
-def bundle_root(path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None) -> Path:
-    """The bundle directory of ``path``; a ``.tar`` is extracted (once) under ``cache_dir``."""
-    where = Path(path)
-    if where.is_dir():
-        return where
-    if not where.exists():
-        raise BundleError(f"{where}: no such voice bundle")
-    if not tarfile.is_tarfile(where):
-        raise BundleError(f"{where}: not a voice bundle (a directory or a .tar)")
-    return _extract(where, Path(cache_dir) if cache_dir else default_cache_dir())
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "autovoice" / "bundles"
-
-
-def _extract(archive: Path, cache_dir: Path) -> Path:
-    target = cache_dir / sha256_file(archive)[:24]
-    if (target / MANIFEST).is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache_dir))
-    try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(scratch, filter="data")
-        os.replace(_archive_top(scratch, archive), target)
-    except (tarfile.TarError, OSError) as exc:
-        if not (target / MANIFEST).is_file():
-            raise BundleError(f"{archive}: cannot extract the voice bundle: {exc}") from exc
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
-
-
-def _archive_top(scratch: Path, archive: Path) -> Path:
-    """The directory holding the manifest: the archive's root or its single top folder."""
-    if (scratch / MANIFEST).is_file():
-        return scratch
-    entries = list(scratch.iterdir())
-    if len(entries) == 1 and (entries[0] / MANIFEST).is_file():
-        return entries[0]
-    raise BundleError(f"{archive}: no {MANIFEST} at the top of the archive")
-
-
-# -- the manifest -------------------------------------------------------------------------------
-
-
 def read_manifest(root: Path) -> dict[str, Any]:
     """The parsed ``manifest.json`` of the bundle directory ``root``."""
     path = bundle_path(root, MANIFEST, "$")
@@ -365,30 +208,6 @@ class _Fields:
         return bundle_path(self.root, name, f"{path}.{key}")
 
 
-def bundle_path(root: Path, name: str, field: str) -> Path:
-    """``root / name`` for the file ``name`` of the manifest's ``field``: a relative path
-    without ``..`` whose links, if any, all resolve inside the bundle. A link that leaves the
-    bundle is refused without reading or describing what it points to.
-
-    Links inside the bundle are read: they reach nothing the bundle does not hold, each file is
-    checked by its own size and checksum whatever its name, and a ``.tar`` bundle's links are
-    extracted the same way (the ``data`` filter keeps those inside the archive)."""
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\0" in name:
-        raise BundleError(f"{root / MANIFEST}: {field}: {name!r} is not a path inside the bundle")
-    path = root / name
-    try:
-        inside = path.resolve().is_relative_to(root.resolve())
-    except (OSError, RuntimeError) as exc:  # a loop of links
-        raise BundleError(f"{path}: cannot be resolved: {exc}") from None
-    if not inside:
-        raise BundleError(
-            f"{path}: a link that leaves the bundle (refused: a bundle's files must lie inside "
-            "its folder)"
-        )
-    return path
-
-
 def _parse(root: Path, data: Mapping[str, Any]) -> VoiceBundle:
     f = _Fields(root)
     version = _check_format(f, data)
@@ -443,7 +262,7 @@ def _engines(f: _Fields, data: Mapping[str, Any]) -> list[Any]:
 def _stage_names(f: _Fields, data: Mapping[str, Any]) -> tuple[str, ...]:
     """The stages the manifest lists: a text-to-speech voice's, a conversion voice's, or both."""
     names = tuple(name for name in ALL_STAGES if name in data)
-    expected = CONVERSION_STAGES if "converter" in names else STAGES
+    expected = CONVERSION_STAGES if "converter" in names else SPEECH_STAGES
     missing = [name for name in expected if name not in names]
     if missing:
         raise f.error(f"$.{missing[0]}", "missing (a voice has acoustic or converter, and vocoder)")
@@ -476,16 +295,6 @@ def _symbols(f: _Fields, data: Mapping[str, Any]) -> SymbolTable:
         return SymbolTable.from_dict(f.get(data, "$", "symbols", dict))
     except AutovoiceError as exc:
         raise f.error("$.symbols", str(exc)) from None
-
-
-def head_fields(head: BoundHead) -> dict[str, Any]:
-    """The ``head`` and ``head_options`` fields of a vocoder stage's manifest entry."""
-    return {"head": head.head.name, "head_options": head.table}
-
-
-def graphless_vocoder_entry(head: BoundHead) -> dict[str, Any]:
-    """The manifest entry of a vocoder stage that is its head alone (no graph, no files)."""
-    return {"plugin": head.head.plugin, "options": {}, **head_fields(head)}
 
 
 def _stage(

@@ -7,9 +7,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from autovoice.training import checkpoint_catalog as catalog
-from autovoice.training import checkpoint_dist as dist
-from autovoice.training.checkpoint_records import (
+from autovoice.training.checkpoints import catalog, dist
+from autovoice.training.checkpoints.records import (
     Checkpoint,
     CheckpointCorruptError,
     CheckpointWarning,
@@ -20,7 +19,7 @@ from autovoice.training.checkpoint_records import (
 from autovoice.training.retention import newest
 from autovoice.training.rng import restore_rng_state
 
-logger = logging.getLogger("autovoice.training.checkpoint")
+logger = logging.getLogger("autovoice.training.checkpoints.manager")
 
 Attempt = Callable[[Any], tuple[Checkpoint, dict[str, Any]]]
 

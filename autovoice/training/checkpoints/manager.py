@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from autovoice.training import checkpoint_catalog as catalog
-from autovoice.training import checkpoint_dist as dist
 from autovoice.training import safe_load
-from autovoice.training.checkpoint_meta import (
+from autovoice.training.checkpoints import catalog, dist
+from autovoice.training.checkpoints.meta import (
     build_meta,
     environment,
     git_state,
@@ -28,7 +27,7 @@ from autovoice.training.checkpoint_meta import (
     plain_metrics,
     record_of,
 )
-from autovoice.training.checkpoint_records import (
+from autovoice.training.checkpoints.records import (
     META_FILE,
     MODEL_FILE,
     STATE_FILE,
@@ -40,8 +39,8 @@ from autovoice.training.checkpoint_records import (
     WeightsReport,
     checkpoint_name,
 )
-from autovoice.training.checkpoint_resume import restore_rank_rng, resume
-from autovoice.training.checkpoint_state import (
+from autovoice.training.checkpoints.resume import restore_rank_rng, resume
+from autovoice.training.checkpoints.state import (
     Parts,
     decode_weights,
     dump_state,

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from autovoice._version import __version__
-from autovoice.training.checkpoint_records import (
+from autovoice.training.checkpoints.records import (
     FORMAT,
     FORMAT_VERSION,
     CheckpointCorruptError,

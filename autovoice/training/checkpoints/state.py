@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from autovoice.training import safe_load
-from autovoice.training.checkpoint_records import (
+from autovoice.training.checkpoints.records import (
     STATE_FILE,
     CheckpointCorruptError,
     CheckpointError,
@@ -23,7 +23,7 @@ from autovoice.training.checkpoint_records import (
 )
 
 SEPARATOR = "/"
-logger = logging.getLogger("autovoice.training.checkpoint")
+logger = logging.getLogger("autovoice.training.checkpoints.manager")
 
 
 def named(value: Any, kind: str) -> dict[str, Any]:

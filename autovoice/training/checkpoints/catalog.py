@@ -15,8 +15,8 @@ from typing import Any
 import attrs
 
 from autovoice.errors import AutovoiceError
-from autovoice.training.checkpoint_meta import parse_meta, record_of, verify_file
-from autovoice.training.checkpoint_records import (
+from autovoice.training.checkpoints.meta import parse_meta, record_of, verify_file
+from autovoice.training.checkpoints.records import (
     META_FILE,
     CheckpointCorruptError,
     CheckpointError,
