@@ -138,7 +138,7 @@ class VoiceDataset(EpochItems):
 def _load_predicted(mel_dir: str, utt_id: str, frames: int) -> np.ndarray:
     path = Path(mel_dir) / predicted_mel_name(utt_id)
     try:
-        mel = np.load(path)
+        mel: np.ndarray = np.load(path)
     except (OSError, ValueError) as exc:
         raise CorpusError(f"{path}: cannot read the predicted mel of {utt_id}: {exc}") from None
     if mel.ndim != 2 or mel.shape[1] != frames:

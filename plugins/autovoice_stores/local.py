@@ -156,7 +156,7 @@ class LocalStore:
         if self.options.fsync:
             self._sync(key, {emptied[-1].parent if emptied else path.parent})
 
-    def _prune(self, directory: Path) -> list[Path]:
+    def _prune(self, directory: Path) -> builtins.list[Path]:
         """Remove ``directory`` and its parents below the root while they are empty (a
         directory is only where keys live); return the ones removed."""
         removed = []

@@ -121,7 +121,8 @@ class InverseSTFT(nn.Module):
             product: torch.Tensor = self.product(torch.cat([real, imag], dim=1).transpose(1, 2))
             return product
         spectrum = torch.complex(real, imag).transpose(1, 2)
-        return torch.fft.irfft(spectrum, n=self.n_fft, dim=-1) * self.window
+        frames: torch.Tensor = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1)  # untyped in torch
+        return frames * self.window
 
     def overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
         """``(batch, frames, n_fft)`` laid ``hop`` apart and summed: ``(batch, (frames + k - 1)
@@ -225,7 +226,8 @@ class IstftNet(nn.Module):
 
     def waveform(self, log_mel: torch.Tensor, *, basis: bool = False) -> torch.Tensor:
         real, imag = self.spectrum(log_mel)
-        return self.istft(real, imag, basis=basis)
+        wave: torch.Tensor = self.istft(real, imag, basis=basis)
+        return wave
 
 
 def polar(

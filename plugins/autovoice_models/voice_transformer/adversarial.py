@@ -41,7 +41,8 @@ class MelDiscriminator(torch.nn.Module):
         x = mel.unsqueeze(1)
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.2)
-        return self.out(x).squeeze(1)
+        scores: torch.Tensor = self.out(x)
+        return scores.squeeze(1)
 
 
 def _masked_mean(values: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
