@@ -74,7 +74,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def typecheck(session: nox.Session) -> None:
-    """mypy (strict) on the core package (with torch and onnxruntime, whose types it checks)."""
+    """mypy (strict) on the core and the six built-in plugin packages under plugins/, together
+    (pyproject's ``[tool.mypy]``), with torch and onnxruntime installed, whose types it checks."""
     in_shared(session, "mypy")
 
 
