@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from autovoice.errors import ConfigIssue
+
 
 def show(value: Any) -> str:
     """A value as it would be written in TOML: ``"text"``, ``true``, ``4``, ``[1, 2]``."""
@@ -112,6 +114,32 @@ def each(check: Check) -> Check:
 def optional(check: Check) -> Check:
     """``check``, or the value is absent (None)."""
     return Check(f"{check.rule} (or unset)", lambda v: v is None or check.test(v))
+
+
+WHOLE = Check("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
+"""An integer, not a float or a boolean (``true`` is an int to Python, not to TOML)."""
+
+
+A_LIST = Check("a list", lambda v: isinstance(v, tuple))
+"""A TOML array, once :func:`as_tuple` has made it a tuple."""
+
+
+def as_tuple(value: object) -> object:
+    """A field converter: a TOML array (a list) becomes a tuple, so the frozen field stays
+    hashable; anything else is left for the field's checks to judge."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def hop_multiple(samples: int, hop_length: int, path: str) -> list[ConfigIssue]:
+    """The issue, if any, with a clip of ``samples`` that is not a whole number of mel frames
+    of ``hop_length``; ``path`` names the field that sets ``samples``."""
+    if samples % hop_length == 0:
+        return []
+    message = (
+        f"must be a multiple of $.audio.hop_length ({hop_length}) so that a clip holds whole "
+        f"mel frames, got {samples}"
+    )
+    return [ConfigIssue(path, message)]
 
 
 def setting(

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from autovoice.config.fields import hop_multiple
 from autovoice.config.schema import Config
 from autovoice.data.dataset import DatasetInfo
 from autovoice.data.loading import FeatureSource
@@ -22,7 +23,7 @@ from autovoice.data.records import (
     Utterance,
     summarize,
 )
-from autovoice.errors import ConfigError, ConfigIssue
+from autovoice.errors import ConfigError
 from autovoice.text import TextError, TextFrontEnd
 
 logger = logging.getLogger(__name__)
@@ -126,15 +127,9 @@ def _log_skipped(bad: tuple[BadSample, ...]) -> None:
 
 def check_segment(segment_size: int, hop_length: int, path: str) -> None:
     """A segment must hold whole mel frames."""
-    if segment_size % hop_length:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    path,
-                    f"must be a multiple of audio.hop_length ({hop_length}), got {segment_size}",
-                )
-            ]
-        )
+    issues = hop_multiple(segment_size, hop_length, path)
+    if issues:
+        raise ConfigError(issues)
 
 
 class EpochItems(abc.ABC):

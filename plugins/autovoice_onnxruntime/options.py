@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import attrs
 
-from autovoice.config.fields import Check, each, ge, one_of, setting
+from autovoice.config.fields import A_LIST, WHOLE, Check, as_tuple, each, ge, one_of, setting
 
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
 
-_WHOLE = Check("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
 _TEXT = Check("a non-empty string", lambda v: isinstance(v, str) and v != "")
 _BOOL = Check("true or false", lambda v: isinstance(v, bool))
-
-
-def _as_tuple(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
 
 
 @attrs.frozen(kw_only=True)
@@ -24,12 +19,12 @@ class OnnxRuntimeOptions:
     intra_op_threads: int = setting(
         0,
         doc="Threads one operator may use; 0 lets onnxruntime choose (one per physical core).",
-        checks=[_WHOLE, ge(0)],
+        checks=[WHOLE, ge(0)],
     )
     inter_op_threads: int = setting(
         0,
         doc="Threads for running independent operators in parallel; 0 lets onnxruntime choose.",
-        checks=[_WHOLE, ge(0)],
+        checks=[WHOLE, ge(0)],
     )
     graph_optimization: str = setting(
         "all",
@@ -42,8 +37,8 @@ class OnnxRuntimeOptions:
         doc="Execution providers to use, in order of preference (for example "
         '["CUDAExecutionProvider", "CPUExecutionProvider"]); when set it overrides the '
         "provider list chosen from the device.",
-        checks=[Check("a list", lambda v: isinstance(v, tuple)), each(_TEXT)],
-        converter=_as_tuple,
+        checks=[A_LIST, each(_TEXT)],
+        converter=as_tuple,
     )
     tensorrt: bool = setting(
         False,
@@ -74,7 +69,7 @@ class OnnxRuntimeOptions:
         0,
         doc="TensorRT provider: scratch GPU memory its builder may use, in MiB "
         "(trt_max_workspace_size); 0 keeps the provider's default.",
-        checks=[_WHOLE, ge(0)],
+        checks=[WHOLE, ge(0)],
     )
     preload_dlls: bool = setting(
         True,

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import attrs
 
-from autovoice.config.fields import Check, each, ge, gt, one_of, optional, setting
-from autovoice.specs import Requirement, VocoderSpec
+from autovoice.config.fields import A_LIST, WHOLE, as_tuple, each, ge, gt, one_of, optional, setting
+from autovoice.specs import VocoderSpec
+from autovoice_models import options as kit
 from autovoice_models.hifigan.presets import PRESETS
 
 DISCRIMINATORS = ("mpd+msd", "none")
 
-_WHOLE = Check("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
-_TUPLE = Check("a list", lambda v: isinstance(v, tuple))
-
-
-def _as_tuple(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
-
 
 def _int_list(doc: str) -> tuple[int, ...]:
     return setting(  # type: ignore[no-any-return]
-        (), doc=doc, checks=[_TUPLE, each(_WHOLE), each(gt(0))], converter=_as_tuple
+        (), doc=doc, checks=[A_LIST, each(WHOLE), each(gt(0))], converter=as_tuple
     )
 
 
@@ -46,7 +40,7 @@ class HifiGanOptions:
         0,
         doc="Channels after the input convolution, halved at every upsampling layer; 0 keeps "
         "the preset's (512, 128 or 256).",
-        checks=[_WHOLE, ge(0)],
+        checks=[WHOLE, ge(0)],
     )
     discriminators: str = setting(
         "mpd+msd",
@@ -58,43 +52,27 @@ class HifiGanOptions:
         0,
         doc="Training steps with spectral losses only before the discriminators join; on a "
         "CPU, a few thousand make the slow adversarial steps start from a sensible generator.",
-        checks=[_WHOLE, ge(0)],
+        checks=[WHOLE, ge(0)],
     )
-    segment_size: int = setting(
-        8192,
-        doc="Samples of each training clip cut from an utterance; a multiple of audio.hop_length.",
-        checks=[_WHOLE, gt(0)],
+    segment_size: int = kit.segment_size(8192)
+    learning_rate: float | None = kit.learning_rate(
+        "Learning rate of both optimizers; unset takes training.learning_rate "
+        "(the paper uses 2e-4)."
     )
-    learning_rate: float | None = setting(
-        None,
-        doc="Learning rate of both optimizers; unset takes training.learning_rate "
-        "(the paper uses 2e-4).",
-        checks=[optional(gt(0))],
-    )
-    lr_decay: float = setting(
-        0.999,
-        doc="Factor the learning rate is multiplied by every lr_decay_steps steps (exponential).",
-        checks=[gt(0)],
-    )
-    lr_decay_steps: int = setting(
+    lr_decay: float = kit.lr_decay(0.999)
+    lr_decay_steps: int = kit.lr_decay_steps(
         800,
-        doc="Steps per lr_decay factor; the paper decays once per epoch, about 800 steps of 16 "
+        "Steps per lr_decay factor; the paper decays once per epoch, about 800 steps of 16 "
         "clips on LJSpeech.",
-        checks=[_WHOLE, gt(0)],
     )
-    mel_loss_weight: float = setting(
-        45.0, doc="Weight of the L1 log-mel loss (the paper's 45).", checks=[ge(0)]
+    mel_loss_weight: float = kit.weight(45.0, "Weight of the L1 log-mel loss (the paper's 45).")
+    feature_loss_weight: float = kit.weight(
+        2.0, "Weight of the discriminator feature-matching loss (the paper's 2)."
     )
-    feature_loss_weight: float = setting(
-        2.0,
-        doc="Weight of the discriminator feature-matching loss (the paper's 2).",
-        checks=[ge(0)],
-    )
-    stft_loss_weight: float = setting(
+    stft_loss_weight: float = kit.weight(
         0.0,
-        doc="Weight of a multi-resolution STFT loss (spectral convergence + log magnitude at "
+        "Weight of a multi-resolution STFT loss (spectral convergence + log magnitude at "
         "FFT sizes 512, 1024, 2048); 0 leaves it out, as the paper does.",
-        checks=[ge(0)],
     )
     loss_f_max: float | None = setting(
         None,
@@ -107,7 +85,7 @@ class HifiGanOptions:
 SPEC = VocoderSpec(
     name="hifigan",
     factory="autovoice_models.hifigan.recipe:build_recipe",
-    requires=(Requirement(module="torch", package="torch"),),
+    requires=kit.TORCH,
     extra="train",
     options_type=HifiGanOptions,
     head="waveform",

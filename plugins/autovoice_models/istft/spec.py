@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from autovoice.config.fields import Check, ge, gt, one_of, optional, setting
-from autovoice.specs import Requirement, VocoderSpec
+from autovoice.config.fields import WHOLE, ge, one_of, setting
+from autovoice.specs import VocoderSpec
+from autovoice_models import options as kit
 
 PRESETS: dict[str, tuple[int, int, int]] = {
     "tiny": (128, 384, 4),
@@ -17,13 +18,6 @@ PRESETS: dict[str, tuple[int, int, int]] = {
 (80 mel bands, n_fft 1024); ``large`` is the size of Vocos."""
 OUTPUTS = ("waveform", "spectrum")
 DISCRIMINATORS = ("none", "mrd")
-
-_WHOLE = Check("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
-_ODD = Check("odd", lambda v: isinstance(v, int) and v % 2 == 1)
-
-
-def _weight(default: float, doc: str) -> float:
-    return setting(default, doc=doc, checks=[ge(0)])  # type: ignore[no-any-return]
 
 
 @attrs.frozen(kw_only=True)
@@ -42,7 +36,7 @@ class IstftOptions:
     )
     layers: int = setting(0, doc="ConvNeXt blocks; 0 keeps the preset's.", checks=[ge(0)])
     kernel_size: int = setting(
-        7, doc="Width (frames) of each block's depthwise convolution.", checks=[_WHOLE, _ODD]
+        7, doc="Width (frames) of each block's depthwise convolution.", checks=[WHOLE, kit.ODD]
     )
     output: str = setting(
         "spectrum",
@@ -54,28 +48,18 @@ class IstftOptions:
         "(benchmarks/bench_istft.py, docs/istft.md).",
         checks=[one_of(*OUTPUTS)],
     )
-    segment_size: int = setting(
-        16384,
-        doc="Samples of each training clip cut from an utterance; a multiple of audio.hop_length.",
-        checks=[_WHOLE, gt(0)],
+    segment_size: int = kit.segment_size(16384)
+    learning_rate: float | None = kit.learning_rate()
+    lr_decay: float = kit.lr_decay(0.5)
+    lr_decay_steps: int = kit.lr_decay_steps(5000)
+    magnitude_floor: float = kit.magnitude_floor(
+        "Magnitudes are clamped to this before a log is taken."
     )
-    learning_rate: float | None = setting(
-        None, doc="Learning rate; unset takes training.learning_rate.", checks=[optional(gt(0))]
-    )
-    lr_decay: float = setting(
-        0.5,
-        doc="Factor the learning rate is multiplied by every lr_decay_steps steps (exponential).",
-        checks=[gt(0)],
-    )
-    lr_decay_steps: int = setting(5000, doc="Steps per lr_decay factor.", checks=[_WHOLE, gt(0)])
-    magnitude_floor: float = setting(
-        1e-5, doc="Magnitudes are clamped to this before a log is taken.", checks=[gt(0)]
-    )
-    mel_loss_weight: float = _weight(45.0, "L1 log-mel distance of the generated waveform.")
-    magnitude_loss_weight: float = _weight(
+    mel_loss_weight: float = kit.weight(45.0, "L1 log-mel distance of the generated waveform.")
+    magnitude_loss_weight: float = kit.weight(
         45.0, "L1 distance of the predicted log-magnitude to the real clip's (APNet's 45)."
     )
-    phase_loss_weight: float = _weight(
+    phase_loss_weight: float = kit.weight(
         100.0,
         "Weight of the anti-wrapped phase losses (instantaneous phase, group delay and "
         "instantaneous frequency, summed; APNet's 100).",
@@ -89,15 +73,15 @@ class IstftOptions:
         "(docs/istft.md).",
         checks=[one_of("none", "magnitude")],
     )
-    spectrum_loss_weight: float = _weight(
+    spectrum_loss_weight: float = kit.weight(
         45.0, "L1 distance of the predicted real and imaginary parts to the real clip's."
     )
-    consistency_loss_weight: float = _weight(
+    consistency_loss_weight: float = kit.weight(
         20.0,
         "Distance of the predicted spectrum to the STFT of the waveform it makes (APNet's "
         "consistency loss, 20).",
     )
-    stft_loss_weight: float = _weight(
+    stft_loss_weight: float = kit.weight(
         2.5, "Multi-resolution STFT loss of the waveform (FFT sizes 512, 1024, 2048)."
     )
     discriminators: str = setting(
@@ -107,16 +91,16 @@ class IstftOptions:
         checks=[one_of(*DISCRIMINATORS)],
     )
     adversarial_start_step: int = setting(
-        0, doc="Steps before the discriminator joins.", checks=[_WHOLE, ge(0)]
+        0, doc="Steps before the discriminator joins.", checks=[WHOLE, ge(0)]
     )
-    adversarial_weight: float = _weight(1.0, "Weight of the adversarial loss.")
-    feature_loss_weight: float = _weight(2.0, "Weight of the feature-matching loss.")
+    adversarial_weight: float = kit.weight(1.0, "Weight of the adversarial loss.")
+    feature_loss_weight: float = kit.weight(2.0, "Weight of the feature-matching loss.")
 
 
 SPEC = VocoderSpec(
     name="istft",
     factory="autovoice_models.istft.recipe:build_recipe",
-    requires=(Requirement(module="torch", package="torch"),),
+    requires=kit.TORCH,
     extra="train",
     options_type=IstftOptions,
     description="iSTFT vocoder: ConvNeXt blocks at frame rate predict magnitude and phase, "

@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import attrs
 
-from autovoice.config.fields import Check, each, ge, gt, optional, setting
-from autovoice.specs import Requirement, VocoderSpec
+from autovoice.config.fields import WHOLE, Check, as_tuple, each, ge, gt, setting
+from autovoice.specs import VocoderSpec
+from autovoice_models import options as kit
 
-_WHOLE = Check("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
-_TUPLE = Check("a non-empty list", lambda v: isinstance(v, tuple) and len(v) > 0)
-_ODD = Check("odd", lambda v: isinstance(v, int) and v % 2 == 1)
-
-
-def _as_tuple(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
+_NON_EMPTY_LIST = Check("a non-empty list", lambda v: isinstance(v, tuple) and len(v) > 0)
 
 
 @attrs.frozen(kw_only=True)
@@ -26,59 +21,42 @@ class MagnitudeGlOptions:
     in training).
     """
 
-    channels: int = setting(192, doc="Channels of the convolution stack.", checks=[_WHOLE, gt(0)])
+    channels: int = setting(192, doc="Channels of the convolution stack.", checks=[WHOLE, gt(0)])
     dilations: tuple[int, ...] = setting(
         (1, 2, 4, 1, 2, 4),
         doc="One residual block per entry, with this dilation of its convolution over frames.",
-        checks=[_TUPLE, each(_WHOLE), each(gt(0))],
-        converter=_as_tuple,
+        checks=[_NON_EMPTY_LIST, each(WHOLE), each(gt(0))],
+        converter=as_tuple,
     )
     kernel_size: int = setting(
-        5, doc="Width (frames) of each block's convolution.", checks=[_WHOLE, gt(0), _ODD]
+        5, doc="Width (frames) of each block's convolution.", checks=[WHOLE, gt(0), kit.ODD]
     )
-    segment_size: int = setting(
-        16384,
-        doc="Samples of each training clip cut from an utterance; a multiple of audio.hop_length.",
-        checks=[_WHOLE, gt(0)],
+    segment_size: int = kit.segment_size(16384)
+    learning_rate: float | None = kit.learning_rate()
+    lr_decay: float = kit.lr_decay(0.5)
+    lr_decay_steps: int = kit.lr_decay_steps(2000)
+    magnitude_floor: float = kit.magnitude_floor(
+        "Magnitudes are clamped to this before the log of the log-magnitude loss (the "
+        "features' log_clamp): quieter detail than this is not learned."
     )
-    learning_rate: float | None = setting(
-        None,
-        doc="Learning rate; unset takes training.learning_rate.",
-        checks=[optional(gt(0))],
-    )
-    lr_decay: float = setting(
-        0.5,
-        doc="Factor the learning rate is multiplied by every lr_decay_steps steps (exponential).",
-        checks=[gt(0)],
-    )
-    lr_decay_steps: int = setting(2000, doc="Steps per lr_decay factor.", checks=[_WHOLE, gt(0)])
-    magnitude_floor: float = setting(
-        1e-5,
-        doc="Magnitudes are clamped to this before the log of the log-magnitude loss (the "
-        "features' log_clamp): quieter detail than this is not learned.",
-        checks=[gt(0)],
-    )
-    convergence_loss_weight: float = setting(
+    convergence_loss_weight: float = kit.weight(
         1.0,
-        doc="Weight of the spectral convergence loss (linear magnitudes, dominated by the loud "
+        "Weight of the spectral convergence loss (linear magnitudes, dominated by the loud "
         "bins), added to the L1 log-magnitude loss.",
-        checks=[ge(0)],
     )
-    iterations: int = setting(
-        32, doc="Griffin-Lim iterations at synthesis.", checks=[_WHOLE, ge(0)]
-    )
+    iterations: int = setting(32, doc="Griffin-Lim iterations at synthesis.", checks=[WHOLE, ge(0)])
     momentum: float = setting(
         0.99,
         doc="Momentum of the fast Griffin-Lim iteration at synthesis (0: the plain algorithm).",
         checks=[Check("in [0, 1)", lambda v: 0.0 <= v < 1.0)],
     )
-    seed: int = setting(0, doc="Seed of Griffin-Lim's initial phases.", checks=[_WHOLE, ge(0)])
+    seed: int = setting(0, doc="Seed of Griffin-Lim's initial phases.", checks=[WHOLE, ge(0)])
 
 
 SPEC = VocoderSpec(
     name="magnitude_gl",
     factory="autovoice_models.magnitude_gl.recipe:build_recipe",
-    requires=(Requirement(module="torch", package="torch"),),
+    requires=kit.TORCH,
     extra="train",
     options_type=MagnitudeGlOptions,
     head="griffin_lim",

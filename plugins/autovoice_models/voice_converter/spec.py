@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 
-from autovoice.config.fields import Check, between, ge, gt, one_of, optional, setting
-from autovoice.errors import ConfigError, ConfigIssue
+from autovoice.config.fields import ge, gt, one_of, setting
 from autovoice.signature import GraphSignature, TensorSpec
-from autovoice.specs import ModelSpec, Requirement
+from autovoice.specs import ModelSpec
+from autovoice_models import options as kit
 
 __all__ = [
     "PRESETS",
@@ -81,14 +81,6 @@ def converter_signature(n_mels: int) -> GraphSignature:
     )
 
 
-def _size(doc: str) -> Any:
-    return setting(None, doc=f"{doc} Unset: the preset's value.", checks=[optional(gt(0))])
-
-
-def _weight(default: float, what: str) -> Any:
-    return setting(default, doc=f"Weight of the {what} in the total loss.", checks=[ge(0)])
-
-
 @attrs.frozen(kw_only=True)
 class VoiceConverterOptions:
     """The ``[model.options]`` table of ``voice_converter``."""
@@ -99,21 +91,17 @@ class VoiceConverterOptions:
         "(about 8.3M).",
         checks=[one_of(*PRESETS)],
     )
-    d_model: int | None = _size("Width of the content encoder and the decoder (even).")
-    encoder_layers: int | None = _size("Transformer blocks of the content encoder.")
-    decoder_layers: int | None = _size("Transformer blocks of the speaker-conditioned decoder.")
-    heads: int | None = _size("Attention heads; must divide d_model.")
-    ff_dim: int | None = _size("Inner width of each block's convolutional feed-forward.")
-    ff_kernel: int | None = _size("Kernel size of the feed-forward's first convolution (odd).")
-    bottleneck_dim: int | None = _size(
+    d_model: int | None = kit.size("Width of the content encoder and the decoder (even).")
+    encoder_layers: int | None = kit.size("Transformer blocks of the content encoder.")
+    decoder_layers: int | None = kit.size("Transformer blocks of the speaker-conditioned decoder.")
+    heads: int | None = kit.size("Attention heads; must divide d_model.")
+    ff_dim: int | None = kit.size("Inner width of each block's convolutional feed-forward.")
+    ff_kernel: int | None = kit.size("Kernel size of the feed-forward's first convolution (odd).")
+    bottleneck_dim: int | None = kit.size(
         "Channels of the content code between encoder and decoder; smaller keeps less of the "
         "source speaker."
     )
-    dropout: float | None = setting(
-        None,
-        doc="Dropout probability in the blocks. Unset: the preset's value.",
-        checks=[optional(between(0, 0.9))],
-    )
+    dropout: float | None = kit.dropout("the blocks")
     segment_frames: int = setting(
         128,
         doc="Training cuts each utterance to a random segment of this many mel frames (cheaper "
@@ -127,61 +115,28 @@ class VoiceConverterOptions:
         "deviation are gathered; they are frozen afterwards and saved with the model.",
         checks=[gt(0)],
     )
-    conversion_weight: float = _weight(
+    conversion_weight: float = kit.loss_weight(
         1.0, "conversion loss (paired data: L1 to the DTW-aligned target)"
     )
-    reconstruction_weight: float = _weight(
+    reconstruction_weight: float = kit.loss_weight(
         0.5,
         "reconstruction loss on paired data (the source rebuilt in its own voice; on voice data "
         "it is the whole loss)",
     )
 
 
-_ODD = Check("odd", lambda v: v % 2 == 1)
-
-
-def sizes(options: VoiceConverterOptions) -> dict[str, Any]:
-    """The preset's sizes with the options' overrides applied."""
-    chosen = dict(PRESETS[options.preset])
-    for name in SIZE_FIELDS:
-        value = getattr(options, name)
-        if value is not None:
-            chosen[name] = value
-    return chosen
-
-
-def _problems(chosen: dict[str, Any]) -> list[ConfigIssue]:
-    issues = []
-    if chosen["d_model"] % 2:
-        message = f"must be even (sine and cosine halves), got {chosen['d_model']}"
-        issues.append(ConfigIssue("$.model.options.d_model", message))
-    if chosen["d_model"] % chosen["heads"]:
-        message = f"must divide d_model ({chosen['d_model']}), got {chosen['heads']}"
-        issues.append(ConfigIssue("$.model.options.heads", message))
-    if not _ODD.test(chosen["ff_kernel"]):
-        message = f"must be odd, got {chosen['ff_kernel']}"
-        issues.append(ConfigIssue("$.model.options.ff_kernel", message))
-    return issues
+_PRESET_SIZES = kit.PresetSizes(presets=PRESETS, fields=SIZE_FIELDS, odd=("ff_kernel",))
 
 
 def model_kwargs(options: VoiceConverterOptions) -> dict[str, Any]:
     """The model's keyword arguments (sizes, loss weights, statistics window), checked."""
-    chosen = sizes(options)
-    issues = _problems(chosen)
-    if issues:
-        raise ConfigError(issues)
-    rest = {
-        a.name: getattr(options, a.name)
-        for a in attrs.fields(VoiceConverterOptions)
-        if a.name != "preset" and a.name not in SIZE_FIELDS
-    }
-    return {**chosen, **rest}
+    return _PRESET_SIZES.model_kwargs(options)
 
 
 SPEC = ModelSpec(
     name="voice_converter",
     factory="autovoice_models.voice_converter.recipe:build_recipe",
-    requires=(Requirement(module="torch", package="torch"),),
+    requires=kit.TORCH,
     extra="train",
     options_type=VoiceConverterOptions,
     description="VoiceConverter: source mel and target speaker to target mel; a transformer "

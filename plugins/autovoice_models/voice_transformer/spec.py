@@ -12,9 +12,9 @@ from typing import Any
 
 import attrs
 
-from autovoice.config.fields import Check, between, ge, gt, one_of, optional, setting
-from autovoice.errors import ConfigError, ConfigIssue
-from autovoice.specs import ModelSpec, Requirement
+from autovoice.config.fields import ge, gt, one_of, setting
+from autovoice.specs import ModelSpec
+from autovoice_models import options as kit
 
 __all__ = ["PRESETS", "SIZE_FIELDS", "SPEC", "VoiceTransformerOptions", "model_kwargs"]
 
@@ -79,16 +79,6 @@ PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
 )
 """Sizes of the named presets; parameter counts are listed in docs/voice_transformer.md."""
 
-_SIZE = optional(gt(0))
-
-
-def _size(doc: str) -> Any:
-    return setting(None, doc=f"{doc} Unset: the preset's value.", checks=[_SIZE])
-
-
-def _weight(default: float, what: str) -> Any:
-    return setting(default, doc=f"Weight of the {what} in the total loss.", checks=[ge(0)])
-
 
 @attrs.frozen(kw_only=True)
 class VoiceTransformerOptions:
@@ -100,20 +90,18 @@ class VoiceTransformerOptions:
         "small (about 6M) or base (about 18M).",
         checks=[one_of(*PRESETS)],
     )
-    d_model: int | None = _size("Width of the encoder, decoder and embeddings (even).")
-    encoder_layers: int | None = _size("Transformer blocks of the text encoder.")
-    decoder_layers: int | None = _size("Transformer blocks of the mel decoder.")
-    heads: int | None = _size("Attention heads; must divide d_model.")
-    ff_dim: int | None = _size("Inner width of each block's convolutional feed-forward.")
-    ff_kernel: int | None = _size("Kernel size of the feed-forward's first convolution (odd).")
-    predictor_channels: int | None = _size("Channels of the duration, pitch and energy predictors.")
-    predictor_kernel: int | None = _size("Kernel size of the predictors' convolutions (odd).")
-    aligner_dim: int | None = _size("Width of the aligner's text and mel encodings.")
-    dropout: float | None = setting(
-        None,
-        doc="Dropout probability in blocks and predictors. Unset: the preset's value.",
-        checks=[optional(between(0, 0.9))],
+    d_model: int | None = kit.size("Width of the encoder, decoder and embeddings (even).")
+    encoder_layers: int | None = kit.size("Transformer blocks of the text encoder.")
+    decoder_layers: int | None = kit.size("Transformer blocks of the mel decoder.")
+    heads: int | None = kit.size("Attention heads; must divide d_model.")
+    ff_dim: int | None = kit.size("Inner width of each block's convolutional feed-forward.")
+    ff_kernel: int | None = kit.size("Kernel size of the feed-forward's first convolution (odd).")
+    predictor_channels: int | None = kit.size(
+        "Channels of the duration, pitch and energy predictors."
     )
+    predictor_kernel: int | None = kit.size("Kernel size of the predictors' convolutions (odd).")
+    aligner_dim: int | None = kit.size("Width of the aligner's text and mel encodings.")
+    dropout: float | None = kit.dropout("blocks and predictors")
     max_duration: int = setting(
         75, doc="Most mel frames one token may last at inference.", checks=[gt(0)]
     )
@@ -138,11 +126,11 @@ class VoiceTransformerOptions:
         "gathered; they are frozen afterwards and saved with the model.",
         checks=[gt(0)],
     )
-    duration_weight: float = _weight(0.1, "log-duration loss")
-    pitch_weight: float = _weight(0.1, "pitch loss")
-    energy_weight: float = _weight(0.1, "energy loss")
-    align_weight: float = _weight(1.0, "aligner's forward-sum loss")
-    bin_weight: float = _weight(1.0, "aligner's binarization loss (after its warm-up)")
+    duration_weight: float = kit.loss_weight(0.1, "log-duration loss")
+    pitch_weight: float = kit.loss_weight(0.1, "pitch loss")
+    energy_weight: float = kit.loss_weight(0.1, "energy loss")
+    align_weight: float = kit.loss_weight(1.0, "aligner's forward-sum loss")
+    bin_weight: float = kit.loss_weight(1.0, "aligner's binarization loss (after its warm-up)")
     adversarial_weight: float = setting(
         0.0,
         doc="Weight of the adversarial mel loss (a small mel discriminator trained beside the "
@@ -154,55 +142,25 @@ class VoiceTransformerOptions:
     )
 
 
-_ODD = Check("odd", lambda v: v % 2 == 1)
 RECIPE_FIELDS = ("adversarial_weight", "discriminator_channels")
 """Options of the training recipe, not of the model."""
-
-
-def sizes(options: VoiceTransformerOptions) -> dict[str, Any]:
-    """The preset's sizes with the options' overrides applied."""
-    chosen = dict(PRESETS[options.preset])
-    for name in SIZE_FIELDS:
-        value = getattr(options, name)
-        if value is not None:
-            chosen[name] = value
-    return chosen
-
-
-def _problems(chosen: dict[str, Any]) -> list[ConfigIssue]:
-    issues = []
-    if chosen["d_model"] % 2:
-        message = f"must be even (sine and cosine halves), got {chosen['d_model']}"
-        issues.append(ConfigIssue("$.model.options.d_model", message))
-    if chosen["d_model"] % chosen["heads"]:
-        message = f"must divide d_model ({chosen['d_model']}), got {chosen['heads']}"
-        issues.append(ConfigIssue("$.model.options.heads", message))
-    for name in ("ff_kernel", "predictor_kernel"):
-        if not _ODD.test(chosen[name]):
-            issues.append(
-                ConfigIssue(f"$.model.options.{name}", f"must be odd, got {chosen[name]}")
-            )
-    return issues
+_PRESET_SIZES = kit.PresetSizes(
+    presets=PRESETS,
+    fields=SIZE_FIELDS,
+    odd=("ff_kernel", "predictor_kernel"),
+    recipe_fields=RECIPE_FIELDS,
+)
 
 
 def model_kwargs(options: VoiceTransformerOptions) -> dict[str, Any]:
     """The model's keyword arguments (sizes, loss weights, schedules), checked together."""
-    chosen = sizes(options)
-    issues = _problems(chosen)
-    if issues:
-        raise ConfigError(issues)
-    rest = {
-        a.name: getattr(options, a.name)
-        for a in attrs.fields(VoiceTransformerOptions)
-        if a.name != "preset" and a.name not in SIZE_FIELDS and a.name not in RECIPE_FIELDS
-    }
-    return {**chosen, **rest}
+    return _PRESET_SIZES.model_kwargs(options)
 
 
 SPEC = ModelSpec(
     name="voice_transformer",
     factory="autovoice_models.voice_transformer.recipe:build_recipe",
-    requires=(Requirement(module="torch", package="torch"),),
+    requires=kit.TORCH,
     extra="train",
     options_type=VoiceTransformerOptions,
     description="VoiceTransformer: a non-autoregressive transformer (FastPitch family) that "
