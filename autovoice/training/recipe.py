@@ -10,11 +10,15 @@ clipping, accumulation, schedules, non-finite guards, validation, checkpoints, l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+import copy
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from autovoice.config.schema import TrainingConfig
 from autovoice.signature import GraphSignature
 
 if TYPE_CHECKING:
@@ -24,6 +28,7 @@ Batch = Mapping[str, "torch.Tensor"]
 LossFn = Callable[[Batch, dict[str, Any]], dict[str, "torch.Tensor"]]
 """``(batch, scratch) -> {"loss": total, "mel_loss": ..., ...}``: the step minimizes ``"loss"``;
 other entries are logged. ``scratch`` is shared by the steps of one batch and then dropped."""
+Model = TypeVar("Model", bound="torch.nn.Module")
 
 
 @attrs.frozen(kw_only=True)
@@ -80,23 +85,41 @@ class Recipe:
     ``seed``); fields left out take the head's defaults."""
 
 
+@contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no gradients inside; the previous mode restored afterwards."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
 def single_model_recipe(
-    model: torch.nn.Module,
+    model: Model,
     *,
-    learning_rate: float,
-    warmup_steps: int,
-    validate: Callable[[Batch], dict[str, float]],
+    training: TrainingConfig,
+    validate: Callable[[Model, Batch], dict[str, float]],
     signature: GraphSignature,
-    export_module: Callable[[], torch.nn.Module],
-    media: Callable[[Batch], dict[str, Any]] | None = None,
+    export: Callable[[Model], torch.nn.Module],
+    media: Callable[[Model, Batch], dict[str, Any]] | None = None,
     batch_keys: tuple[str, ...] = (),
 ) -> Recipe:
     """One module ``"model"`` minimizing its ``forward_for_training(batch)`` losses with a
-    noam-scheduled AdamW: the recipe of the acoustic and conversion models."""
+    noam-scheduled AdamW (``training``'s learning rate and warm-up): the recipe of the acoustic
+    and conversion models. ``validate`` and ``media`` take the model and a batch; ``export``
+    wraps a copy of the model in the module that is exported (put in eval mode)."""
 
     def loss(batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
         result: dict[str, torch.Tensor] = model.forward_for_training(batch)  # type: ignore[operator]
         return result
+
+    def export_module() -> torch.nn.Module:
+        return export(copy.deepcopy(model)).eval()
 
     return Recipe(
         modules={"model": model},
@@ -104,15 +127,15 @@ def single_model_recipe(
             OptimizerSpec(
                 name="model",
                 modules=("model",),
-                lr=learning_rate,
+                lr=training.learning_rate,
                 schedule="noam",
-                warmup_steps=warmup_steps,
+                warmup_steps=training.warmup_steps,
             ),
         ),
         steps=(TrainStep(name="model", optimizer="model", loss=loss),),
-        validate=validate,
+        validate=functools.partial(validate, model),
         signature=signature,
         export_module=export_module,
-        media=media,
+        media=None if media is None else functools.partial(media, model),
         batch_keys=batch_keys,
     )

@@ -23,11 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autovoice.config.fields import hop_multiple
 from autovoice.config.schema import AudioConfig, TrainingConfig
 from autovoice.errors import ConfigError, ConfigIssue
 from autovoice.signature import vocoder_signature
 from autovoice.training.features import LogMel
-from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
+from autovoice.training.recipe import Batch, LossFn, OptimizerSpec, Recipe, TrainStep
 from autovoice_models.hifigan.discriminators import (
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,
@@ -171,15 +172,7 @@ class HifiGanTraining:
 
 
 def _check_audio(options: HifiGanOptions, audio: AudioConfig) -> None:
-    issues = []
-    if options.segment_size % audio.hop_length:
-        issues.append(
-            ConfigIssue(
-                "$.vocoder.options.segment_size",
-                f"{options.segment_size} is not a multiple of $.audio.hop_length "
-                f"({audio.hop_length}): a clip must hold whole mel frames",
-            )
-        )
+    issues = hop_multiple(options.segment_size, audio.hop_length, "$.vocoder.options.segment_size")
     if options.loss_f_max is not None and options.loss_f_max > audio.sample_rate / 2:
         issues.append(
             ConfigIssue(
@@ -215,18 +208,56 @@ def build_training(options: HifiGanOptions, audio: AudioConfig) -> HifiGanTraini
 
 
 def exponential_optimizer(
-    name: str, modules: tuple[str, ...], lr: float, options: Any
+    name: str,
+    modules: tuple[str, ...],
+    lr: float,
+    options: Any,
+    *,
+    weight_decay: float = WEIGHT_DECAY,
 ) -> OptimizerSpec:
+    """AdamW with the reference training's betas, decayed by ``options.lr_decay`` every
+    ``options.lr_decay_steps`` steps."""
     return OptimizerSpec(
         name=name,
         modules=modules,
         lr=lr,
         betas=BETAS,
         eps=1e-8,
-        weight_decay=WEIGHT_DECAY,
+        weight_decay=weight_decay,
         schedule="exponential",
         gamma=options.lr_decay ** (1.0 / options.lr_decay_steps),
     )
+
+
+def gan_recipe(
+    *,
+    generator: nn.Module,
+    discriminators: Mapping[str, nn.Module],
+    generator_step: LossFn,
+    discriminator_step: LossFn,
+    options: Any,
+    training: TrainingConfig,
+    **rest: Any,
+) -> Recipe:
+    """A GAN vocoder's recipe: module ``generator`` and optimizer ``gen``, with, when there are
+    ``discriminators``, optimizer ``disc`` over them and a step ``discriminator`` (from
+    ``options.adversarial_start_step``) before the step ``generator``. ``options`` carries the
+    learning rate (None: ``training.learning_rate``) and its decay; ``rest`` are the other
+    fields of the :class:`Recipe`."""
+    lr = options.learning_rate or training.learning_rate
+    modules: dict[str, nn.Module] = {"generator": generator, **discriminators}
+    optimizers = [exponential_optimizer("gen", ("generator",), lr, options)]
+    steps = [TrainStep(name="generator", optimizer="gen", loss=generator_step)]
+    if discriminators:
+        optimizers.insert(0, exponential_optimizer("disc", tuple(discriminators), lr, options))
+        disc_step = TrainStep(
+            name="discriminator",
+            optimizer="disc",
+            loss=discriminator_step,
+            start_step=options.adversarial_start_step,
+        )
+        steps.insert(0, disc_step)
+    return Recipe(modules=modules, optimizers=tuple(optimizers), steps=tuple(steps), **rest)
 
 
 def build_recipe(
@@ -242,23 +273,13 @@ def build_recipe(
     ``n_symbols`` and ``n_speakers`` are part of the factory contract and unused here."""
     options = options or HifiGanOptions()
     run = build_training(options, audio)
-    lr = options.learning_rate or training.learning_rate
-    modules: dict[str, nn.Module] = {"generator": run.generator, **run.discriminators}
-    optimizers = [exponential_optimizer("gen", ("generator",), lr, options)]
-    steps = [TrainStep(name="generator", optimizer="gen", loss=run.generator_step)]
-    if run.discriminators:
-        optimizers.insert(0, exponential_optimizer("disc", tuple(run.discriminators), lr, options))
-        disc_step = TrainStep(
-            name="discriminator",
-            optimizer="disc",
-            loss=run.discriminator_step,
-            start_step=options.adversarial_start_step,
-        )
-        steps.insert(0, disc_step)
-    return Recipe(
-        modules=modules,
-        optimizers=tuple(optimizers),
-        steps=tuple(steps),
+    return gan_recipe(
+        generator=run.generator,
+        discriminators=run.discriminators,
+        generator_step=run.generator_step,
+        discriminator_step=run.discriminator_step,
+        options=options,
+        training=training,
         validate=run.validate,
         signature=vocoder_signature(audio.n_mels),
         export_module=run.export_module,
@@ -275,4 +296,5 @@ __all__ = [
     "exponential_optimizer",
     "follow",
     "frozen",
+    "gan_recipe",
 ]

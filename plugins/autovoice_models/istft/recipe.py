@@ -29,18 +29,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autovoice.config.fields import hop_multiple
 from autovoice.config.schema import AudioConfig, TrainingConfig
 from autovoice.errors import ConfigError, ConfigIssue
 from autovoice.signature import GraphSignature, spectrum_signature, vocoder_signature
 from autovoice.training.features import LogMel
-from autovoice.training.recipe import Batch, Recipe, TrainStep
+from autovoice.training.recipe import Batch, Recipe
 from autovoice_models.hifigan.losses import (
     MultiResolutionSTFTLoss,
     adversarial_loss,
     discriminator_loss,
     feature_matching_loss,
 )
-from autovoice_models.hifigan.recipe import exponential_optimizer, follow, frozen
+from autovoice_models.hifigan.recipe import follow, frozen, gan_recipe
 from autovoice_models.istft.discriminators import MultiResolutionDiscriminator
 from autovoice_models.istft.losses import phase_losses
 from autovoice_models.istft.model import (
@@ -222,15 +223,7 @@ def graph_signature(options: IstftOptions, audio: AudioConfig) -> GraphSignature
 
 
 def _check_audio(options: IstftOptions, audio: AudioConfig) -> None:
-    issues = []
-    if options.segment_size % audio.hop_length:
-        issues.append(
-            ConfigIssue(
-                "$.vocoder.options.segment_size",
-                f"{options.segment_size} is not a multiple of $.audio.hop_length "
-                f"({audio.hop_length}): a clip must hold whole mel frames",
-            )
-        )
+    issues = hop_multiple(options.segment_size, audio.hop_length, "$.vocoder.options.segment_size")
     if audio.n_fft % audio.hop_length:
         issues.append(
             ConfigIssue(
@@ -257,26 +250,14 @@ def build_recipe(
     options = options or IstftOptions()
     _check_audio(options, audio)
     run = IstftTraining(build_net(options, audio), audio, options)
-    lr = options.learning_rate or training.learning_rate
-    modules: dict[str, nn.Module] = {"generator": run.net}
-    optimizers = [exponential_optimizer("gen", ("generator",), lr, options)]
-    steps = [TrainStep(name="generator", optimizer="gen", loss=run.generator_step)]
-    if run.discriminator is not None:
-        modules["mrd"] = run.discriminator
-        optimizers.insert(0, exponential_optimizer("disc", ("mrd",), lr, options))
-        steps.insert(
-            0,
-            TrainStep(
-                name="discriminator",
-                optimizer="disc",
-                loss=run.discriminator_step,
-                start_step=options.adversarial_start_step,
-            ),
-        )
-    return Recipe(
-        modules=modules,
-        optimizers=tuple(optimizers),
-        steps=tuple(steps),
+    discriminators = {} if run.discriminator is None else {"mrd": run.discriminator}
+    return gan_recipe(
+        generator=run.net,
+        discriminators=discriminators,
+        generator_step=run.generator_step,
+        discriminator_step=run.discriminator_step,
+        options=options,
+        training=training,
         validate=run.validate,
         signature=graph_signature(options, audio),
         head="istft" if options.output == "spectrum" else "waveform",

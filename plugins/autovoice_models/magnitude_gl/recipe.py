@@ -19,15 +19,16 @@ import numpy as np
 import torch
 
 from autovoice.audio.griffin_lim import griffin_lim_magnitude
+from autovoice.config.fields import hop_multiple
 from autovoice.config.schema import AudioConfig, TrainingConfig
-from autovoice.errors import ConfigError, ConfigIssue
+from autovoice.errors import ConfigError
 from autovoice.signature import magnitude_signature
 from autovoice.training.features import LogMel
-from autovoice.training.recipe import Batch, OptimizerSpec, Recipe, TrainStep
+from autovoice.training.recipe import Batch, Recipe, TrainStep
+from autovoice_models.hifigan.recipe import exponential_optimizer
 from autovoice_models.magnitude_gl.model import MagnitudeExport, MagnitudeNet
 from autovoice_models.magnitude_gl.spec import HEAD_FIELDS, MagnitudeGlOptions
 
-BETAS = (0.8, 0.99)
 BATCH_KEYS = ("audio", "audio_mels")
 
 
@@ -123,16 +124,9 @@ class MagnitudeTraining:
 
 
 def _check_audio(options: MagnitudeGlOptions, audio: AudioConfig) -> None:
-    if options.segment_size % audio.hop_length:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    "$.vocoder.options.segment_size",
-                    f"{options.segment_size} is not a multiple of $.audio.hop_length "
-                    f"({audio.hop_length}): a clip must hold whole mel frames",
-                )
-            ]
-        )
+    issues = hop_multiple(options.segment_size, audio.hop_length, "$.vocoder.options.segment_size")
+    if issues:
+        raise ConfigError(issues)
 
 
 def build_recipe(
@@ -149,16 +143,8 @@ def build_recipe(
     options = options or MagnitudeGlOptions()
     _check_audio(options, audio)
     run = MagnitudeTraining(build_net(options, audio), audio, options)
-    optimizer = OptimizerSpec(
-        name="magnitude",
-        modules=("magnitude",),
-        lr=options.learning_rate or training.learning_rate,
-        betas=BETAS,
-        eps=1e-8,
-        weight_decay=0.0,
-        schedule="exponential",
-        gamma=options.lr_decay ** (1.0 / options.lr_decay_steps),
-    )
+    lr = options.learning_rate or training.learning_rate
+    optimizer = exponential_optimizer("magnitude", ("magnitude",), lr, options, weight_decay=0.0)
     return Recipe(
         modules={"magnitude": run.net},
         optimizers=(optimizer,),

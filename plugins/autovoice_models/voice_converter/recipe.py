@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 
 from autovoice.config.schema import AudioConfig, TrainingConfig
-from autovoice.training.recipe import Batch, Recipe, single_model_recipe
+from autovoice.training.recipe import Batch, Recipe, evaluating, single_model_recipe
 from autovoice_models.voice_converter.model import (
     BATCH_KEYS,
     VoiceConverter,
@@ -41,22 +38,10 @@ def build_model(
     )
 
 
-@contextmanager
-def _evaluating(model: torch.nn.Module) -> Iterator[None]:
-    """Eval mode and no gradients inside; the previous mode restored afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
 def _validate(model: VoiceConverter, batch: Batch) -> dict[str, float]:
     """The losses, ``val_loss`` (conversion on paired data, else reconstruction) and, on paired
     data, ``source_to_target``: the L1 of the unconverted source to its target, for scale."""
-    with _evaluating(model):
+    with evaluating(model):
         losses = model.forward_for_training(batch)
     metrics = {name: float(value) for name, value in losses.items()}
     if "source_mels" in batch:
@@ -74,7 +59,7 @@ def _media(model: VoiceConverter, batch: Batch) -> dict[str, Any]:
     length = batch["source_mel_lengths" if paired else "mel_lengths"][:1]
     speaker = batch["target_speakers" if paired else "speakers"][:1]
     frames = int(length[0])
-    with _evaluating(model):
+    with evaluating(model):
         converted = model.convert(mel, length, speaker)
 
     def image(tensor: torch.Tensor) -> np.ndarray:
@@ -98,16 +83,12 @@ def build_recipe(
     ``n_symbols`` is part of every model factory's call and unused here."""
     model = build_model(options, audio=audio, n_speakers=n_speakers)
 
-    def export_module() -> torch.nn.Module:
-        return VoiceConverterExport(copy.deepcopy(model)).eval()
-
     return single_model_recipe(
         model,
-        learning_rate=training.learning_rate,
-        warmup_steps=training.warmup_steps,
-        validate=lambda batch: _validate(model, batch),
+        training=training,
+        validate=_validate,
         signature=converter_signature(audio.n_mels),
-        export_module=export_module,
-        media=lambda batch: _media(model, batch),
+        export=VoiceConverterExport,
+        media=_media,
         batch_keys=BATCH_KEYS,
     )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -13,7 +10,7 @@ import torch
 
 from autovoice.config.schema import AudioConfig, TrainingConfig
 from autovoice.signature import acoustic_signature
-from autovoice.training.recipe import Batch, Recipe, single_model_recipe
+from autovoice.training.recipe import Batch, Recipe, evaluating, single_model_recipe
 from autovoice_models.voice_transformer.model import (
     BATCH_KEYS,
     VoiceTransformer,
@@ -37,20 +34,8 @@ def build_model(
     )
 
 
-@contextmanager
-def _evaluating(model: torch.nn.Module) -> Iterator[None]:
-    """Eval mode and no gradients inside; the previous mode restored afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
 def _validate(model: VoiceTransformer, batch: Batch) -> dict[str, float]:
-    with _evaluating(model):
+    with evaluating(model):
         losses = model.forward_for_training(batch)
     metrics = {name: float(value) for name, value in losses.items()}
     metrics["val_loss"] = metrics["mel_loss"]
@@ -61,7 +46,7 @@ def _media(model: VoiceTransformer, batch: Batch) -> dict[str, Any]:
     """Images of the first item: target, teacher-forced and free-running mels, alignment."""
     first = {key: batch[key][:1] for key in BATCH_KEYS}
     frames, tokens = int(first["mel_lengths"][0]), int(first["token_lengths"][0])
-    with _evaluating(model):
+    with evaluating(model):
         outputs = model.run_teacher_forced(first)
         pace = torch.ones(1, device=first["tokens"].device)
         mel, length, _ = model.infer(
@@ -93,17 +78,13 @@ def build_recipe(
     discriminator and its own optimizer when ``adversarial_weight`` is set."""
     model = build_model(options, audio=audio, n_symbols=n_symbols, n_speakers=n_speakers)
 
-    def export_module() -> torch.nn.Module:
-        return VoiceTransformerExport(copy.deepcopy(model)).eval()
-
     recipe = single_model_recipe(
         model,
-        learning_rate=training.learning_rate,
-        warmup_steps=training.warmup_steps,
-        validate=lambda batch: _validate(model, batch),
+        training=training,
+        validate=_validate,
         signature=acoustic_signature(audio.n_mels),
-        export_module=export_module,
-        media=lambda batch: _media(model, batch),
+        export=VoiceTransformerExport,
+        media=_media,
         batch_keys=BATCH_KEYS,
     )
     if options.adversarial_weight == 0:
