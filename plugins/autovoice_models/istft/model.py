@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autovoice.audio.features import hann_window, mel_filterbank, stft_padding
+from autovoice.audio.features import hann_window, stft_padding
+from autovoice_models.envelope import MelEnvelope
 
 TINY = 1e-8
 """Summed squared windows at or below this count as no coverage (gain 0)."""
@@ -50,33 +51,6 @@ class ConvNeXtBlock(nn.Module):
         y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y))))
         out: torch.Tensor = x + (self.gamma * y).transpose(1, 2)
         return out
-
-
-class MelEnvelope(nn.Module):
-    """A log-mel's spectral envelope on the linear bins, as a log-magnitude: each band's energy
-    over its filter's area, spread back with the filters' triangle weights (bins no band covers
-    sit at ``floor``)."""
-
-    bank: torch.Tensor
-    area: torch.Tensor
-    cover: torch.Tensor
-
-    def __init__(
-        self, *, sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float,
-        floor: float,
-    ) -> None:  # fmt: skip
-        super().__init__()
-        bank = torch.tensor(mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max))
-        bank = bank.to(torch.float32)  # (n_mels, bins)
-        self.register_buffer("bank", bank.T.contiguous(), persistent=False)
-        self.register_buffer("area", bank.sum(1, keepdim=True).clamp(min=1e-12), persistent=False)
-        self.register_buffer("cover", bank.sum(0).clamp(min=1e-12)[:, None], persistent=False)
-        self.floor = float(floor)
-
-    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        levels = torch.exp(log_mel) / self.area
-        linear = torch.matmul(self.bank, levels) / self.cover
-        return torch.log(torch.clamp(linear, min=self.floor))
 
 
 class BasisProduct(nn.Module):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autovoice.audio.features import mel_filterbank
+from autovoice_models.envelope import MelEnvelope
 
 
 class ResidualBlock(nn.Module):
@@ -39,11 +39,8 @@ class ResidualBlock(nn.Module):
 
 class MagnitudeNet(nn.Module):
     """``(batch, n_mels, frames)`` log-mel to ``(batch, n_fft // 2 + 1, frames)`` log-magnitude
-    (:meth:`forward`) or linear magnitude (:meth:`magnitude`)."""
-
-    bank: torch.Tensor
-    area: torch.Tensor
-    cover: torch.Tensor
+    (:meth:`forward`) or linear magnitude (:meth:`magnitude`); :attr:`envelope` is where an
+    untrained network starts."""
 
     def __init__(
         self,
@@ -59,14 +56,10 @@ class MagnitudeNet(nn.Module):
         floor: float = 1e-5,
     ) -> None:
         super().__init__()
-        bank = torch.tensor(mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max))
-        bank = bank.to(torch.float32)  # (n_mels, bins)
-        area = bank.sum(dim=1, keepdim=True).clamp(min=1e-12)  # (n_mels, 1)
-        cover = bank.sum(dim=0).clamp(min=1e-12)[:, None]  # (bins, 1)
-        self.register_buffer("bank", bank.T.contiguous(), persistent=False)  # (bins, n_mels)
-        self.register_buffer("area", area, persistent=False)
-        self.register_buffer("cover", cover, persistent=False)
-        self.floor = float(floor)
+        self.envelope = MelEnvelope(
+            sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max,
+            floor=floor,
+        )  # fmt: skip
         self.bins = n_fft // 2 + 1
         self.inp = nn.Conv1d(n_mels, channels, kernel_size, padding=kernel_size // 2)
         self.blocks = nn.Sequential(*(ResidualBlock(channels, kernel_size, d) for d in dilations))
@@ -74,13 +67,6 @@ class MagnitudeNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         if self.out.bias is not None:
             nn.init.zeros_(self.out.bias)
-
-    def envelope(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """The mel's spectral envelope on the linear bins, as a log-magnitude clamped at the
-        floor (bins no band covers sit at the floor)."""
-        levels = torch.exp(log_mel) / self.area
-        linear = torch.matmul(self.bank, levels) / self.cover
-        return torch.log(torch.clamp(linear, min=self.floor))
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         detail: torch.Tensor = self.out(F.gelu(self.blocks(self.inp(log_mel))))
