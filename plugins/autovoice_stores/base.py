@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import builtins
 import re
+from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from autovoice.errors import StoreError
 
 __all__ = [
     "CheckpointStore",
+    "KeyedStore",
     "StoreError",
     "check_key",
     "key_problem",
@@ -109,3 +111,36 @@ def key_problem(key: object) -> str | None:
         if temporary_target(part) is not None:
             return "names of the form '.NAME.tmp-HEX' are reserved for temporaries"
     return None
+
+
+_BYTES = (bytes, bytearray, memoryview)
+
+
+class KeyedStore:
+    """What the built-in stores share: their URI, named in every message, and the checks on a
+    value to write and on a prefix to list, with the listing's filter."""
+
+    _uri: str
+
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    def _fail(self, action: str, key: str, exc: BaseException) -> StoreError:
+        return StoreError(f"store {self._uri}: cannot {action} key {key!r}: {exc}")
+
+    def _check_data(self, key: str, data: object) -> None:
+        if not isinstance(data, _BYTES):
+            raise StoreError(
+                f"store {self._uri}: key {key!r}: data must be bytes, got {type(data).__name__}"
+            )
+
+    def _check_prefix(self, prefix: object) -> None:
+        if not isinstance(prefix, str):
+            raise StoreError(f"store {self._uri}: prefix must be a string, got {prefix!r}")
+
+    @staticmethod
+    def _complete_keys(found: Iterable[str], prefix: str) -> builtins.list[str]:
+        """The valid keys among ``found`` that start with ``prefix``, sorted (a temporary, or a
+        file no key names, is left out)."""
+        return sorted(k for k in found if k.startswith(prefix) and key_problem(k) is None)

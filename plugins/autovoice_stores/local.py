@@ -17,15 +17,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from autovoice_stores.base import (
+    KeyedStore,
     StoreError,
     check_key,
-    key_problem,
     temporary_name,
     temporary_target,
 )
 from autovoice_stores.options import FileStoreOptions
-
-_BYTES = (bytes, bytearray, memoryview)
 
 
 def root_of(uri: str | os.PathLike[str]) -> Path:
@@ -50,7 +48,7 @@ def root_of(uri: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-class LocalStore:
+class LocalStore(KeyedStore):
     """Checkpoints in a local directory; see :class:`autovoice_stores.base.CheckpointStore`."""
 
     def __init__(
@@ -60,25 +58,15 @@ class LocalStore:
         self._uri = os.fspath(uri)
         self.root = root_of(self._uri)
 
-    @property
-    def uri(self) -> str:
-        return self._uri
-
     def __repr__(self) -> str:
         return f"LocalStore(uri={self._uri!r}, fsync={self.options.fsync})"
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key, self._uri).split("/"))
 
-    def _fail(self, action: str, key: str, exc: OSError) -> StoreError:
-        return StoreError(f"store {self._uri}: cannot {action} key {key!r}: {exc}")
-
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        if not isinstance(data, _BYTES):
-            raise StoreError(
-                f"store {self._uri}: key {key!r}: data must be bytes, got {type(data).__name__}"
-            )
+        self._check_data(key, data)
         try:
             created = _make_parents(path.parent)
             tmp = path.with_name(temporary_name(path.name, secrets.token_hex(8)))
@@ -133,14 +121,8 @@ class LocalStore:
             raise self._fail("read", key, exc) from exc
 
     def list(self, prefix: str = "") -> list[str]:
-        if not isinstance(prefix, str):
-            raise StoreError(f"store {self._uri}: prefix must be a string, got {prefix!r}")
-        keys = []
-        for base, _dirpath, name in self._files(prefix):
-            key = base + name
-            if key.startswith(prefix) and key_problem(key) is None:
-                keys.append(key)
-        return sorted(keys)
+        self._check_prefix(prefix)
+        return self._complete_keys((base + name for base, _, name in self._files(prefix)), prefix)
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -17,15 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from autovoice_stores.base import (
+    KeyedStore,
     StoreError,
     check_key,
-    key_problem,
     temporary_name,
     temporary_target,
 )
 from autovoice_stores.options import FsspecStoreOptions
 
-_BYTES = (bytes, bytearray, memoryview)
 _LOCAL = ("file", "local")
 _TIME_FIELDS = ("mtime", "created", "LastModified", "last_modified", "updated", "modified")
 
@@ -48,7 +47,7 @@ def open_filesystem(uri: str, storage_options: dict[str, Any]) -> tuple[Any, str
     return fs, str(root).rstrip("/")
 
 
-class FsspecStore:
+class FsspecStore(KeyedStore):
     """Checkpoints at an fsspec URI; see :class:`autovoice_stores.base.CheckpointStore`.
 
     Stores opened on the same URI share their keys (for ``memory://``: within one process).
@@ -58,10 +57,6 @@ class FsspecStore:
         self.options = options if options is not None else FsspecStoreOptions()
         self._uri = uri
         self.fs, self.root = open_filesystem(uri, dict(self.options.storage_options))
-
-    @property
-    def uri(self) -> str:
-        return self._uri
 
     def __repr__(self) -> str:
         return f"FsspecStore(uri={self._uri!r})"
@@ -76,15 +71,9 @@ class FsspecStore:
             return None
         return path[len(self.root) :].lstrip("/")
 
-    def _fail(self, action: str, key: str, exc: BaseException) -> StoreError:
-        return StoreError(f"store {self._uri}: cannot {action} key {key!r}: {exc}")
-
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        if not isinstance(data, _BYTES):
-            raise StoreError(
-                f"store {self._uri}: key {key!r}: data must be bytes, got {type(data).__name__}"
-            )
+        self._check_data(key, data)
         self._refuse_clash(key)
         if not self.options.write_via_temporary:
             self._call("write", key, self.fs.pipe_file, path, bytes(data))
@@ -141,13 +130,10 @@ class FsspecStore:
         return int(self._call("read", key, self.fs.size, self._path(key)))
 
     def list(self, prefix: str = "") -> list[str]:
-        if not isinstance(prefix, str):
-            raise StoreError(f"store {self._uri}: prefix must be a string, got {prefix!r}")
-        keys = []
-        for key, _info in self._files(prefix.rpartition("/")[0]):
-            if key.startswith(prefix) and key_problem(key) is None:
-                keys.append(key)
-        return sorted(keys)
+        self._check_prefix(prefix)
+        return self._complete_keys(
+            (key for key, _ in self._files(prefix.rpartition("/")[0])), prefix
+        )
 
     def delete(self, key: str) -> None:
         path = self._path(key)
