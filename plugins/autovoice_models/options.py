@@ -6,12 +6,12 @@ that each spec module declares only what is its own and every model reports a ba
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from autovoice.config.fields import WHOLE, Check, between, ge, gt, optional, setting
+from autovoice.config.fields import WHOLE, Check, between, ge, gt, one_of, optional, setting
 from autovoice.errors import ConfigError, ConfigIssue
 from autovoice.specs import Requirement
 
@@ -25,6 +25,7 @@ __all__ = [
     "lr_decay",
     "lr_decay_steps",
     "magnitude_floor",
+    "preset",
     "segment_size",
     "size",
     "weight",
@@ -33,6 +34,11 @@ __all__ = [
 ODD = Check("odd", lambda v: isinstance(v, int) and v % 2 == 1)
 TORCH = (Requirement(module="torch", package="torch"),)
 """What every built-in model and vocoder needs to train (the ``train`` extra)."""
+
+
+def preset(default: str, presets: Iterable[str], doc: str) -> str:
+    """The name of one of ``presets``, the sizes the other options start from."""
+    return setting(default, doc=doc, checks=[one_of(*presets)])  # type: ignore[no-any-return]
 
 
 def weight(default: float, doc: str) -> float:

@@ -22,11 +22,11 @@ def _int_list(doc: str) -> tuple[int, ...]:
 class HifiGanOptions:
     """The ``[vocoder.options]`` table of the ``hifigan`` vocoder."""
 
-    preset: str = setting(
+    preset: str = kit.preset(
         "v1",
-        doc='Generator size, as published: "v1" (13.9M parameters, best quality), "v2" (0.93M, '
+        PRESETS,
+        'Generator size, as published: "v1" (13.9M parameters, best quality), "v2" (0.93M, '
         'fast; the one to train on a CPU) or "v3" (1.46M, fastest inference).',
-        checks=[one_of(*PRESETS)],
     )
     upsample_rates: tuple[int, ...] = _int_list(
         "Upsampling factor of each transposed convolution, replacing the preset's; their product "

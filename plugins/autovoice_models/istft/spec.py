@@ -24,11 +24,11 @@ DISCRIMINATORS = ("none", "mrd")
 class IstftOptions:
     """The ``[vocoder.options]`` table of the ``istft`` vocoder."""
 
-    preset: str = setting(
+    preset: str = kit.preset(
         "small",
-        doc='Network size: "tiny" (0.67M parameters), "small" (1.75M, the default voice\'s), '
+        PRESETS,
+        'Network size: "tiny" (0.67M parameters), "small" (1.75M, the default voice\'s), '
         '"base" (7.9M) or "large" (13.7M, the size of Vocos).',
-        checks=[one_of(*PRESETS)],
     )
     dim: int = setting(0, doc="Channels of the backbone; 0 keeps the preset's.", checks=[ge(0)])
     intermediate: int = setting(

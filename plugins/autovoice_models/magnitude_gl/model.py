@@ -70,7 +70,8 @@ class MagnitudeNet(nn.Module):
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         detail: torch.Tensor = self.out(F.gelu(self.blocks(self.inp(log_mel))))
-        return self.envelope(log_mel) + detail
+        start: torch.Tensor = self.envelope(log_mel)
+        return start + detail
 
     def magnitude(self, log_mel: torch.Tensor) -> torch.Tensor:
         return torch.exp(self.forward(log_mel))

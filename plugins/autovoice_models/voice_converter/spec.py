@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from autovoice.config.fields import ge, gt, one_of, setting
+from autovoice.config.fields import ge, gt, setting
 from autovoice.signature import GraphSignature, TensorSpec
 from autovoice.specs import ModelSpec
 from autovoice_models import options as kit
@@ -85,11 +85,11 @@ def converter_signature(n_mels: int) -> GraphSignature:
 class VoiceConverterOptions:
     """The ``[model.options]`` table of ``voice_converter``."""
 
-    preset: str = setting(
+    preset: str = kit.preset(
         "tiny",
-        doc="Named size: tiny (about 1.1M parameters, trains on a CPU in minutes) or small "
+        PRESETS,
+        "Named size: tiny (about 1.1M parameters, trains on a CPU in minutes) or small "
         "(about 8.3M).",
-        checks=[one_of(*PRESETS)],
     )
     d_model: int | None = kit.size("Width of the content encoder and the decoder (even).")
     encoder_layers: int | None = kit.size("Transformer blocks of the content encoder.")

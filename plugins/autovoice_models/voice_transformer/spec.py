@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from autovoice.config.fields import ge, gt, one_of, setting
+from autovoice.config.fields import ge, gt, setting
 from autovoice.specs import ModelSpec
 from autovoice_models import options as kit
 
@@ -84,11 +84,11 @@ PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
 class VoiceTransformerOptions:
     """The ``[model.options]`` table of ``voice_transformer``."""
 
-    preset: str = setting(
+    preset: str = kit.preset(
         "small",
-        doc="Named size: tiny (about 1.5M parameters, trains on a CPU in minutes), "
+        PRESETS,
+        "Named size: tiny (about 1.5M parameters, trains on a CPU in minutes), "
         "small (about 6M) or base (about 18M).",
-        checks=[one_of(*PRESETS)],
     )
     d_model: int | None = kit.size("Width of the encoder, decoder and embeddings (even).")
     encoder_layers: int | None = kit.size("Transformer blocks of the text encoder.")
