@@ -6,6 +6,29 @@ import argparse
 from typing import Any
 
 
+def _made(report: Any, who: str, sep: str = ", ") -> int:
+    """Print what a corpus maker made (``who``: its speakers or teacher); exit status 0."""
+    print(
+        f"{report.out_dir}: {report.utterances} utterances{sep}{who}, "
+        f"{report.hours * 60:.1f} min of audio, made in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def _add_maker(actions: Any, name: str, help: str, description: str) -> Any:
+    """The parser of a corpus maker, with its OUT_DIR argument."""
+    p = actions.add_parser(name, help=help, description=description)
+    p.add_argument("out_dir", metavar="OUT_DIR", help="new or empty folder to write")
+    return p
+
+
+def _add_seed_and_rate(p: Any, seed_help: str) -> None:
+    p.add_argument("--seed", type=int, default=0, metavar="S", help=seed_help)
+    p.add_argument(
+        "--sample-rate", type=int, default=22050, metavar="SR", help="Hz (default: 22050)"
+    )
+
+
 def demo(args: argparse.Namespace) -> int:
     from autovoice.corpus import make_demo_corpus
 
@@ -18,29 +41,22 @@ def demo(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=True,
     )
-    print(
-        f"{report.out_dir}: {report.utterances} utterances, {report.speakers} speakers, "
-        f"{report.hours * 60:.1f} min of audio, made in {report.seconds:.1f} s"
-    )
-    return 0
+    return _made(report, f"{report.speakers} speakers")
 
 
 def add_demo(actions: Any) -> None:
-    p = actions.add_parser(
+    p = _add_maker(
+        actions,
         "demo",
         help="speak the built-in sentences with eSpeak NG voices into OUT_DIR",
         description="Make a small multi-speaker English corpus with eSpeak NG: every built-in "
         "sentence spoken by every speaker, in LJSpeech and JSONL manifest layouts.",
     )
-    p.add_argument("out_dir", metavar="OUT_DIR", help="new or empty folder to write")
     p.add_argument("--speakers", type=int, default=4, metavar="N", help="voices (default: 4)")
     p.add_argument(
         "--sentences", type=int, default=None, metavar="N", help="first N sentences (default: all)"
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="speaker settings (default: 0)")
-    p.add_argument(
-        "--sample-rate", type=int, default=22050, metavar="SR", help="Hz (default: 22050)"
-    )
+    _add_seed_and_rate(p, "speaker settings (default: 0)")
     p.add_argument(
         "--workers", type=int, default=None, metavar="N", help="processes (default: one per CPU)"
     )
@@ -60,31 +76,24 @@ def distill(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=True,
     )
-    print(
-        f"{report.out_dir}: {report.utterances} utterances by {report.teacher}, "
-        f"{report.hours * 60:.1f} min of audio, made in {report.seconds:.1f} s"
-    )
-    return 0
+    return _made(report, f"by {report.teacher}", sep=" ")
 
 
 def add_distill(actions: Any) -> None:
-    p = actions.add_parser(
+    p = _add_maker(
+        actions,
         "distill",
         help="have a teacher voice read thousands of sentences into OUT_DIR",
         description="Make a single-speaker English corpus spoken by an existing TTS voice: the "
         "built-in sentences plus sentences drawn from autovoice's grammar, never the held-out "
         "evaluation sentences. The teacher 'hibari' needs: pip install 'autovoice[teacher]'.",
     )
-    p.add_argument("out_dir", metavar="OUT_DIR", help="new or empty folder to write")
     p.add_argument("--teacher", default="hibari", metavar="NAME", help="hibari or module:factory")
     p.add_argument(
         "--generated", type=int, default=3000, metavar="N", help="grammar sentences (default 3000)"
     )
     p.add_argument("--no-builtin", action="store_true", help="leave out the built-in sentences")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="grammar seed (default: 0)")
-    p.add_argument(
-        "--sample-rate", type=int, default=22050, metavar="SR", help="Hz (default: 22050)"
-    )
+    _add_seed_and_rate(p, "grammar seed (default: 0)")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="teacher threads")
     p.set_defaults(func=distill)
 

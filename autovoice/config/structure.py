@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.errors import (
+    AttributeValidationNote,
     ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationError,
+    IterableValidationNote,
 )
 from cattrs.gen import make_dict_structure_fn, override
 
@@ -133,18 +135,19 @@ def converter() -> cattrs.Converter:
     return conv
 
 
+def _step(note: AttributeValidationNote | IterableValidationNote) -> str:
+    """The path step a cattrs note names: ``.key`` of a class, ``[index]`` of a list."""
+    if isinstance(note, AttributeValidationNote):
+        return f".{note.name}"
+    return f"[{note.index}]"
+
+
 def issues_of(exc: BaseException, path: str = "$") -> Iterator[ConfigIssue]:
     """Flatten cattrs' exception groups into issues, each with its ``$.a.b[2]`` path."""
-    if isinstance(exc, ClassValidationError):
-        with_notes, without_notes = exc.group_exceptions()
-        for inner, note in with_notes:
-            yield from issues_of(inner, f"{path}.{note.name}")
-        for inner in without_notes:
-            yield from issues_of(inner, path)
-    elif isinstance(exc, IterableValidationError):
-        with_index, rest = exc.group_exceptions()
-        for inner, inote in with_index:
-            yield from issues_of(inner, f"{path}[{inote.index}]")
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        noted, rest = exc.group_exceptions()
+        for inner, note in noted:
+            yield from issues_of(inner, path + _step(note))
         for inner in rest:
             yield from issues_of(inner, path)
     elif isinstance(exc, RelationError):

@@ -28,16 +28,6 @@ from autovoice.audio.process import peak_normalize, resample, trim_silence
 from autovoice.corpus._files import wav_path, write_index, write_readme, write_speakers
 from autovoice.errors import AutovoiceError
 
-__all__ = [
-    "CorpusError",
-    "DemoCorpusReport",
-    "DemoSpeaker",
-    "choose_variants",
-    "demo_speakers",
-    "load_sentences",
-    "make_demo_corpus",
-]
-
 LANGUAGE = "en-us"
 _PREFERRED = ("f2", "m6")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")

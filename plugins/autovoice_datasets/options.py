@@ -10,9 +10,13 @@ import attrs
 from autovoice.config.fields import Relation, between, ge, one_of, optional, setting
 from autovoice.config.schema import freeze
 
-_TEST_FRACTION_DOC = (
-    "Fraction of utterances held out for testing; unset: the same as data.val_fraction."
-)
+
+def _test_fraction() -> float | None:
+    return setting(  # type: ignore[no-any-return]
+        None,
+        doc="Fraction of utterances held out for testing; unset: the same as data.val_fraction.",
+        checks=[optional(between(0, 0.5))],
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -36,9 +40,7 @@ class VoiceOptions:
         doc="Give each item its f0 per mel frame (Hz, 0 where unvoiced), for acoustic models "
         "with a pitch predictor.",
     )
-    test_fraction: float | None = setting(
-        None, doc=_TEST_FRACTION_DOC, checks=[optional(between(0, 0.5))]
-    )
+    test_fraction: float | None = _test_fraction()
 
 
 @attrs.frozen(kw_only=True)
@@ -57,9 +59,7 @@ class PairedOptions:
     target_speaker: str = setting(
         "", doc="Only pairs whose target is this speaker; empty: every other speaker."
     )
-    test_fraction: float | None = setting(
-        None, doc=_TEST_FRACTION_DOC, checks=[optional(between(0, 0.5))]
-    )
+    test_fraction: float | None = _test_fraction()
 
 
 @attrs.frozen(kw_only=True)
