@@ -31,10 +31,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def autovoice_datasets() -> Sequence[DatasetSpec]:
     """Return the dataset kinds this plugin provides (``voice``, ``paired``, ``augmented``, …).
 
-    The factory, called with the plugin's options and the ``data`` config section, returns a
-    dataset that validates its corpus before training starts (a bad file or manifest line raises
-    an error naming the file and line, or is skipped and counted when ``on_bad_sample = "skip"``)
-    and yields utterance records of numpy arrays. Names must be unique across all plugins.
+    The factory, called as ``factory(options, *, config, registry)`` (the plugin's options,
+    the run's whole config, whose ``data`` section names the corpus, and the plugin registry),
+    returns a dataset (:class:`autovoice.data.dataset.ItemDataset`) that validates its corpus
+    before training starts (a bad file or manifest line raises an error naming the file and
+    line, or is skipped and counted when ``on_bad_sample = "skip"``) and yields utterance
+    records of numpy arrays. Names must be unique across all plugins.
     """
 
 
@@ -42,11 +44,16 @@ def autovoice_datasets() -> Sequence[DatasetSpec]:
 def autovoice_models() -> Sequence[ModelSpec]:
     """Return the acoustic models this plugin provides (text → mel, or mel → mel).
 
-    ``spec.create(options)`` calls the factory with the plugin's options (an instance of its
-    ``options_type``); the factory unpacks them into the flat keyword arguments of the model
-    class, which never sees a config object. A model trains through
-    ``forward_for_training(batch) -> losses`` and declares the names, dtypes and dynamic axes
-    of its exported graph once, for the exporter and every backend.
+    The trainer calls the factory as ``factory(options, *, audio, n_symbols, n_speakers,
+    training)``: the plugin's options (an instance of its ``options_type``; the argument is left
+    out when the spec has none), the run's ``AudioConfig``, the sizes of the corpus' symbol
+    table and speaker list, and the ``TrainingConfig``. It returns a
+    :class:`autovoice.training.recipe.Recipe`: the modules to train, their optimizers, the steps
+    run on every batch, validation, the exported graph's signature (names, dtypes and dynamic
+    axes, declared once for the exporter and every backend) and the module export writes. The
+    same call rebuilds the stage for export, warm starts and the ``pytorch`` backend, so the same
+    arguments must build the same modules. The model class takes flat keyword arguments, which
+    the factory unpacks from the options; it never sees a config object.
     Names must be unique across all plugins.
     """
 
@@ -55,9 +62,11 @@ def autovoice_models() -> Sequence[ModelSpec]:
 def autovoice_vocoders() -> Sequence[VocoderSpec]:
     """Return the vocoders this plugin provides (mel → waveform).
 
-    Same contract as :func:`autovoice_models`; in addition a vocoder states the sample rate and
-    the hop length (samples per mel frame) it was trained for, and the pipeline refuses to pair
-    it with an acoustic model whose audio settings differ. Its spec names the head
+    Same contract as :func:`autovoice_models`: the same factory call, a ``Recipe`` whose graph
+    takes ``mel`` and whose steps read the batch's ``audio`` clips and their ``audio_mels``. The
+    vocoder is built for the run's ``audio`` settings, which its checkpoint records; export
+    refuses to pair it with an acoustic model trained on other mel settings (sample rate, STFT,
+    hop length, mel bands, ``log_clamp``). Its spec names the head
     (``VocoderSpec.head``, one of :data:`autovoice.heads.HEADS`) that makes a waveform of its
     graph's outputs, which the graph's signature must hold; its recipe may name another
     (``Recipe.head``) and give the head's options. Names must be unique across plugins.

@@ -142,7 +142,9 @@ class PluginSpec:
             ) from exc
 
     def create(self, options: Any = None, **kwargs: Any) -> Any:
-        """Load the factory and call it with the plugin's options (an ``options_type`` instance)."""
+        """Load the factory and call it as ``factory(options, **kwargs)``, with the plugin's
+        options (an ``options_type`` instance, its defaults when None), or as
+        ``factory(**kwargs)`` when the spec has no ``options_type``."""
         factory: Callable[..., Any] = self.load()
         if options is None and self.options_type is not None:
             options = self.options_type()
@@ -158,15 +160,17 @@ class DatasetSpec(PluginSpec):
 
 @attrs.frozen(kw_only=True)
 class ModelSpec(PluginSpec):
-    """An acoustic model (text → mel, or mel → mel): builds it, trains it, declares its graph."""
+    """An acoustic model (text → mel, or mel → mel). Its factory returns the training
+    :class:`autovoice.training.recipe.Recipe`: modules, steps, graph signature, export module."""
 
     kind: ClassVar[str] = "model"
 
 
 @attrs.frozen(kw_only=True)
 class VocoderSpec(PluginSpec):
-    """A vocoder (mel → waveform): same contract as a model, plus the audio it produces and the
-    head that makes a waveform of its graph's output."""
+    """A vocoder (mel → waveform): same contract as a model (its factory returns a ``Recipe``,
+    built for the run's audio settings), plus the head that makes a waveform of its graph's
+    output."""
 
     kind: ClassVar[str] = "vocoder"
     head: str = attrs.field(default="waveform", validator=_check_name)
