@@ -92,7 +92,8 @@ def _config(folder: Path, config_path: Path, steps: int | None) -> Any:
 
 
 def _train(config: Any, stage: str, *, stop_at: int | None = None, resume: bool = False) -> Path:
-    from autovoice.training.build import build_trainer, stage_dir
+    from autovoice.training.build import build_trainer
+    from autovoice.training.stages import stage_dir
 
     if stop_at is not None:
         training = attrs.evolve(config.training, max_steps=stop_at)

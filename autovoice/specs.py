@@ -11,8 +11,9 @@ import importlib
 import importlib.util
 import os
 import re
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
@@ -164,6 +165,16 @@ class ModelSpec(PluginSpec):
     :class:`autovoice.training.recipe.Recipe`: modules, steps, graph signature, export module."""
 
     kind: ClassVar[str] = "model"
+    module_class: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_factory)
+    )
+    """``"module:Class"`` of the network the factory builds (flat keyword arguments), for
+    callers that want the class itself (the design document's :mod:`autovoice.models`)."""
+    export_class: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_factory)
+    )
+    """``"module:Class"`` wrapping a :attr:`module_class` network as its exported graph
+    (called with the network); None when the network is exported as it is."""
 
 
 @attrs.frozen(kw_only=True)
@@ -177,6 +188,10 @@ class VocoderSpec(PluginSpec):
     """The head (:data:`autovoice.heads.HEADS`) its exported graph needs unless its recipe
     names another: ``waveform`` (the graph outputs ``audio``), ``griffin_lim`` (``magnitude``),
     ``istft`` (``real`` and ``imag``)."""
+    module_class: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_factory)
+    )
+    """``"module:Class"`` of the network the factory builds, as :attr:`ModelSpec.module_class`."""
 
 
 @attrs.frozen(kw_only=True)
@@ -195,6 +210,55 @@ class BackendSpec(PluginSpec):
     kind: ClassVar[str] = "backend"
     accepts: tuple[str, ...] = attrs.field(default=(), validator=attrs.validators.min_len(1))
     devices: tuple[str, ...] = ("cpu",)
+    engine_builder: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_factory)
+    )
+    """``"module:attribute"`` of the backend's :class:`EngineBuilder`, which builds engines
+    ahead of time (``export.tensorrt``, the design document's ``build_tensorrt_engines`` and
+    ``TensorRTEngine.build_engine``); None for backends that build none."""
+
+    def builder(self) -> EngineBuilder:
+        """The :class:`EngineBuilder` this backend names, imported (cheaply: building imports
+        the heavy libraries); a :class:`PluginError` when it builds no engines. Callers check
+        :meth:`availability` before building."""
+        if self.engine_builder is None:
+            raise PluginError(f"backend {self.name!r} builds no engines ahead of time")
+        try:
+            builder: EngineBuilder = import_object(self.engine_builder)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"backend {self.name!r}: cannot import its engine builder "
+                f"{self.engine_builder}: {exc}"
+            ) from exc
+        return builder
+
+
+class EngineBuilder(Protocol):
+    """What :attr:`BackendSpec.engine_builder` names: builds a backend's engines from ONNX."""
+
+    def build_voice(
+        self, config: Any, models_dir: Path, engines_dir: Path, *, fp16: bool
+    ) -> list[dict[str, Any]]:
+        """Build the engines of the voice whose graphs are in ``models_dir`` (a voice bundle's
+        folder, or ``acoustic.onnx`` and ``vocoder.onnx``) with ``config.export``'s settings,
+        into ``engines_dir``; one voice-bundle ``engines`` entry per engine (``stage``,
+        ``file`` relative to ``engines_dir``, what it was built for)."""
+        ...
+
+    def build_graph(
+        self,
+        onnx_path: Path,
+        *,
+        fp16: bool,
+        profiles: Sequence[Mapping[str, Sequence[Sequence[int]]]] | None,
+        export: Any,
+        hop_length: int | None,
+        workspace: int,
+    ) -> bytes:
+        """The engine of one ONNX graph: one optimization profile per table of ``{input: (min,
+        opt, max)}`` shapes in ``profiles``, else one from ``export``'s ranges (an
+        :class:`~autovoice.config.ExportConfig`; its defaults when None)."""
+        ...
 
 
 @attrs.frozen(kw_only=True)

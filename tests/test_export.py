@@ -495,7 +495,7 @@ def test_tensorrt_engines_are_listed_and_checksummed_in_the_bundle(
     def fake_build(config, models_dir, engines_dir, fp16=True, **kw):
         Path(engines_dir).mkdir(parents=True, exist_ok=True)
         plans = {}
-        for key, stage in (("transformer", "acoustic"), ("vocoder", "vocoder")):
+        for key, stage in (("acoustic", "acoustic"), ("vocoder", "vocoder")):
             plan = Path(engines_dir) / f"{stage}key.plan"
             plan.write_bytes(b"engine " + stage.encode())
             side = {

@@ -84,8 +84,8 @@ def test_the_table_of_parts_is_what_each_plugin_offers() -> None:
     from autovoice.config import Config
     from autovoice.config.load import apply_overrides, resolve_plugins
     from autovoice.plugins import Registry
-    from autovoice.training.build import build_recipe
     from autovoice.training.init import freezable_parts
+    from autovoice.training.stages import build_recipe
 
     class Info:
         n_symbols, n_speakers = 10, 2

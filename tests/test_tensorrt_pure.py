@@ -496,7 +496,7 @@ def test_stage_models_read_the_bundle_manifest(tmp_path: Path) -> None:
     manifest = {"acoustic": {"onnx": "a.onnx", "signature": signature.to_dict()}}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     models = stage_models(tmp_path, 80)
-    assert models["transformer"] == (tmp_path / "a.onnx", signature)
+    assert models["acoustic"] == (tmp_path / "a.onnx", signature)
     assert models["vocoder"] == (tmp_path / "vocoder.onnx", vocoder_signature(80))
     (tmp_path / "vocoder.onnx").unlink()
     with pytest.raises(BackendError, match=r"vocoder.onnx: no such ONNX model \(stage vocoder\)"):

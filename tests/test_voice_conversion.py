@@ -18,7 +18,7 @@ from autovoice.errors import AutovoiceError, ConfigError
 from autovoice.inference import InferenceError
 from autovoice.inference.convert import CLIP_LEVEL, checked_wave, source_mel
 from autovoice.plugins import Registry
-from autovoice.training.build import build_recipe
+from autovoice.training.stages import build_recipe
 from autovoice_models.voice_converter import SPEC, VoiceConverterOptions, model_kwargs
 from autovoice_models.voice_converter.model import VoiceConverter, random_segments
 from autovoice_models.voice_converter.stats import SpeakerStats

@@ -2,8 +2,9 @@
 
 ``export_voice`` turns an acoustic (or a voice conversion) and a vocoder checkpoint into a
 bundle (see :mod:`autovoice.bundle` for reading one). Names are resolved on first use, so
-importing this package, or its torch-free modules (``errors``, ``graph``, ``checkpoints``), does
-not import torch.
+importing this package, or its torch-free modules (``errors``, ``graph``), does not import
+torch. ``CheckpointRef`` and ``resolve_checkpoint`` live in
+:mod:`autovoice.training.checkpoints.references` and are named here as well.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ Griffin-Lim from the mel: a manifest entry of head options, no graph or weights.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
@@ -27,7 +26,7 @@ import torch
 
 from autovoice.bundle import VoiceBundle, graphless_vocoder_entry, head_fields
 from autovoice.bundle.writer import build_manifest, write_manifest
-from autovoice.config import Config, ExportConfig, apply_overrides, parse_config, unstructure
+from autovoice.config import Config, ExportConfig, apply_overrides, unstructure
 from autovoice.errors import AutovoiceError
 from autovoice.export.errors import ExportError
 from autovoice.export.mels import check_audio_match
@@ -42,18 +41,21 @@ from autovoice.export.validate import (
 )
 from autovoice.heads import MEL_GRIFFIN_LIM, BoundHead, get_head
 from autovoice.plugins import Registry
+from autovoice.specs import BackendSpec
 from autovoice.text import SymbolTable
-from autovoice.training.build import STAGES, build_recipe
-from autovoice.training.checkpoints.manager import CheckpointManager
-from autovoice.training.checkpoints.records import META_FILE, Checkpoint
-from autovoice.training.checkpoints.references import CheckpointRef, resolve_checkpoint
-from autovoice.training.checkpoints.state import load_modules
+from autovoice.training.checkpoints.records import META_FILE
 from autovoice.training.recipe import Recipe
+from autovoice.training.stages import (
+    FIRST_STAGES,
+    VOCODER_STAGES,
+    StageError,
+    StageSource,
+    rebuild_stage,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "FIRST_STAGES",
     "KeptStage",
     "StageSource",
     "export_settings",
@@ -64,77 +66,25 @@ __all__ = [
     "validate_stage",
 ]
 
-FIRST_STAGES = ("acoustic", "converter")
-"""What the first checkpoint of a voice may be: text to mel (speech) or mel to mel (conversion)."""
-VOCODER_STAGES = ("vocoder", "finetune-vocoder")
-"""What the vocoder checkpoint may be: trained on real mels, or fine-tuned on predicted ones."""
-
 _UNFOLDED = ("parametrizations.", "weight_g", "weight_v")
-
-
-@attrs.frozen(kw_only=True)
-class _DataInfo:
-    n_symbols: int
-    n_speakers: int
-
-
-@attrs.frozen(kw_only=True)
-class StageSource:
-    """One stage rebuilt from its checkpoint, weights loaded."""
-
-    stage: str
-    ref: CheckpointRef
-    checkpoint: Checkpoint
-    config: Config
-    recipe: Recipe
-    symbols: Mapping[str, Any]
-    speakers: tuple[str, ...]
-    head: BoundHead | None = None
-    """The vocoder's head and its options; None for the other stages."""
-
-    @property
-    def section(self) -> Any:
-        return self.config.model if STAGES[self.stage] == "model" else self.config.vocoder
+ENGINES_DIR = "engines"
+"""The folder of a voice bundle that holds its engines."""
 
 
 def load_stage(
     text: str | os.PathLike[str], stage: str | tuple[str, ...], registry: Registry
 ) -> StageSource:
-    """The stage of the checkpoint ``text`` names: ``stage`` (acoustic, converter or vocoder)
-    or, given several, whichever of them the checkpoint trained."""
-    accepted = (stage,) if isinstance(stage, str) else tuple(stage)
-    ref = resolve_checkpoint(text, registry)
-    manager = CheckpointManager(ref.store, registry=registry, recover=False)
-    checkpoint, weights, _state = manager.read(ref.name)
-    saved = checkpoint.extra_state.get("stage")
-    if saved not in STAGES:
-        raise ExportError(f"{ref.location}: the checkpoint does not say which stage it trained")
-    if saved not in accepted:
-        others = f" (or {', '.join(accepted[1:])})" if len(accepted) > 1 else ""
-        raise ExportError(
-            f"{ref.location}: a {saved} checkpoint, given as the {accepted[0]} one{others}"
-        )
-    if not isinstance(checkpoint.config, Mapping) or not isinstance(checkpoint.symbols, Mapping):
-        raise ExportError(f"{ref.location}: {META_FILE} lacks the config or the symbol table")
-    config = parse_config(
-        checkpoint.config, registry=registry, source=f"{ref.location}/{META_FILE}"
-    )
-    speakers = tuple(str(s) for s in checkpoint.extra_state.get("speakers", ()))
-    table = SymbolTable.from_dict(checkpoint.symbols)
-    info = _DataInfo(n_symbols=len(table), n_speakers=len(speakers))
-    recipe = build_recipe(config, saved, info, registry)
-    load_modules(recipe.modules, weights, ref.location)
-    vocoder = saved in VOCODER_STAGES
-    return StageSource(
-        stage="vocoder" if vocoder else saved,  # its stage in a voice bundle
-        ref=ref,
-        checkpoint=checkpoint,
-        config=config,
-        recipe=recipe,
-        symbols=dict(checkpoint.symbols),
-        speakers=speakers,
-        head=vocoder_head(config.vocoder.name, recipe, registry) if vocoder else None,
-    )
+    """The stage of the checkpoint ``text`` names, rebuilt by
+    :func:`autovoice.training.stages.rebuild_stage`, with a vocoder's head bound
+    (:func:`vocoder_head`); what cannot be rebuilt is an :class:`ExportError`."""
+    try:
+        source = rebuild_stage(text, stage, registry)
+    except StageError as exc:
+        raise ExportError(str(exc)) from None
+    if source.stage != "vocoder":
+        return source
+    head = vocoder_head(source.config.vocoder.name, source.recipe, registry)
+    return attrs.evolve(source, head=head)
 
 
 def vocoder_head(plugin: str, recipe: Recipe, registry: Registry) -> BoundHead:
@@ -349,7 +299,8 @@ def export_voice(
     lengths: ValidationLengths | None = None,
     griffin_lim: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Export a voice bundle from two checkpoints (each as :func:`resolve_checkpoint` reads
+    """Export a voice bundle from two checkpoints (each as
+    :func:`~autovoice.training.checkpoints.references.resolve_checkpoint` reads
     it); returns the bundle's directory, or its ``.tar`` with ``archive``.
 
     A ``vocoder_checkpoint`` that is a voice bundle's directory gives that bundle's vocoder
@@ -450,20 +401,15 @@ def _write_bundle(
 def build_engines(
     work: Path, config: Config, settings: ExportConfig, stages: Mapping[str, Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """TensorRT engines of both stages (``export.tensorrt``), built by the tensorrt backend with
-    the profiles of ``[export]`` into ``engines/``; returns their manifest entries."""
-    from autovoice.plugins import Registry
-
+    """TensorRT engines of both stages (``export.tensorrt``), built by the tensorrt backend's
+    engine builder (:attr:`autovoice.specs.BackendSpec.engine_builder`) with the profiles of
+    ``[export]`` into ``engines/``; returns their manifest entries."""
     spec = Registry.discover().get("backend", "tensorrt")
     status = spec.availability()
     if not status.available:
         raise ExportError(f"$.export.tensorrt: the tensorrt backend is {status}")
-    from autovoice_tensorrt.cache import bundle_entry, sidecar_path  # type: ignore[import-untyped]
-    from autovoice_tensorrt.engines import build_tensorrt_engines  # type: ignore[import-untyped]
-
+    if not isinstance(spec, BackendSpec) or spec.engine_builder is None:
+        raise ExportError("$.export.tensorrt: the tensorrt backend builds no engines")
     config = attrs.evolve(config, export=settings)
-    plans = build_tensorrt_engines(config, work, work / "engines", fp16=settings.fp16)
-    return [
-        bundle_entry(json.loads(sidecar_path(plan).read_text(encoding="utf-8")))
-        for plan in plans.values()
-    ]
+    entries = spec.builder().build_voice(config, work, work / ENGINES_DIR, fp16=settings.fp16)
+    return [{**entry, "file": f"{ENGINES_DIR}/{entry['file']}"} for entry in entries]

@@ -6,8 +6,8 @@ by :func:`~autovoice.export.bundle_writer.load_stage` (any form
 :func:`~autovoice.training.checkpoints.references.resolve_checkpoint` reads: a checkpoint, a
 run's checkpoint folder, ``folder@best``), written as ONNX with the dynamic axes of its graph
 signature and parity-checked by :func:`~autovoice.export.bundle_writer.export_stage_onnx`;
-engines are built by the ``tensorrt`` backend plugin's ``build_tensorrt_engines``. See
-``docs/api.md``.
+engines are built by the ``tensorrt`` backend's engine builder, found through the registry
+(:attr:`autovoice.specs.BackendSpec.engine_builder`). See ``docs/api.md``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import attrs
 
 from autovoice.config.schema import Config, ExportConfig
 from autovoice.export.bundle_writer import (
-    FIRST_STAGES,
-    VOCODER_STAGES,
     export_stage_onnx,
     export_voice,
     load_stage,
@@ -32,6 +30,8 @@ from autovoice.export.graph import graph_problems, read_graph_signature
 from autovoice.export.validate import ValidationLengths
 from autovoice.inference.tensorrt_engine import require_tensorrt
 from autovoice.plugins import Registry
+from autovoice.specs import BackendSpec
+from autovoice.training.stages import FIRST_STAGES, VOCODER_STAGES
 
 __all__ = [
     "build_tensorrt_engines",
@@ -42,6 +42,9 @@ __all__ = [
 
 ACOUSTIC_DIRS = ("acoustic", "transformer")
 """Where :func:`build_tensorrt_engines` looks for the acoustic model's checkpoints."""
+SPEC_KEYS = {"acoustic": "transformer", "vocoder": "vocoder"}
+"""The design document's name of each stage's engine in what :func:`build_tensorrt_engines`
+returns."""
 
 
 def _settings(config: Any, fallback: ExportConfig) -> ExportConfig:
@@ -139,12 +142,11 @@ def build_tensorrt_engines(
         source = export_voice(
             acoustic, vocoder, target / "voice", settings=settings, overwrite=True
         )
-    from autovoice_tensorrt.engines import (  # type: ignore[import-untyped]
-        build_tensorrt_engines as build,
-    )
-
-    plans = build(config, source, target, fp16=fp16)
-    return {key: os.fspath(path) for key, path in plans.items()}
+    spec = Registry.discover().get("backend", "tensorrt")
+    if not isinstance(spec, BackendSpec):
+        raise ExportError(f"backend 'tensorrt' is registered with a {type(spec).__name__}")
+    entries = spec.builder().build_voice(config, source, target, fp16=fp16)
+    return {SPEC_KEYS.get(e["stage"], e["stage"]): os.fspath(target / e["file"]) for e in entries}
 
 
 def validate_exported_model(

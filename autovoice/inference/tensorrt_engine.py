@@ -1,10 +1,11 @@
 """The design document's ``autovoice.inference.tensorrt_engine``: build a TensorRT engine from
 ONNX (or from a PyTorch checkpoint through ONNX) and run it with dynamic shapes.
 
-:class:`TensorRTEngine` is a thin handle over the ``tensorrt`` backend plugin: ``build_engine``
-is :func:`autovoice_tensorrt.build.build_engine` (strongly typed, one min/opt/max profile per
-table), ``infer`` and ``get_engine_info`` are those of the plugin's ``TensorRTSession``, which
-sets each call's shapes, picks the profile covering them and grows its device buffers when a
+:class:`TensorRTEngine` is a thin handle over the ``tensorrt`` backend plugin, found through
+the registry: ``build_engine`` is the backend's engine builder
+(:attr:`autovoice.specs.BackendSpec.engine_builder`: strongly typed, one min/opt/max profile
+per table), ``infer`` and ``get_engine_info`` are those of the plugin's session, which sets
+each call's shapes, picks the profile covering them and grows its device buffers when a
 call needs more. Importing this module imports neither TensorRT, CUDA nor torch; a method that
 needs TensorRT first asks the registry whether the backend is usable here and, when it is not,
 raises :class:`~autovoice.errors.PluginUnavailableError` saying what to install. See
@@ -22,6 +23,7 @@ import numpy as np
 
 from autovoice.errors import BackendError, PluginUnavailableError
 from autovoice.plugins import Registry
+from autovoice.specs import BackendSpec
 
 __all__ = ["TensorRTEngine", "require_tensorrt"]
 
@@ -36,42 +38,6 @@ def require_tensorrt(what: str, registry: Registry | None = None) -> None:
     status = spec.availability()
     if not status.available:
         raise PluginUnavailableError(f"{what}: the tensorrt backend is {status}")
-
-
-def _profiles(tables: Sequence[ProfileTable]) -> tuple[Any, ...]:
-    from autovoice_tensorrt.profiles import Profile  # type: ignore[import-untyped]
-
-    if isinstance(tables, Mapping) or not tables:
-        raise BackendError("build_engine: profiles must be a list of {input: (min, opt, max)}")
-    out = []
-    for number, table in enumerate(tables):
-        for name, shapes in table.items():
-            if len(shapes) != 3:
-                raise BackendError(
-                    f"build_engine: profiles[{number}][{name!r}] must be (min, opt, max) "
-                    f"shapes, got {list(shapes)!r}"
-                )
-        out.append(
-            Profile.from_dict(
-                {n: {"min": s[0], "opt": s[1], "max": s[2]} for n, s in table.items()}
-            )
-        )
-    return tuple(out)
-
-
-def _config_profiles(onnx_path: Path, export: Any, hop_length: int | None) -> tuple[Any, ...]:
-    from autovoice_tensorrt.backend import signature_from_onnx  # type: ignore[import-untyped]
-    from autovoice_tensorrt.profiles import (
-        bounds_from_config,
-        compute_profiles,
-    )
-
-    if export is None:
-        from autovoice.config.schema import ExportConfig
-
-        export = ExportConfig()
-    bounds = bounds_from_config(export, hop_length=hop_length)
-    return tuple(compute_profiles(signature_from_onnx(onnx_path), [bounds]))
 
 
 class TensorRTEngine:
@@ -108,17 +74,16 @@ class TensorRTEngine:
         ``batch``/``tokens``/``frames`` ranges (``[export]``'s defaults) over the graph's
         dynamic axes. ``fp16`` builds from an FP16 copy of the graph (fragile ops kept FP32)."""
         require_tensorrt("build_engine", self.registry)
-        from autovoice_tensorrt.build import build_engine  # type: ignore[import-untyped]
-
         source = Path(onnx_path)
         if not source.is_file():
             raise BackendError(f"build_engine: onnx_path {source}: no such ONNX file")
-        chosen = (
-            _profiles(profiles)
-            if profiles is not None
-            else _config_profiles(source, export, hop_length)
-        )
-        data = build_engine(source, chosen, fp16=fp16, workspace=workspace)
+        spec = self.registry.get("backend", "tensorrt")
+        if not isinstance(spec, BackendSpec):
+            raise BackendError(f"backend 'tensorrt' is registered with a {type(spec).__name__}")
+        data = spec.builder().build_graph(
+            source, fp16=fp16, profiles=profiles, export=export, hop_length=hop_length,
+            workspace=workspace,
+        )  # fmt: skip
         target = Path(engine_path) if engine_path is not None else source.with_suffix(".plan")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

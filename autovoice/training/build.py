@@ -1,19 +1,15 @@
 """Assemble a training run from a config: runtime, loaders, the plugin's recipe, checkpoints,
 logs. ``autovoice train`` and programs call :func:`build_trainer` and then ``fit()``.
 
-Stages: ``acoustic`` trains ``[model]`` (text to mel); ``converter`` trains ``[model]`` when it
-names a voice conversion model (mel to mel); ``vocoder`` trains ``[vocoder]`` on the
-corpus' own mels; ``finetune-vocoder`` trains it on the acoustic model's predicted mels
-(:mod:`autovoice.training.finetune`), starting from the vocoder stage's weights. Each stage keeps
-its checkpoints and logs under ``training.output_dir/<stage>`` unless ``checkpoint.uri`` says
-otherwise.
+The stages, what each trains and where it keeps its files are :mod:`autovoice.training.stages`;
+``finetune-vocoder`` starts from the vocoder stage's weights. Each stage keeps its checkpoints
+and logs under ``training.output_dir/<stage>`` unless ``checkpoint.uri`` says otherwise.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,6 +23,7 @@ from autovoice.training.data import create_dataloaders
 from autovoice.training.recipe import Recipe
 from autovoice.training.rng import seed_everything
 from autovoice.training.runtime import Runtime, init_runtime
+from autovoice.training.stages import TRAINING_STAGES, build_recipe, stage_dir
 from autovoice.training.tracking import Tracker
 from autovoice.training.trainer import Trainer
 
@@ -34,51 +31,6 @@ if TYPE_CHECKING:
     from autovoice.training.init import InitReport
 
 logger = logging.getLogger(__name__)
-
-STAGES = {
-    "acoustic": "model",
-    "converter": "model",
-    "vocoder": "vocoder",
-    "finetune-vocoder": "vocoder",
-}
-STAGE_INPUTS = {"acoustic": "tokens", "converter": "mel"}
-"""The graph input that tells a stage's models apart: text to mel, or mel to mel."""
-
-
-def stage_dir(config: Config, stage: str) -> Path:
-    return Path(config.training.output_dir) / stage
-
-
-def build_recipe(config: Config, stage: str, info: Any, registry: Registry) -> Recipe:
-    """The recipe of the stage's plugin, sized for the dataset (symbols, speakers)."""
-    if stage not in STAGES:
-        raise AutovoiceError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    section = config.model if STAGES[stage] == "model" else config.vocoder
-    if not section.name:
-        raise AutovoiceError(f"stage {stage!r} needs $.{STAGES[stage]}.name: which plugin to train")
-    spec = registry.get(STAGES[stage], section.name)
-    recipe: Recipe = spec.create(
-        section.options,
-        audio=config.audio,
-        n_symbols=info.n_symbols,
-        n_speakers=info.n_speakers,
-        training=config.training,
-    )
-    _check_role(stage, section.name, recipe)
-    return recipe
-
-
-def _check_role(stage: str, name: str, recipe: Recipe) -> None:
-    """Refuse a model trained as the wrong stage (a converter as the acoustic model)."""
-    wanted = STAGE_INPUTS.get(stage)
-    inputs = recipe.signature.input_names
-    if wanted is None or wanted in inputs:
-        return
-    other = next((s for s, first in STAGE_INPUTS.items() if first in inputs), None)
-    hint = f"; train it as stage {other!r}" if other else ""
-    raise AutovoiceError(
-        f"$.model.name: {name!r} takes {', '.join(inputs)}, not what stage {stage!r} trains{hint}"
-    )
 
 
 def build_trainer(
@@ -195,7 +147,7 @@ def _warm_start(
 
     source = open_source(init, stage, config, registry)
     tables = None
-    if STAGES[stage] == "model":
+    if TRAINING_STAGES[stage] == "model":
         tables = plan_tables(source, tuple(info.speakers), info.symbols)
         info = attrs.evolve(
             info, speakers=tables.speakers, symbols=tables.symbols, n_symbols=tables.n_symbols

@@ -41,9 +41,9 @@ def acoustic_model(
 
     root = Path(acoustic)
     if not (root / MANIFEST).is_file():
-        from autovoice.export.bundle_writer import load_stage
+        from autovoice.training.stages import rebuild_stage
 
-        source = load_stage(acoustic, "acoustic", registry)
+        source = rebuild_stage(acoustic, "acoustic", registry)
         return source.recipe.modules["model"], dict(source.symbols), source.ref.location
     from safetensors.torch import load_file
 
@@ -88,15 +88,14 @@ def predict_mels(
     """Write the teacher-forced mel of every utterance of ``config``'s corpus, predicted by the
     acoustic checkpoint or voice bundle ``acoustic``, into ``out_dir``; returns how many were
     written."""
-    from autovoice_datasets.options import VoiceOptions  # type: ignore[import-untyped]
-    from autovoice_datasets.voice import predicted_mel_name  # type: ignore[import-untyped]
-
     model, symbols, where = acoustic_model(acoustic, registry, config)
     if not hasattr(model, "run_teacher_forced"):
         raise AutovoiceError(f"{where}: model cannot predict teacher-forced mels")
-    dataset = registry.get("dataset", "voice").create(
-        VoiceOptions(segment_size=0, pitch=True), config=config
-    )
+    spec = registry.get("dataset", "voice")
+    if spec.options_type is None:
+        raise AutovoiceError(f"dataset {spec.name!r} has no options to read whole utterances")
+    # whole utterances (no audio segment) with their pitch, for teacher forcing
+    dataset = spec.create(spec.options_type(segment_size=0, pitch=True), config=config)
     if dict(dataset.info.symbols) != symbols:
         raise AutovoiceError(
             f"{where}: the acoustic model's symbol table differs from this corpus'"
@@ -114,7 +113,7 @@ def predict_mels(
         with torch.no_grad():
             mels = model.run_teacher_forced(batch).mel.float().numpy()
         for item, mel in zip(items, mels, strict=True):
-            _save(out / predicted_mel_name(item["id"]), mel[:, : item["mel"].shape[1]])
+            _save(out / dataset.predicted_mel_name(item["id"]), mel[:, : item["mel"].shape[1]])
     return len(dataset)
 
 

@@ -163,9 +163,9 @@ def _bundle_source(root: Path, stage: str, config: Any, registry: Registry) -> I
     from autovoice.bundle import VoiceBundle
 
     bundle = VoiceBundle.open(root, verify=True)
-    from autovoice.training.build import STAGES
+    from autovoice.training.stages import TRAINING_STAGES
 
-    trains = STAGES[stage]  # the config section: "model" or "vocoder"
+    trains = TRAINING_STAGES[stage]  # the config section: "model" or "vocoder"
     info = bundle.stage(stage if trains == "model" else "vocoder")
     where = f"{root} ({info.name})"
     section = config.model if trains == "model" else config.vocoder

@@ -92,6 +92,12 @@ class VoiceDataset(EpochItems):
     def split_keys(self) -> list[str]:
         return [u.id for u in self.data.utterances]
 
+    @staticmethod
+    def predicted_mel_name(utt_id: str) -> str:
+        """The file name that an utterance's predicted mel has in a ``mel_dir``: what the
+        ``finetune-vocoder`` stage writes for this dataset to read."""
+        return predicted_mel_name(utt_id)
+
     def _predicted(self, utt_id: str, mel: np.ndarray) -> np.ndarray:
         return _load_predicted(self.mel_dir, utt_id, mel.shape[1])
 

@@ -24,6 +24,7 @@ SPEC = BackendSpec(
     devices=("cuda",),
     options_type=TensorRTOptions,
     probe="autovoice_tensorrt.probe:probe",
+    engine_builder="autovoice_tensorrt.engines:BUILDER",
     description="TensorRT: runs a voice's prebuilt engines, or builds optimized engines from "
     ".onnx graphs (FP32 or FP16, strongly typed, cached per GPU), on a CUDA GPU.",
 )

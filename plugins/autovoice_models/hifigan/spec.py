@@ -85,6 +85,7 @@ class HifiGanOptions:
 SPEC = VocoderSpec(
     name="hifigan",
     factory="autovoice_models.hifigan.recipe:build_recipe",
+    module_class="autovoice_models.hifigan.generator:Generator",
     requires=kit.TORCH,
     extra="train",
     options_type=HifiGanOptions,

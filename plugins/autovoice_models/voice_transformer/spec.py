@@ -160,6 +160,8 @@ def model_kwargs(options: VoiceTransformerOptions) -> dict[str, Any]:
 SPEC = ModelSpec(
     name="voice_transformer",
     factory="autovoice_models.voice_transformer.recipe:build_recipe",
+    module_class="autovoice_models.voice_transformer.model:VoiceTransformer",
+    export_class="autovoice_models.voice_transformer.model:VoiceTransformerExport",
     requires=kit.TORCH,
     extra="train",
     options_type=VoiceTransformerOptions,

@@ -1,0 +1,164 @@
+"""Training stages: their names, what each trains, where it keeps its files, its recipe, and
+rebuilding one from its checkpoint.
+
+``acoustic`` trains ``[model]`` (text to mel); ``converter`` trains ``[model]`` when it names a
+voice conversion model (mel to mel); ``vocoder`` trains ``[vocoder]`` on the corpus' own mels;
+``finetune-vocoder`` trains it on the acoustic model's predicted mels
+(:mod:`autovoice.training.finetune`). Each stage keeps its checkpoints and logs under
+``training.output_dir/<stage>``. Training (:mod:`autovoice.training.build`), fine-tuning and
+export (:mod:`autovoice.export.bundle_writer`) all read stages here; the torch-free table of
+a voice bundle's stages and their plugin kinds is :data:`autovoice.bundle.STAGE_KINDS`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from autovoice.config import Config, parse_config
+from autovoice.errors import AutovoiceError
+from autovoice.heads import BoundHead
+from autovoice.plugins import Registry
+from autovoice.text import SymbolTable
+from autovoice.training.checkpoints.manager import CheckpointManager
+from autovoice.training.checkpoints.records import META_FILE, Checkpoint
+from autovoice.training.checkpoints.references import CheckpointRef, resolve_checkpoint
+from autovoice.training.checkpoints.state import load_modules
+from autovoice.training.recipe import Recipe
+
+__all__ = [
+    "FIRST_STAGES",
+    "STAGE_INPUTS",
+    "TRAINING_STAGES",
+    "VOCODER_STAGES",
+    "StageError",
+    "StageSource",
+    "build_recipe",
+    "rebuild_stage",
+    "stage_dir",
+]
+
+TRAINING_STAGES: Mapping[str, str] = {
+    "acoustic": "model",
+    "converter": "model",
+    "vocoder": "vocoder",
+    "finetune-vocoder": "vocoder",
+}
+"""Each stage a run trains, and the config section (and plugin kind) of what it trains."""
+STAGE_INPUTS = {"acoustic": "tokens", "converter": "mel"}
+"""The graph input that tells a stage's models apart: text to mel, or mel to mel."""
+FIRST_STAGES = ("acoustic", "converter")
+"""What the first checkpoint of a voice may be: text to mel (speech) or mel to mel (conversion)."""
+VOCODER_STAGES = ("vocoder", "finetune-vocoder")
+"""What the vocoder checkpoint may be: trained on real mels, or fine-tuned on predicted ones."""
+
+
+class StageError(AutovoiceError):
+    """A checkpoint that cannot be rebuilt as the stage asked for: names the checkpoint."""
+
+
+def stage_dir(config: Config, stage: str) -> Path:
+    """Where ``stage`` keeps its checkpoints and logs: ``training.output_dir/<stage>``."""
+    return Path(config.training.output_dir) / stage
+
+
+def build_recipe(config: Config, stage: str, info: Any, registry: Registry) -> Recipe:
+    """The recipe of the stage's plugin, sized for the dataset (symbols, speakers)."""
+    if stage not in TRAINING_STAGES:
+        raise AutovoiceError(f"unknown stage {stage!r}; stages: {', '.join(TRAINING_STAGES)}")
+    kind = TRAINING_STAGES[stage]
+    section = config.model if kind == "model" else config.vocoder
+    if not section.name:
+        raise AutovoiceError(f"stage {stage!r} needs $.{kind}.name: which plugin to train")
+    spec = registry.get(kind, section.name)
+    recipe: Recipe = spec.create(
+        section.options,
+        audio=config.audio,
+        n_symbols=info.n_symbols,
+        n_speakers=info.n_speakers,
+        training=config.training,
+    )
+    _check_role(stage, section.name, recipe)
+    return recipe
+
+
+def _check_role(stage: str, name: str, recipe: Recipe) -> None:
+    """Refuse a model trained as the wrong stage (a converter as the acoustic model)."""
+    wanted = STAGE_INPUTS.get(stage)
+    inputs = recipe.signature.input_names
+    if wanted is None or wanted in inputs:
+        return
+    other = next((s for s, first in STAGE_INPUTS.items() if first in inputs), None)
+    hint = f"; train it as stage {other!r}" if other else ""
+    raise AutovoiceError(
+        f"$.model.name: {name!r} takes {', '.join(inputs)}, not what stage {stage!r} trains{hint}"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class _DataInfo:
+    n_symbols: int
+    n_speakers: int
+
+
+@attrs.frozen(kw_only=True)
+class StageSource:
+    """One stage rebuilt from its checkpoint, weights loaded."""
+
+    stage: str
+    """Its stage in a voice bundle: ``acoustic``, ``converter`` or ``vocoder``."""
+    ref: CheckpointRef
+    checkpoint: Checkpoint
+    config: Config
+    recipe: Recipe
+    symbols: Mapping[str, Any]
+    speakers: tuple[str, ...]
+    head: BoundHead | None = None
+    """The vocoder's head and its options, bound by the exporter; None for the other stages."""
+
+    @property
+    def section(self) -> Any:
+        return self.config.model if TRAINING_STAGES[self.stage] == "model" else self.config.vocoder
+
+
+def rebuild_stage(
+    text: str | os.PathLike[str], stage: str | tuple[str, ...], registry: Registry
+) -> StageSource:
+    """The stage of the checkpoint ``text`` names (any form :func:`resolve_checkpoint` reads):
+    ``stage`` (acoustic, converter or vocoder) or, given several, whichever of them the
+    checkpoint trained; a :class:`StageError` when it trained another."""
+    accepted = (stage,) if isinstance(stage, str) else tuple(stage)
+    ref = resolve_checkpoint(text, registry)
+    manager = CheckpointManager(ref.store, registry=registry, recover=False)
+    checkpoint, weights, _state = manager.read(ref.name)
+    saved = checkpoint.extra_state.get("stage")
+    if saved not in TRAINING_STAGES:
+        raise StageError(f"{ref.location}: the checkpoint does not say which stage it trained")
+    if saved not in accepted:
+        others = f" (or {', '.join(accepted[1:])})" if len(accepted) > 1 else ""
+        raise StageError(
+            f"{ref.location}: a {saved} checkpoint, given as the {accepted[0]} one{others}"
+        )
+    if not isinstance(checkpoint.config, Mapping) or not isinstance(checkpoint.symbols, Mapping):
+        raise StageError(f"{ref.location}: {META_FILE} lacks the config or the symbol table")
+    config = parse_config(
+        checkpoint.config, registry=registry, source=f"{ref.location}/{META_FILE}"
+    )
+    speakers = tuple(str(s) for s in checkpoint.extra_state.get("speakers", ()))
+    table = SymbolTable.from_dict(checkpoint.symbols)
+    info = _DataInfo(n_symbols=len(table), n_speakers=len(speakers))
+    recipe = build_recipe(config, saved, info, registry)
+    load_modules(recipe.modules, weights, ref.location)
+    return StageSource(
+        stage="vocoder" if saved in VOCODER_STAGES else saved,
+        ref=ref,
+        checkpoint=checkpoint,
+        config=config,
+        recipe=recipe,
+        symbols=dict(checkpoint.symbols),
+        speakers=speakers,
+    )
