@@ -261,6 +261,11 @@ class EngineBuilder(Protocol):
         ...
 
 
+DEFAULT_PREFER = ("tensorrt", "onnxruntime", "pytorch")
+"""The order in which ``backend = "auto"`` prefers backends unless told otherwise (the
+``inference.prefer`` default): prebuilt GPU engines, then ONNX Runtime, then PyTorch."""
+
+
 @attrs.frozen(kw_only=True)
 class BackendRequest:
     """What a pipeline stage asks of ``backend = "auto"``."""
@@ -271,7 +276,7 @@ class BackendRequest:
     """Artifact formats on hand for the stage (a bundle may lack engines or weights)."""
     device: str = "auto"
     """``cpu``, ``cuda`` or ``auto``."""
-    prefer: tuple[str, ...] = ("tensorrt", "onnxruntime", "pytorch")
+    prefer: tuple[str, ...] = DEFAULT_PREFER
     """Backend names in order of preference; backends not named come after, by name."""
 
 

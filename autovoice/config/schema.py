@@ -25,6 +25,7 @@ from autovoice.config.fields import (
     optional,
     setting,
 )
+from autovoice.specs import DEFAULT_PREFER
 
 
 def freeze(value: Any) -> Any:
@@ -294,7 +295,7 @@ class InferenceConfig:
         "", doc="Backend of the vocoder stage alone; empty follows backend.", plugin="backend"
     )
     prefer: tuple[str, ...] = setting(
-        ("tensorrt", "onnxruntime", "pytorch"),
+        DEFAULT_PREFER,
         doc="Order in which auto tries backends; the next is used when one is unavailable.",
         checks=[nonempty()],
     )

@@ -34,7 +34,7 @@ from autovoice.config.schema import AudioConfig
 from autovoice.errors import AutovoiceError, BackendError, PluginError, UnknownPluginError
 from autovoice.plugins import Registry
 from autovoice.signature import GraphSignature, SignatureError, check_graph
-from autovoice.specs import BackendRequest, BackendSpec, PluginSpec
+from autovoice.specs import DEFAULT_PREFER, BackendRequest, BackendSpec, PluginSpec
 
 __all__ = [
     "DEFAULT_PREFER",
@@ -48,8 +48,6 @@ __all__ = [
     "open_stage",
     "usable_device",
 ]
-
-DEFAULT_PREFER = ("tensorrt", "onnxruntime", "pytorch")
 
 OptionsFor = Callable[[BackendSpec], Any]
 
