@@ -1,7 +1,9 @@
 """Graph signatures: the names, dtypes and axes of an exported model, declared once.
 
 The model plugin declares its signature; the ONNX exporter reads it for input/output names and
-dynamic axes, and every backend reads it to check inputs and name outputs. Torch-free.
+dynamic axes, and every backend reads it to check inputs and name outputs. :func:`check_inputs`
+is the one check of what a graph is fed, used by the stage runner (against the declared
+signature) and by each backend's session (against the graph it opened). Torch-free.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+import numpy as np
 
-from autovoice.errors import AutovoiceError
+from autovoice.errors import AutovoiceError, BackendError
 
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 
@@ -59,6 +62,11 @@ class GraphSignature:
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         """``{tensor name: {axis: axis name}}``, as ``torch.onnx.export`` takes it."""
         return {t.name: t.dynamic_axes for t in (*self.inputs, *self.outputs) if t.dynamic_axes}
+
+    def check_inputs(self, inputs: Any, where: str) -> dict[str, np.ndarray]:
+        """``inputs`` checked against the declared inputs (:func:`check_inputs`; a
+        :class:`~autovoice.errors.BackendError` naming ``where`` and the input)."""
+        return check_inputs(self.inputs, inputs, where, holder="the signature")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -316,3 +324,86 @@ def declared_problems(
                     f"declared {list(tensor.shape)}"
                 )
     return problems
+
+
+# -- checking what a graph is fed ----------------------------------------------------------------
+
+
+def describe_tensor(tensor: Any) -> str:
+    """``name (dtype [dims])``, a dynamic size without a name as ``?``; ``name (dtype)`` when
+    the rank is unknown (``shape`` None)."""
+    if tensor.shape is None:
+        return f"{tensor.name} ({tensor.dtype})"
+    dims = ", ".join("?" if d is None else str(d) for d in tensor.shape)
+    return f"{tensor.name} ({tensor.dtype} [{dims}])"
+
+
+def check_inputs(
+    expected: Sequence[Any],
+    inputs: Any,
+    where: str,
+    *,
+    holder: str = "the model",
+    error: type[AutovoiceError] = BackendError,
+) -> dict[str, np.ndarray]:
+    """``inputs`` as the C-contiguous arrays to feed a graph whose inputs are ``expected``
+    (each with a ``name``, a numpy ``dtype`` name and a ``shape`` of fixed sizes, axis names or
+    None, or None when its rank is unknown), in ``expected``'s order. A missing or unexpected
+    name, a value that is not an array, or a wrong dtype, rank or fixed size raises ``error``
+    naming ``where``, the input and what ``holder`` expects."""
+    if not isinstance(inputs, Mapping):
+        kind = type(inputs).__name__
+        raise error(f"{where}: inputs must map names to numpy arrays, got {kind}")
+    names = [tensor.name for tensor in expected]
+    missing = [name for name in names if name not in inputs]
+    extra = [name for name in inputs if name not in names]
+    if missing or extra:
+        what = (
+            f"missing input {_quoted(missing)}" if missing else f"unexpected input {_quoted(extra)}"
+        )
+        wants = ", ".join(describe_tensor(tensor) for tensor in expected)
+        raise error(f"{where}: {what}; {holder} expects {wants}")
+    return {t.name: _checked(t, inputs[t.name], where, holder, error) for t in expected}
+
+
+def _quoted(names: Sequence[Any]) -> str:
+    return ", ".join(repr(str(name)) for name in names)
+
+
+def _checked(
+    tensor: Any, value: Any, where: str, holder: str, error: type[AutovoiceError]
+) -> np.ndarray:
+    name = tensor.name
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    if not isinstance(value, np.ndarray):
+        raise error(f"{where}: input {name!r} must be a numpy array, got {type(value).__name__}")
+    if not _dtype_fits(tensor.dtype, value.dtype):
+        raise error(
+            f"{where}: input {name!r} is {value.dtype} {list(value.shape)}; {holder} expects "
+            f"dtype {tensor.dtype}, not dtype {value.dtype}"
+        )
+    shape = tensor.shape
+    if shape is not None and value.ndim != len(shape):
+        raise error(
+            f"{where}: input {name!r} has {value.ndim} dimensions {list(value.shape)}; "
+            f"{holder} expects {len(shape)}: {describe_tensor(tensor)}"
+        )
+    for axis, (want, got) in enumerate(zip(shape or (), value.shape, strict=False)):
+        if isinstance(want, int) and not isinstance(want, bool) and want != got:
+            raise error(
+                f"{where}: input {name!r} has size {got} on axis {axis}; "
+                f"{holder} expects {want}: {describe_tensor(tensor)}"
+            )
+    return np.require(value, requirements="C")  # C-contiguous, a scalar kept 0-d
+
+
+def _dtype_fits(expected: str, got: np.dtype[Any]) -> bool:
+    """Whether an array of dtype ``got`` may feed a tensor of ``expected`` (a numpy dtype name;
+    ``object`` takes strings; a type numpy lacks, such as bfloat16, is left to the runtime)."""
+    if expected == "object":
+        return got.kind in "OUS"
+    try:
+        return bool(got == np.dtype(expected))
+    except TypeError:
+        return True

@@ -116,9 +116,12 @@ class StageRunner:
         return f"StageRunner({self.context.name!r}, backend={self.backend!r}, {self.artifact})"
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The session's outputs for ``inputs``; every output of the signature must be there."""
+        """The session's outputs for ``inputs``: the signature's inputs, checked against it
+        (names, dtypes, ranks and fixed sizes) before any backend sees them; every output of
+        the signature must be there."""
+        feed = self.context.signature.check_inputs(inputs, f"{self.context.name} stage")
         with self._lock:
-            outputs = self.session.run(inputs)
+            outputs = self.session.run(feed)
         missing = [n for n in self.context.signature.output_names if n not in outputs]
         if missing:
             raise BackendError(

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from autovoice.signature import check_inputs, describe_tensor
 from autovoice_onnxruntime.errors import BackendError, InputError
 
 #: onnxruntime's type names -> numpy dtype names
@@ -44,10 +45,7 @@ class TensorInfo:
     shape: tuple[int | str | None, ...] | None
 
     def __str__(self) -> str:
-        if self.shape is None:
-            return f"{self.name} ({self.dtype})"
-        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.name} ({self.dtype} [{dims}])"
+        return describe_tensor(self)
 
 
 def describe(arg: Any) -> TensorInfo:
@@ -99,7 +97,8 @@ class OnnxRuntimeSession:
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model on ``inputs`` (every input by name, with the model's dtype and rank) and
-        return every output by name. Mismatched inputs raise :class:`InputError`."""
+        return every output by name. Mismatched inputs raise :class:`InputError`
+        (:func:`autovoice.signature.check_inputs`)."""
         feed = self._feed(inputs)
         try:
             values = self._session.run(None, feed)
@@ -108,66 +107,4 @@ class OnnxRuntimeSession:
         return {info.name: value for info, value in zip(self._outputs, values, strict=True)}
 
     def _feed(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if not isinstance(inputs, Mapping):
-            raise InputError(
-                f"{self.path}: inputs must map input names to numpy arrays, "
-                f"got {type(inputs).__name__}"
-            )
-        expected = {info.name: info for info in self._inputs}
-        missing = [name for name in expected if name not in inputs]
-        if missing:
-            raise InputError(f"{self.path}: missing input {_names(missing)}; {self._expects()}")
-        extra = [name for name in inputs if name not in expected]
-        if extra:
-            raise InputError(f"{self.path}: unexpected input {_names(extra)}; {self._expects()}")
-        return {name: check_value(info, inputs[name], self.path) for name, info in expected.items()}
-
-    def _expects(self) -> str:
-        return "the model expects " + ", ".join(str(info) for info in self._inputs)
-
-
-def _names(names: Sequence[str]) -> str:
-    return ", ".join(repr(str(name)) for name in names)
-
-
-def check_value(info: TensorInfo, value: Any, path: str) -> np.ndarray:
-    """``value`` as the array to feed for ``info``; a wrong type, dtype, rank or fixed dimension
-    raises :class:`InputError` naming the input."""
-    if isinstance(value, np.generic):
-        value = np.asarray(value)
-    if not isinstance(value, np.ndarray):
-        raise InputError(
-            f"{path}: input {info.name!r} must be a numpy array, got {type(value).__name__}"
-        )
-    if not _dtype_fits(info.dtype, value.dtype):
-        raise InputError(
-            f"{path}: input {info.name!r} has dtype {value.dtype}; the model expects {info.dtype}"
-        )
-    if info.shape is not None:
-        _check_shape(info, info.shape, value.shape, path)
-    return value
-
-
-def _dtype_fits(expected: str, got: np.dtype[Any]) -> bool:
-    if expected == "object":
-        return got.kind in "OUS"
-    try:
-        return got == np.dtype(expected)
-    except TypeError:
-        return True  # no numpy equivalent (bfloat16, sequences): onnxruntime checks it
-
-
-def _check_shape(
-    info: TensorInfo, want: tuple[int | str | None, ...], got: tuple[int, ...], path: str
-) -> None:
-    if len(got) != len(want):
-        raise InputError(
-            f"{path}: input {info.name!r} has {len(got)} dimensions {list(got)}; "
-            f"the model expects {len(want)}: {info}"
-        )
-    for axis, (size, actual) in enumerate(zip(want, got, strict=True)):
-        if isinstance(size, int) and size != actual:
-            raise InputError(
-                f"{path}: input {info.name!r} has size {actual} on axis {axis}; "
-                f"the model expects {size}: {info}"
-            )
+        return check_inputs(self._inputs, inputs, self.path, error=InputError)

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from autovoice.errors import BackendError
-from autovoice.signature import GraphSignature
+from autovoice.signature import GraphSignature, check_inputs
 from autovoice_tensorrt.buffers import BufferPlan, DeviceBuffers, tensor_nbytes
 from autovoice_tensorrt.cache import EngineRecord, GpuIdentity
 from autovoice_tensorrt.device import stream_handle
 from autovoice_tensorrt.profiles import Profile, ShapeRange, describe_misfit, select_profile
-from autovoice_tensorrt.tensors import InputError, TensorInfo, check_input, describe, enum_name
+from autovoice_tensorrt.tensors import InputError, TensorInfo, describe, enum_name
 
 
 def engine_profiles(engine: Any, inputs: Sequence[str]) -> tuple[Profile, ...]:
@@ -222,17 +222,7 @@ class TensorRTSession:
         return results
 
     def _feed(self, inputs: Any) -> dict[str, np.ndarray]:
-        if not isinstance(inputs, Mapping):
-            kind = type(inputs).__name__
-            raise InputError(f"{self.path}: inputs must map names to numpy arrays, got {kind}")
-        expected = {info.name: info for info in self._inputs}
-        missing = [n for n in expected if n not in inputs]
-        extra = [n for n in inputs if n not in expected]
-        if missing or extra:
-            what = f"missing input {missing[0]!r}" if missing else f"unexpected input {extra[0]!r}"
-            wants = ", ".join(str(i) for i in self._inputs)
-            raise InputError(f"{self.path}: {what}; the engine expects {wants}")
-        return {name: check_input(info, inputs[name], self.path) for name, info in expected.items()}
+        return check_inputs(self._inputs, inputs, self.path, holder="the engine", error=InputError)
 
     def get_engine_info(self) -> dict[str, Any]:
         """What the engine takes and gives, its profiles, precision, device and versions."""

@@ -1,4 +1,5 @@
-"""Inputs and outputs of an engine as numpy sees them: dtypes, shapes, and input checks."""
+"""Inputs and outputs of an engine as numpy sees them: dtypes and shapes (inputs are checked
+against them by :func:`autovoice.signature.check_inputs`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-import numpy as np
 
 from autovoice.errors import BackendError
+from autovoice.signature import describe_tensor
 
 #: TensorRT DataType names -> numpy dtype names (None: numpy has no such type)
 TRT_DTYPES: Mapping[str, str | None] = {
@@ -57,8 +58,7 @@ class TensorInfo:
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
 
     def __str__(self) -> str:
-        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.name} ({self.dtype} [{dims}])"
+        return describe_tensor(self)
 
 
 def describe(engine: Any, name: str, axes: Mapping[str, Sequence[int | str]]) -> TensorInfo:
@@ -72,38 +72,10 @@ def describe(engine: Any, name: str, axes: Mapping[str, Sequence[int | str]]) ->
     return TensorInfo(name, numpy_dtype(engine.get_tensor_dtype(name), f"tensor {name!r}"), shape)
 
 
-def check_input(info: TensorInfo, value: Any, path: str) -> np.ndarray:
-    """``value`` as a C-contiguous array for ``info``; a wrong type, dtype, rank or fixed size
-    raises :class:`InputError` naming the input."""
-    if isinstance(value, np.generic):
-        value = np.asarray(value)
-    if not isinstance(value, np.ndarray):
-        raise InputError(
-            f"{path}: input {info.name!r} must be a numpy array, got {type(value).__name__}"
-        )
-    if value.dtype != np.dtype(info.dtype):
-        raise InputError(
-            f"{path}: input {info.name!r} has dtype {value.dtype}; the engine expects {info.dtype}"
-        )
-    if value.ndim != len(info.shape):
-        raise InputError(
-            f"{path}: input {info.name!r} has {value.ndim} dimensions {list(value.shape)}; "
-            f"the engine expects {len(info.shape)}: {info}"
-        )
-    for axis, (want, got) in enumerate(zip(info.shape, value.shape, strict=True)):
-        if isinstance(want, int) and want != got:
-            raise InputError(
-                f"{path}: input {info.name!r} has size {got} on axis {axis}; "
-                f"the engine expects {want}: {info}"
-            )
-    return np.ascontiguousarray(value)
-
-
 __all__ = [
     "TRT_DTYPES",
     "InputError",
     "TensorInfo",
-    "check_input",
     "describe",
     "enum_name",
     "numpy_dtype",

@@ -240,18 +240,5 @@ class TorchSession:
         }
 
     def _tensors(self, inputs: Mapping[str, np.ndarray]) -> list[torch.Tensor]:
-        unknown = sorted(set(inputs) - set(self.inputs))
-        missing = [name for name in self.inputs if name not in inputs]
-        if missing or unknown:
-            problem = f"missing input {missing[0]!r}" if missing else f"unknown {unknown[0]!r}"
-            raise BackendError(f"{self.path}: {problem}; the stage takes {', '.join(self.inputs)}")
-        tensors = []
-        for spec in self.signature.inputs:
-            value = np.asarray(inputs[spec.name])
-            if value.dtype != np.dtype(spec.dtype) or value.ndim != len(spec.shape):
-                raise BackendError(
-                    f"{self.path}: input {spec.name!r} is {value.dtype} {list(value.shape)}; the "
-                    f"stage expects {spec.dtype} with {len(spec.shape)} dimensions {spec.shape}"
-                )
-            tensors.append(torch.from_numpy(np.ascontiguousarray(value)).to(self.device))
-        return tensors
+        arrays = self.signature.check_inputs(inputs, self.path)
+        return [torch.from_numpy(array).to(self.device) for array in arrays.values()]
