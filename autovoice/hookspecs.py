@@ -96,7 +96,11 @@ def autovoice_backends() -> Sequence[BackendSpec]:
     format the spec ``accepts`` (``onnx``, ``weights``, ``checkpoint``, ``engine``); ``stage``,
     passed by the inference engine, describes the voice stage it holds (an
     :class:`autovoice.inference.StageContext`: name, plugin, options, graph signature, audio
-    settings), which a backend may use or ignore. Names must be unique across plugins.
+    settings), which a backend may use or ignore. The stage runner checks a session's inputs
+    against the stage's declared signature before ``run`` sees them. A backend that builds
+    engines ahead of time (for ``export.tensorrt``) names its
+    :class:`autovoice.specs.EngineBuilder` in ``engine_builder``. Names must be unique across
+    plugins.
     """
 
 
