@@ -4,6 +4,7 @@ The public surface is listed in ``__all__``; everything else is an implementatio
 Importing autovoice is cheap: no torch, no onnxruntime, no plugins loaded.
 """
 
+from autovoice._lazy import lazy_export
 from autovoice._version import __version__
 from autovoice.errors import (
     AutovoiceError,
@@ -33,11 +34,7 @@ _LAZY = {"VoiceInferenceEngine": "autovoice.inference"}
 
 def __getattr__(name: str) -> object:
     """Heavier parts of the public API, imported on first use (``import autovoice`` stays cheap)."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'autovoice' has no attribute {name!r}")
+    return lazy_export(__name__, _LAZY, name)
 
 
 __all__ = [

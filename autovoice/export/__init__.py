@@ -9,8 +9,9 @@ torch. ``CheckpointRef`` and ``resolve_checkpoint`` live in
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from autovoice._lazy import lazy_export
 
 _EXPORTS = {
     "ExportError": "autovoice.export.errors",
@@ -34,7 +35,4 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'autovoice.export' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return lazy_export(__name__, _EXPORTS, name)

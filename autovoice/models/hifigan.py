@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from autovoice._lazy import made_once
 from autovoice.export.validate import ValidationCase, ValidationLengths, vocoder_cases
 from autovoice.models import plugin_class
 from autovoice.models._onnx import TRACED, OnnxExport
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
     HiFiGAN: type  # made on first use by __getattr__
 
 
-def _make(generator: Any) -> type:
+def _make() -> type:
+    generator: Any = plugin_class("vocoder", "hifigan")
+
     class HiFiGAN(OnnxExport, generator):  # type: ignore[misc]
         """The HiFi-GAN generator; see the ``hifigan`` plugin's presets for the sizes."""
 
@@ -36,13 +39,8 @@ def _make(generator: Any) -> type:
             cases = vocoder_cases(n_mels=n_mels, lengths=lengths)
             return self.folded_copy(), vocoder_signature(n_mels), cases
 
-    HiFiGAN.__qualname__ = "HiFiGAN"
     return HiFiGAN
 
 
 def __getattr__(name: str) -> Any:
-    if name != "HiFiGAN":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    made = _make(plugin_class("vocoder", "hifigan"))
-    globals()[name] = made
-    return made
+    return made_once(globals(), name, "HiFiGAN", _make)

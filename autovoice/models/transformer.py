@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from autovoice._lazy import made_once
 from autovoice.errors import AutovoiceError
 from autovoice.export.validate import ValidationCase, ValidationLengths, acoustic_cases
 from autovoice.models import plugin_class
@@ -35,7 +36,9 @@ class ModelInputError(AutovoiceError):
     """A model was given something it cannot take; names the argument."""
 
 
-def _make(network: Any) -> type:
+def _make() -> type:
+    network: Any = plugin_class("model", "voice_transformer")
+
     class VoiceTransformer(OnnxExport, network):  # type: ignore[misc]
         """The acoustic model: tokens and speaker → log-mel, learning its own alignment."""
 
@@ -79,16 +82,11 @@ def _make(network: Any) -> type:
             module = wrapper(copy.deepcopy(self)).eval()
             return module, acoustic_signature(int(self.n_mels)), cases
 
-    VoiceTransformer.__qualname__ = "VoiceTransformer"
     return VoiceTransformer
 
 
 def __getattr__(name: str) -> Any:
-    if name != "VoiceTransformer":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    made = _make(plugin_class("model", "voice_transformer"))
-    globals()[name] = made
-    return made
+    return made_once(globals(), name, "VoiceTransformer", _make)
 
 
 def _speakers(speaker_id: Any, tokens: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,9 @@ import torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from autovoice._lazy import lazy_export
 
 _EXPORTS = {
     "CheckpointManager": "autovoice.training.checkpoints.manager",
@@ -39,7 +40,4 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'autovoice.training' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return lazy_export(__name__, _EXPORTS, name)
