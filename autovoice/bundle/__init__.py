@@ -15,6 +15,7 @@ error), :mod:`~autovoice.bundle.files` (locating, extracting, paths inside, chec
 and :mod:`~autovoice.bundle.writer` (the manifest the exporter writes), side by side.
 """
 
+from autovoice.bundle import records
 from autovoice.bundle.files import (
     bundle_path,
     bundle_root,
@@ -30,32 +31,11 @@ from autovoice.bundle.reader import (
     default_voice_path,
     read_manifest,
 )
-from autovoice.bundle.records import (
-    ALL_STAGES,
-    CONVERSION_STAGES,
-    FORMAT,
-    FORMAT_VERSION,
-    MANIFEST,
-    SPEECH_STAGES,
-    STAGE_KINDS,
-    BundleError,
-    EngineInfo,
-    StageInfo,
-)
+from autovoice.bundle.records import *  # noqa: F403 (records.__all__, added to ours below)
 from autovoice.bundle.writer import graphless_vocoder_entry, head_fields
 
 __all__ = [
-    "ALL_STAGES",
-    "CONVERSION_STAGES",
     "DEFAULT_VOICE_NAME",
-    "FORMAT",
-    "FORMAT_VERSION",
-    "MANIFEST",
-    "SPEECH_STAGES",
-    "STAGE_KINDS",
-    "BundleError",
-    "EngineInfo",
-    "StageInfo",
     "VoiceBundle",
     "bundle_path",
     "bundle_root",
@@ -69,3 +49,4 @@ __all__ = [
     "read_manifest",
     "sha256_file",
 ]
+__all__ += records.__all__

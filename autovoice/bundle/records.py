@@ -12,6 +12,19 @@ import attrs
 from autovoice.errors import AutovoiceError
 from autovoice.signature import GraphSignature
 
+__all__ = [
+    "ALL_STAGES",
+    "CONVERSION_STAGES",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "SPEECH_STAGES",
+    "STAGE_KINDS",
+    "BundleError",
+    "EngineInfo",
+    "StageInfo",
+]
+
 FORMAT = "autovoice-voice"
 FORMAT_VERSION = 2
 """2: the vocoder stage records ``head`` and ``head_options``; 1 (still read): it did not."""
