@@ -9,7 +9,7 @@ signature) and by each backend's session (against the graph it opened). Torch-fr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import numpy as np
@@ -327,6 +327,27 @@ def declared_problems(
 
 
 # -- checking what a graph is fed ----------------------------------------------------------------
+
+
+TensorT = TypeVar("TensorT")
+
+
+class DescribedSession(Generic[TensorT]):
+    """The base of a backend session that describes its tensors, which the stage runner holds
+    to the stage's signature (:func:`check_graph`): :attr:`inputs` and :attr:`outputs` as the
+    runtime described them when the session opened (the subclass sets ``_inputs`` and
+    ``_outputs``), read-only."""
+
+    _inputs: tuple[TensorT, ...]
+    _outputs: tuple[TensorT, ...]
+
+    @property
+    def inputs(self) -> tuple[TensorT, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorT, ...]:
+        return self._outputs
 
 
 def describe_tensor(tensor: Any) -> str:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from autovoice.errors import AutovoiceError
+from autovoice.errors import AutovoiceError, BackendError
 
 __all__ = [
     "CONTROL_RANGES",
     "PACE_RANGE",
     "InferenceError",
+    "artifact_file",
     "batch_size",
     "control",
     "pace",
@@ -113,6 +115,22 @@ def threads(value: object, where: str = "threads") -> int:
             f"most {cpus} (0 lets the backend decide)"
         )
     return int(value)
+
+
+def artifact_file(artifact: str | os.PathLike[str], *, backend: str, what: str, loads: str) -> Path:
+    """``artifact`` (the path a backend is asked to load) as an existing file, else a
+    :class:`BackendError` naming it: ``what`` names the missing file (``"ONNX model"``),
+    ``loads`` what the ``backend`` loads (``"an .onnx model"``)."""
+    try:
+        path = Path(os.fspath(artifact))
+    except TypeError:
+        why = f"{backend} backend: give the path of {loads}, got {artifact!r}"
+        raise BackendError(why) from None
+    if not path.exists():
+        raise BackendError(f"{path}: no such {what} file")
+    if not path.is_file():
+        raise BackendError(f"{path}: is not a file; give the path of {loads}")
+    return path
 
 
 def batch_size(value: object) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import onnxruntime as ort
 
 from autovoice.errors import AutovoiceError
-from autovoice.inference.checks import threads
+from autovoice.inference.checks import artifact_file, threads
 from autovoice_onnxruntime.errors import BackendError
 from autovoice_onnxruntime.options import OnnxRuntimeOptions
 from autovoice_onnxruntime.session import OnnxRuntimeSession
@@ -177,17 +177,8 @@ def preload_gpu_libraries() -> str | None:
 
 def model_path(artifact: str | os.PathLike[str]) -> str:
     """``artifact`` as a path to an existing file, else a :class:`BackendError` naming it."""
-    try:
-        path = Path(os.fspath(artifact))
-    except TypeError:
-        raise BackendError(
-            f"onnxruntime backend: the model must be a path to an .onnx file, got {artifact!r}"
-        ) from None
-    if not path.exists():
-        raise BackendError(f"{path}: no such ONNX model file")
-    if not path.is_file():
-        raise BackendError(f"{path}: is not a file; give the path of an .onnx model")
-    return str(path)
+    loads = "an .onnx model"
+    return str(artifact_file(artifact, backend="onnxruntime", what="ONNX model", loads=loads))
 
 
 def fallback_message(

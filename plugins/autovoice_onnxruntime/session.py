@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from autovoice.signature import check_inputs, describe_tensor
+from autovoice.signature import DescribedSession, check_inputs, describe_tensor
 from autovoice_onnxruntime.errors import BackendError, InputError
 
 #: onnxruntime's type names -> numpy dtype names
@@ -59,7 +59,7 @@ def describe(arg: Any) -> TensorInfo:
     return TensorInfo(name=arg.name, dtype=DTYPES.get(arg.type, arg.type), shape=shape)
 
 
-class OnnxRuntimeSession:
+class OnnxRuntimeSession(DescribedSession[TensorInfo]):
     """A model loaded on a device. Built by :meth:`OnnxRuntimeBackend.load`.
 
     ``providers`` are the execution providers onnxruntime actually uses, best first;
@@ -83,14 +83,6 @@ class OnnxRuntimeSession:
         self.fallback = fallback
         self._inputs = tuple(describe(arg) for arg in session.get_inputs())
         self._outputs = tuple(describe(arg) for arg in session.get_outputs())
-
-    @property
-    def inputs(self) -> tuple[TensorInfo, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorInfo, ...]:
-        return self._outputs
 
     def __repr__(self) -> str:
         return f"OnnxRuntimeSession({self.path!r}, providers={list(self.providers)})"

@@ -16,6 +16,7 @@ import attrs
 
 from autovoice.config.schema import ExportConfig
 from autovoice.errors import BackendError
+from autovoice.inference.checks import artifact_file
 from autovoice.signature import GraphSignature, TensorSpec
 from autovoice_tensorrt.build import build_engine, tensorrt_module, trt_logger
 from autovoice_tensorrt.cache import (
@@ -51,14 +52,8 @@ ENGINE_SUFFIXES = (".plan", ".engine", ".trt")
 
 def artifact_path(artifact: str | os.PathLike[str]) -> Path:
     """``artifact`` as an existing file: an ``.onnx`` model or an engine (``.plan``)."""
-    try:
-        path = Path(os.fspath(artifact))
-    except TypeError:
-        raise BackendError(
-            f"tensorrt backend: give the path of an .onnx model or a .plan engine, got {artifact!r}"
-        ) from None
-    if not path.is_file():
-        raise BackendError(f"{path}: no such model file")
+    loads = "an .onnx model or a .plan engine"
+    path = artifact_file(artifact, backend="tensorrt", what="model", loads=loads)
     if path.suffix.lower() not in (".onnx", *ENGINE_SUFFIXES):
         raise BackendError(
             f"{path}: the tensorrt backend loads .onnx models and engines "

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from autovoice.errors import BackendError
-from autovoice.signature import GraphSignature, check_inputs
+from autovoice.signature import DescribedSession, GraphSignature, check_inputs
 from autovoice_tensorrt.buffers import BufferPlan, DeviceBuffers, tensor_nbytes
 from autovoice_tensorrt.cache import EngineRecord, GpuIdentity
 from autovoice_tensorrt.device import stream_handle
@@ -73,7 +73,7 @@ def make_output_allocator(trt: Any, buffers: DeviceBuffers) -> Any:
     return OutputAllocator()
 
 
-class TensorRTSession:
+class TensorRTSession(DescribedSession[TensorInfo]):
     """An engine loaded on one GPU, with its execution context, stream and buffers.
 
     ``run`` (alias ``infer``) is thread-safe: calls on one session take turns.
@@ -115,14 +115,6 @@ class TensorRTSession:
         self._profile = 0
         self._lock = threading.Lock()
         self._closed = False
-
-    @property
-    def inputs(self) -> tuple[TensorInfo, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorInfo, ...]:
-        return self._outputs
 
     @property
     def buffer_allocations(self) -> int:
