@@ -10,6 +10,7 @@ and its :class:`DatasetInfo` (speakers, symbol table, corpus report).
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -70,7 +71,24 @@ class ItemDataset(Protocol):
         ...
 
 
-class Subset:
+class EpochIndexed(abc.ABC):
+    """The indexing every dataset shares: ``ds[index]`` is ``ds.item(index, epoch)`` for the
+    epoch last given to :meth:`set_epoch`."""
+
+    epoch: int
+
+    @abc.abstractmethod
+    def item(self, index: int, epoch: int, transform: WaveTransform | None = None) -> Item:
+        """Item ``index`` as epoch ``epoch`` sees it (augmentation depends on the epoch)."""
+
+    def __getitem__(self, index: int) -> Item:
+        return self.item(index, self.epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class Subset(EpochIndexed):
     """The items ``indices`` of ``dataset``, renumbered from 0."""
 
     def __init__(self, dataset: ItemDataset, indices: Sequence[int] | np.ndarray) -> None:
@@ -82,12 +100,6 @@ class Subset:
 
     def __len__(self) -> int:
         return len(self.indices)
-
-    def __getitem__(self, index: int) -> Item:
-        return self.item(index, self.epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def item(self, index: int, epoch: int, transform: WaveTransform | None = None) -> Item:
         return self.dataset.item(int(self.indices[index]), epoch, transform)

@@ -18,14 +18,14 @@ import numpy as np
 from autovoice.config.schema import Config
 from autovoice.config.structure import structure, unstructure
 from autovoice.data.augment import SpecAugment, WaveAugment, augment_wave, item_rng, spec_augment
-from autovoice.data.dataset import DatasetInfo, Item, ItemDataset, WaveTransform
+from autovoice.data.dataset import DatasetInfo, EpochIndexed, Item, ItemDataset, WaveTransform
 from autovoice_datasets.options import AugmentedOptions
 
 MASK_STREAM = 1
 """Random stream of the masks; the base dataset's generator (stream 0) drives waveform changes."""
 
 
-class AugmentedDataset:
+class AugmentedDataset(EpochIndexed):
     """``base``'s items, augmented per (seed, epoch, index)."""
 
     def __init__(
@@ -42,12 +42,6 @@ class AugmentedDataset:
 
     def __len__(self) -> int:
         return len(self.base)
-
-    def __getitem__(self, index: int) -> Item:
-        return self.item(index, self.epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     @property
     def lengths(self) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 import logging
 from collections import Counter
 from typing import Any
@@ -12,7 +11,7 @@ import numpy as np
 
 from autovoice.config.fields import hop_multiple
 from autovoice.config.schema import Config
-from autovoice.data.dataset import DatasetInfo
+from autovoice.data.dataset import DatasetInfo, EpochIndexed
 from autovoice.data.loading import FeatureSource
 from autovoice.data.reader import load_corpus
 from autovoice.data.records import (
@@ -132,22 +131,12 @@ def check_segment(segment_size: int, hop_length: int, path: str) -> None:
         raise ConfigError(issues)
 
 
-class EpochItems(abc.ABC):
-    """What the voice and paired datasets share: items indexed by (index, epoch), the current
-    epoch for plain indexing, and precomputed lengths (mel frames) for bucketing."""
+class EpochItems(EpochIndexed):
+    """What the voice and paired datasets share: items indexed by (index, epoch)
+    (:class:`~autovoice.data.dataset.EpochIndexed`) and precomputed lengths (mel frames) for
+    bucketing."""
 
-    epoch: int
     _lengths: np.ndarray
-
-    @abc.abstractmethod
-    def item(self, index: int, epoch: int, transform: Any = None) -> Any:
-        """Item ``index`` as epoch ``epoch`` sees it (augmentation depends on the epoch)."""
-
-    def __getitem__(self, index: int) -> Any:
-        return self.item(index, self.epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     @property
     def lengths(self) -> np.ndarray:
