@@ -37,6 +37,19 @@ PADDED: Mapping[str, tuple[str, str]] = {
 }
 """Item key -> (batch key, stem of its ``_lengths`` and ``_mask``)."""
 
+VOICE_KEYS = ("mels", "mel_lengths", "speakers")
+"""A speech batch's audio side: the mels, their lengths and the speakers."""
+PAIRED_KEYS = (
+    "source_mels",
+    "source_mel_lengths",
+    "target_mels",
+    "target_mel_lengths",
+    "source_speakers",
+    "target_speakers",
+)
+"""A paired (voice conversion) batch's audio side: both mels with their lengths, both
+speakers."""
+
 _UNCHANGED = frozenset({"audio", "tokens", "pitch"})
 
 

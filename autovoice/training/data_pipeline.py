@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from autovoice.config.schema import AudioConfig
-from autovoice.data.collate import CollateError
+from autovoice.data.collate import PAIRED_KEYS, VOICE_KEYS, CollateError
 from autovoice.training.data import create_dataloaders, get_dataset_stats, preprocess_batch
 from autovoice.training.loader import TorchCollate
 
@@ -31,17 +31,9 @@ __all__ = [
 
 _TEXT = ("tokens", "token_lengths")
 TUPLE_KEYS: Mapping[str, tuple[str, ...]] = {
-    "voice": (*_TEXT, "mels", "mel_lengths", "speakers"),
-    "augmented": (*_TEXT, "mels", "mel_lengths", "speakers"),
-    "paired": (
-        *_TEXT,
-        "source_mels",
-        "source_mel_lengths",
-        "target_mels",
-        "target_mel_lengths",
-        "source_speakers",
-        "target_speakers",
-    ),
+    "voice": (*_TEXT, *VOICE_KEYS),
+    "augmented": (*_TEXT, *VOICE_KEYS),
+    "paired": (*_TEXT, *PAIRED_KEYS),
 }
 """The batch entries, in order, of the tuples :func:`get_collate_fn` makes per built-in dataset."""
 
