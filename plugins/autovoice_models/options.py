@@ -18,7 +18,9 @@ from autovoice.specs import Requirement
 __all__ = [
     "ODD",
     "TORCH",
+    "TRANSFORMER_SIZES",
     "PresetSizes",
+    "TransformerSizes",
     "dropout",
     "learning_rate",
     "loss_weight",
@@ -26,6 +28,7 @@ __all__ = [
     "lr_decay_steps",
     "magnitude_floor",
     "preset",
+    "preset_first",
     "segment_size",
     "size",
     "weight",
@@ -96,6 +99,32 @@ def lr_decay_steps(default: int, doc: str = "Steps per lr_decay factor.") -> int
 def magnitude_floor(doc: str) -> float:
     """The smallest magnitude a log is taken of (1e-5 unless set)."""
     return setting(1e-5, doc=doc, checks=[gt(0)])  # type: ignore[no-any-return]
+
+
+def preset_first(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    """An attrs ``field_transformer`` that puts ``preset`` before the size fields a subclass
+    inherits, so that the option table reads the preset first, then what overrides it."""
+    return sorted(fields, key=lambda field: field.name != "preset")
+
+
+@attrs.frozen(kw_only=True)
+class TransformerSizes:
+    """The sizes of a transformer encoder and decoder, each overriding a preset's where it is set.
+
+    An option class of a transformer model inherits them and declares its ``preset`` with
+    ``field_transformer=preset_first``; :meth:`PresetSizes.problems` checks them together.
+    """
+
+    d_model: int | None = size("Width of the encoder, the decoder and the embeddings (even).")
+    encoder_layers: int | None = size("Transformer blocks of the encoder (text or source mel).")
+    decoder_layers: int | None = size("Transformer blocks of the decoder (to the mel).")
+    heads: int | None = size("Attention heads; must divide d_model.")
+    ff_dim: int | None = size("Inner width of each block's convolutional feed-forward.")
+    ff_kernel: int | None = size("Kernel size of the feed-forward's first convolution (odd).")
+
+
+TRANSFORMER_SIZES = tuple(field.name for field in attrs.fields(TransformerSizes))
+"""The names of :class:`TransformerSizes`' fields, in order."""
 
 
 @attrs.frozen(kw_only=True)

@@ -26,16 +26,7 @@ __all__ = [
     "model_kwargs",
 ]
 
-SIZE_FIELDS = (
-    "d_model",
-    "encoder_layers",
-    "decoder_layers",
-    "heads",
-    "ff_dim",
-    "ff_kernel",
-    "bottleneck_dim",
-    "dropout",
-)
+SIZE_FIELDS = (*kit.TRANSFORMER_SIZES, "bottleneck_dim", "dropout")
 
 PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
     {
@@ -81,8 +72,8 @@ def converter_signature(n_mels: int) -> GraphSignature:
     )
 
 
-@attrs.frozen(kw_only=True)
-class VoiceConverterOptions:
+@attrs.frozen(kw_only=True, field_transformer=kit.preset_first)
+class VoiceConverterOptions(kit.TransformerSizes):
     """The ``[model.options]`` table of ``voice_converter``."""
 
     preset: str = kit.preset(
@@ -91,12 +82,6 @@ class VoiceConverterOptions:
         "Named size: tiny (about 1.1M parameters, trains on a CPU in minutes) or small "
         "(about 8.3M).",
     )
-    d_model: int | None = kit.size("Width of the content encoder and the decoder (even).")
-    encoder_layers: int | None = kit.size("Transformer blocks of the content encoder.")
-    decoder_layers: int | None = kit.size("Transformer blocks of the speaker-conditioned decoder.")
-    heads: int | None = kit.size("Attention heads; must divide d_model.")
-    ff_dim: int | None = kit.size("Inner width of each block's convolutional feed-forward.")
-    ff_kernel: int | None = kit.size("Kernel size of the feed-forward's first convolution (odd).")
     bottleneck_dim: int | None = kit.size(
         "Channels of the content code between encoder and decoder; smaller keeps less of the "
         "source speaker."

@@ -19,12 +19,7 @@ from autovoice_models import options as kit
 __all__ = ["PRESETS", "SIZE_FIELDS", "SPEC", "VoiceTransformerOptions", "model_kwargs"]
 
 SIZE_FIELDS = (
-    "d_model",
-    "encoder_layers",
-    "decoder_layers",
-    "heads",
-    "ff_dim",
-    "ff_kernel",
+    *kit.TRANSFORMER_SIZES,
     "predictor_channels",
     "predictor_kernel",
     "aligner_dim",
@@ -80,8 +75,8 @@ PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
 """Sizes of the named presets; parameter counts are listed in docs/voice_transformer.md."""
 
 
-@attrs.frozen(kw_only=True)
-class VoiceTransformerOptions:
+@attrs.frozen(kw_only=True, field_transformer=kit.preset_first)
+class VoiceTransformerOptions(kit.TransformerSizes):
     """The ``[model.options]`` table of ``voice_transformer``."""
 
     preset: str = kit.preset(
@@ -90,12 +85,6 @@ class VoiceTransformerOptions:
         "Named size: tiny (about 1.5M parameters, trains on a CPU in minutes), "
         "small (about 6M) or base (about 18M).",
     )
-    d_model: int | None = kit.size("Width of the encoder, decoder and embeddings (even).")
-    encoder_layers: int | None = kit.size("Transformer blocks of the text encoder.")
-    decoder_layers: int | None = kit.size("Transformer blocks of the mel decoder.")
-    heads: int | None = kit.size("Attention heads; must divide d_model.")
-    ff_dim: int | None = kit.size("Inner width of each block's convolutional feed-forward.")
-    ff_kernel: int | None = kit.size("Kernel size of the feed-forward's first convolution (odd).")
     predictor_channels: int | None = kit.size(
         "Channels of the duration, pitch and energy predictors."
     )
