@@ -26,11 +26,10 @@ from torch import nn
 
 from autovoice.errors import AutovoiceError
 from autovoice_models.voice_converter.stats import SpeakerStats
-from autovoice_models.voice_transformer.layers import FFTBlock, lengths_to_mask
+from autovoice_models.voice_transformer.layers import BlockStack, lengths_to_mask
 
 __all__ = [
     "BATCH_KEYS",
-    "BlockStack",
     "VoiceConverter",
     "VoiceConverterExport",
     "masked_l1",
@@ -72,31 +71,6 @@ def random_segments(
 def take_frames(mels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """The frames ``index`` ``(batch, size)`` of ``mels`` ``(batch, n_mels, frames)``."""
     return torch.gather(mels, 2, index[:, None, :].expand(-1, mels.shape[1], -1))
-
-
-class BlockStack(nn.Module):
-    """``layers`` transformer blocks (attention, then a convolutional feed-forward) and a final
-    layer norm, without positional encodings; padding stays zero."""
-
-    def __init__(
-        self, *, layers: int, d_model: int, heads: int, ff_dim: int, ff_kernel: int, dropout: float
-    ) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(
-            FFTBlock(
-                d_model=d_model, heads=heads, ff_dim=ff_dim, ff_kernel=ff_kernel, dropout=dropout
-            )
-            for _ in range(layers)
-        )
-        self.norm = nn.LayerNorm(d_model)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        keep = mask[..., None].to(x.dtype)
-        x = x * keep
-        for block in self.blocks:
-            x = block(x, mask)
-        normed: torch.Tensor = self.norm(x)
-        return normed * keep
 
 
 class VoiceConverter(nn.Module):

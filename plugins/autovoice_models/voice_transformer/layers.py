@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "BlockStack",
     "FFTBlock",
     "FFTStack",
     "MultiHeadAttention",
@@ -107,8 +108,9 @@ class FFTBlock(nn.Module):
         return x * keep
 
 
-class FFTStack(nn.Module):
-    """Positional encoding, ``layers`` FFT blocks and a final layer norm; padding stays zero."""
+class BlockStack(nn.Module):
+    """``layers`` FFT blocks and a final layer norm, without positions (a stack that reads any
+    length alike); padding stays zero."""
 
     def __init__(
         self,
@@ -129,13 +131,20 @@ class FFTStack(nn.Module):
             for _ in range(layers)
         )
         self.norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)  # on what a subclass adds: FFTStack's positions
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         keep = mask[..., None].to(x.dtype)
-        x = self.dropout(x + positional_encoding(x.shape[1], self.d_model, x.device).to(x.dtype))
         x = x * keep
         for block in self.blocks:
             x = block(x, mask)
         normed: torch.Tensor = self.norm(x)
         return normed * keep
+
+
+class FFTStack(BlockStack):
+    """Positional encoding, ``layers`` FFT blocks and a final layer norm; padding stays zero."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(x + positional_encoding(x.shape[1], self.d_model, x.device).to(x.dtype))
+        return super().forward(x, mask)
