@@ -13,53 +13,38 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
+
+from autovoice_models.moments import RunningMoments
 
 __all__ = ["RunningNorm", "frame_energy", "frame_log_f0", "token_average"]
 
 
-class RunningNorm(nn.Module):
+class RunningNorm(RunningMoments):
     """Mean and standard deviation of the valid values of the first ``batches`` training
     batches, kept as buffers (saved with the model, exact on resume), then frozen.
 
     ``init_mean`` and ``init_std`` apply until the first batch has been seen.
     """
 
-    seen: torch.Tensor
-    count: torch.Tensor
-    total: torch.Tensor
-    total_sq: torch.Tensor
-    mean: torch.Tensor
-    std: torch.Tensor
+    floor = 1e-6
 
     def __init__(self, *, batches: int, init_mean: float, init_std: float) -> None:
-        super().__init__()
-        self.batches = batches
-        self.register_buffer("seen", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("total", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("total_sq", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("mean", torch.tensor(init_mean, dtype=torch.float32))
-        self.register_buffer("std", torch.tensor(init_std, dtype=torch.float32))
+        super().__init__(
+            batches=batches, counts=(), shape=(), init_mean=init_mean, init_std=init_std
+        )
 
     @torch.no_grad()
     def update(self, values: torch.Tensor, valid: torch.Tensor) -> None:
         """Add the valid values of one batch, in training mode and while not yet frozen."""
         if not self.training:
             return
-        active = (self.seen < self.batches).to(torch.float64)
+        active = self.active()
         weight = valid.to(torch.float64)
         data = values.to(torch.float64) * weight
         self.count += active * weight.sum()
         self.total += active * data.sum()
         self.total_sq += active * (data * values.to(torch.float64)).sum()
-        self.seen += 1
-        n = self.count.clamp(min=1)
-        mean = self.total / n
-        std = (self.total_sq / n - mean.pow(2)).clamp(min=1e-6).sqrt()
-        ready = self.count > 1
-        self.mean.copy_(torch.where(ready, mean, self.mean.to(torch.float64)))
-        self.std.copy_(torch.where(ready, std, self.std.to(torch.float64)))
+        self.refresh()
 
     def normalize(self, values: torch.Tensor) -> torch.Tensor:
         return (values - self.mean) / self.std
