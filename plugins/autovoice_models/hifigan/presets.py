@@ -28,25 +28,18 @@ class GeneratorPreset:
     resblock_dilations: tuple[tuple[int, ...], ...]
 
 
-_DILATIONS_1 = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+_V1 = GeneratorPreset(
+    upsample_rates=(8, 8, 2, 2),
+    upsample_kernel_sizes=(16, 16, 4, 4),
+    upsample_initial_channel=512,
+    resblock=1,
+    resblock_kernel_sizes=(3, 7, 11),
+    resblock_dilations=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
+)
 
 PRESETS: dict[str, GeneratorPreset] = {
-    "v1": GeneratorPreset(
-        upsample_rates=(8, 8, 2, 2),
-        upsample_kernel_sizes=(16, 16, 4, 4),
-        upsample_initial_channel=512,
-        resblock=1,
-        resblock_kernel_sizes=(3, 7, 11),
-        resblock_dilations=_DILATIONS_1,
-    ),
-    "v2": GeneratorPreset(
-        upsample_rates=(8, 8, 2, 2),
-        upsample_kernel_sizes=(16, 16, 4, 4),
-        upsample_initial_channel=128,
-        resblock=1,
-        resblock_kernel_sizes=(3, 7, 11),
-        resblock_dilations=_DILATIONS_1,
-    ),
+    "v1": _V1,
+    "v2": attrs.evolve(_V1, upsample_initial_channel=128),  # the paper's V2: V1, a quarter wide
     "v3": GeneratorPreset(
         upsample_rates=(8, 8, 4),
         upsample_kernel_sizes=(16, 16, 8),
