@@ -78,6 +78,24 @@ def follow(module: _Module, like: torch.Tensor) -> _Module:
     return module
 
 
+def trained_copy(net: nn.Module, fresh: _Module) -> _Module:
+    """``fresh`` (a new network of ``net``'s options) with ``net``'s weights, on its device and
+    in eval mode: what a vocoder exports while ``net`` goes on training."""
+    fresh.load_state_dict(net.state_dict())
+    return fresh.to(next(net.parameters()).device).eval()
+
+
+def first_frames(features: torch.Tensor, frames: int) -> torch.Tensor:
+    """The first ``frames`` frames of a clip's STFT features ``(..., frames)``; an error when the
+    clip's audio is shorter than its mel."""
+    if features.shape[-1] < frames:
+        raise ValueError(
+            f"{frames} mel frames but the clip's audio has only {features.shape[-1]}; "
+            "the dataset must cut mel and audio together"
+        )
+    return features[..., :frames]
+
+
 class HifiGanTraining:
     """The modules of one HiFi-GAN run and the losses of its steps."""
 
@@ -294,7 +312,9 @@ __all__ = [
     "build_recipe",
     "build_training",
     "exponential_optimizer",
+    "first_frames",
     "follow",
     "frozen",
     "gan_recipe",
+    "trained_copy",
 ]

@@ -41,7 +41,13 @@ from autovoice_models.hifigan.losses import (
     discriminator_loss,
     feature_matching_loss,
 )
-from autovoice_models.hifigan.recipe import follow, frozen, gan_recipe
+from autovoice_models.hifigan.recipe import (
+    first_frames,
+    follow,
+    frozen,
+    gan_recipe,
+    trained_copy,
+)
 from autovoice_models.istft.discriminators import MultiResolutionDiscriminator
 from autovoice_models.istft.losses import phase_losses
 from autovoice_models.istft.model import (
@@ -105,12 +111,7 @@ class IstftTraining:
         with torch.no_grad():
             spectrum = features.spectrum(audio)
             mel = features(audio)
-        if spectrum.shape[-1] < frames:
-            raise ValueError(
-                f"{frames} mel frames but the clip's audio has only {spectrum.shape[-1]}; "
-                "the dataset must cut mel and audio together"
-            )
-        spectrum = spectrum[..., :frames]
+        spectrum = first_frames(spectrum, frames)
         floor = self.options.magnitude_floor
         magnitude = spectrum.abs()
         weighted = self.options.phase_weighting == "magnitude"
@@ -207,9 +208,7 @@ class IstftTraining:
 
     def export_module(self) -> nn.Module:
         """A copy of the network in eval mode, wrapped for the graph ``options.output`` asks."""
-        copy = build_net(self.options, self.audio)
-        copy.load_state_dict(self.net.state_dict())
-        copy = copy.to(next(self.net.parameters()).device).eval()
+        copy = trained_copy(self.net, build_net(self.options, self.audio))
         if self.options.output == "spectrum":
             return IstftSpectrumExport(copy).eval()
         return IstftWaveExport(copy).eval()

@@ -25,7 +25,12 @@ from autovoice.errors import ConfigError
 from autovoice.signature import magnitude_signature
 from autovoice.training.features import LogMel
 from autovoice.training.recipe import Batch, Recipe, TrainStep
-from autovoice_models.hifigan.recipe import exponential_optimizer
+from autovoice_models.hifigan.recipe import (
+    exponential_optimizer,
+    first_frames,
+    follow,
+    trained_copy,
+)
 from autovoice_models.magnitude_gl.model import MagnitudeExport, MagnitudeNet
 from autovoice_models.magnitude_gl.spec import HEAD_FIELDS, MagnitudeGlOptions
 
@@ -57,17 +62,9 @@ class MagnitudeTraining:
         self.features = LogMel.from_config(audio)
 
     def _target(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
-        features = self.features
-        if features.window.device != audio.device:
-            features = self.features = features.to(audio.device)
         with torch.no_grad():
-            target = features.magnitude(audio)
-        if target.shape[-1] < frames:
-            raise ValueError(
-                f"{frames} mel frames but the clip's audio has only {target.shape[-1]}; "
-                "the dataset must cut mel and audio together"
-            )
-        return target[..., :frames]
+            target = follow(self.features, audio).magnitude(audio)
+        return first_frames(target, frames)
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         mel = batch["audio_mels"]
@@ -117,10 +114,7 @@ class MagnitudeTraining:
 
     def export_module(self) -> MagnitudeExport:
         """A copy of the network in eval mode, wrapped to output the linear magnitude."""
-        copy = build_net(self.options, self.audio)
-        copy.load_state_dict(self.net.state_dict())
-        reference = next(self.net.parameters())
-        return MagnitudeExport(copy.to(reference.device)).eval()
+        return MagnitudeExport(trained_copy(self.net, build_net(self.options, self.audio))).eval()
 
 
 def _check_audio(options: MagnitudeGlOptions, audio: AudioConfig) -> None:
