@@ -105,5 +105,11 @@ def with_head(graph: StageRunner | None, head: BoundHead, context: StageContext)
         artifact, device, skipped = graph.artifact, graph.device, graph.skipped
     session = HeadSession(graph, head, audio, f"{context.name} stage ({backend})")
     return StageRunner(
-        context, session, backend=backend, artifact=artifact, device=device, skipped=skipped
+        context,
+        session,
+        backend=backend,
+        artifact=artifact,
+        device=device,
+        skipped=skipped,
+        check_inputs=False,
     )

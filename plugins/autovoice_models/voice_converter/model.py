@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from autovoice.data.collate import PAIRED_KEYS, VOICE_KEYS
 from autovoice.errors import AutovoiceError
 from autovoice_models.voice_converter.stats import SpeakerStats
 from autovoice_models.voice_transformer.layers import BlockStack, lengths_to_mask
@@ -36,15 +37,6 @@ __all__ = [
     "random_segments",
 ]
 
-PAIRED_KEYS = (
-    "source_mels",
-    "source_mel_lengths",
-    "target_mels",
-    "target_mel_lengths",
-    "source_speakers",
-    "target_speakers",
-)
-VOICE_KEYS = ("mels", "mel_lengths", "speakers")
 BATCH_KEYS = PAIRED_KEYS + VOICE_KEYS
 
 
