@@ -21,7 +21,7 @@ from autovoice_tensorrt.options import TensorRTOptions
 from autovoice_tensorrt.profiles import Profile, bounds_from_config, compute_profiles
 
 #: bundle stage -> its default ONNX file
-STAGES = {"acoustic": "acoustic.onnx", "vocoder": "vocoder.onnx"}
+ENGINE_GRAPHS = {"acoustic": "acoustic.onnx", "vocoder": "vocoder.onnx"}
 
 
 def stage_models(models_dir: Path, n_mels: int) -> dict[str, tuple[Path, GraphSignature]]:
@@ -36,7 +36,7 @@ def stage_models(models_dir: Path, n_mels: int) -> dict[str, tuple[Path, GraphSi
             raise BackendError(f"{manifest_path}: not valid JSON: {exc}") from exc
     defaults = {"acoustic": acoustic_signature(n_mels), "vocoder": vocoder_signature(n_mels)}
     out = {}
-    for stage, filename in STAGES.items():
+    for stage, filename in ENGINE_GRAPHS.items():
         entry = manifest.get(stage, {})
         onnx = models_dir / str(entry.get("onnx", filename))
         if not onnx.is_file():

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from autovoice.config.fields import Check, between, each, gt, optional, setting
+from autovoice.config.fields import Check, as_tuple, between, each, gt, optional, setting
 
 DEFAULT_KEEP_FP32 = (
     "*Normalization",
@@ -48,16 +48,12 @@ def _is_range(value: Any) -> bool:
 _RANGE = Check("empty or [min, opt, max] with 0 < min <= opt <= max", _is_range)
 
 
-def _as_tuple(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _range(axis: str, when_empty: str) -> Any:
     return setting(
         (),
         doc=f"[min, opt, max] of the {axis} axis in the optimization profile; {when_empty}.",
         checks=[_RANGE],
-        converter=_as_tuple,
+        converter=as_tuple,
     )
 
 
@@ -78,7 +74,7 @@ class TensorRTOptions:
         "FP16 engine runs in FP32: normalizations, reductions, softmax, exp and log overflow "
         "or lose precision in FP16.",
         checks=[Check("a list", lambda v: isinstance(v, tuple)), each(_TEXT)],
-        converter=_as_tuple,
+        converter=as_tuple,
     )
     workspace_mb: int = setting(
         2048,
@@ -122,7 +118,7 @@ class TensorRTOptions:
         doc="Lengths at which the time axes (tokens, frames, samples) are split into "
         "separate optimization profiles, each tuned for its own range; empty for one profile.",
         checks=[Check("a list", lambda v: isinstance(v, tuple)), each(gt(0))],
-        converter=_as_tuple,
+        converter=as_tuple,
     )
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from autovoice.config.fields import Check, ge, setting
-
-_WHOLE = Check("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
+from autovoice.config.fields import WHOLE, ge, setting
 
 
 @attrs.frozen(kw_only=True)
@@ -17,7 +15,7 @@ class TorchOptions:
         0,
         doc="CPU threads of PyTorch's operators (torch.set_num_threads, process-wide); 0 leaves "
         "PyTorch's default (one per core).",
-        checks=[_WHOLE, ge(0)],
+        checks=[WHOLE, ge(0)],
     )
 
 
