@@ -16,9 +16,20 @@ from benchmarks._common import markdown_table
 
 __all__ = ["charts", "load_results", "machine_line", "peer_summary", "render", "suite_order"]
 
-ORDER = ("inference", "coldstart", "dynamic", "vocoder", "training", "data", "checkpoints", "voice")
+ORDER = (
+    "inference",
+    "profile",
+    "coldstart",
+    "dynamic",
+    "vocoder",
+    "training",
+    "data",
+    "checkpoints",
+    "voice",
+)
 TITLES = {
     "inference": "Inference: latency, real-time factor, memory",
+    "profile": "Where synthesis time goes",
     "coldstart": "Cold start",
     "dynamic": "Dynamic shapes",
     "vocoder": "Vocoder floor",
