@@ -172,7 +172,7 @@ def run(quick: bool = False) -> tuple[dict[str, Any], str]:
     voice = bench_voice()
     reg = registry()
     usable = {e.spec.name for e in reg.entries("backend") if e.spec.availability().available}
-    systems = {k: v for k, v in autovoice_systems(usable, gpu=False).items()}
+    systems = autovoice_systems(usable, gpu=False)
     rows: list[dict[str, Any]] = []
     for settings in systems.values():
         rows += profile_system(settings, voice.path, warmup=warmup, repeats=repeats)
