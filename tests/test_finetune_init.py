@@ -84,6 +84,30 @@ def test_acoustic_init_from_a_checkpoint_loads_its_weights(voice: tuple[Path, Pa
     assert len(report.weights.loaded) == len(weights["model"])
 
 
+def test_init_from_a_checkpoint_kept_as_weights_only(
+    voice: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A checkpoint committed without its ``state.pt`` (weights only, as the repository keeps
+    them) still starts a run, with the same weights; a corrupt ``state.pt`` is still refused."""
+    import shutil
+
+    from autovoice.training.checkpoints.manager import CheckpointManager
+
+    root, _ = voice
+    run = root / "runs" / "acoustic" / "checkpoints"
+    name = CheckpointManager(str(run)).list_checkpoints()[-1].name
+    kept = tmp_path / "kept"
+    shutil.copytree(run / name, kept / name)
+    (kept / name / "state.pt").unlink()
+    trainer, _ = _trainer(_config(root, out="ft-kept"), init=kept / name, strict=True)
+    _, weights, _ = CheckpointManager(str(run)).read(name)
+    for key, tensor in trainer.modules["model"].state_dict().items():
+        torch.testing.assert_close(tensor, weights["model"][key], rtol=0, atol=0)
+    (kept / name / "state.pt").write_bytes(b"not a state")
+    with pytest.raises(AutovoiceError, match=r"state\.pt"):
+        _trainer(_config(root, out="ft-bad"), init=kept / name)
+
+
 def test_vocoder_init_from_a_bundle_unfolds_its_weight_norm(voice: tuple[Path, Path]) -> None:
     root, bundle = voice
     trainer, (report,) = _trainer(

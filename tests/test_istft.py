@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -236,6 +237,9 @@ def _trained_looking(options: IstftOptions = SMALL):
     with torch.no_grad():
         for param in recipe.modules["generator"].head.parameters():
             param.normal_(0, 0.05)  # something beyond the envelope to export
+        clock = recipe.modules["generator"].clock
+        for param in clock.parameters() if clock is not None else ():
+            param.normal_(0, 0.5)
     return recipe
 
 
@@ -253,15 +257,17 @@ TOLERANCE = 1e-4
 """Waveform parity of ONNX Runtime with PyTorch (full scale is 1)."""
 
 
-@pytest.mark.parametrize("output", ["waveform", "spectrum"])
-def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output):
+@pytest.mark.parametrize(
+    ("output", "clock"), [("waveform", False), ("spectrum", False), ("spectrum", True)]
+)
+def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output, clock):
     """The whole vocoder, head included: ONNX Runtime's waveform within :data:`TOLERANCE` of
     PyTorch's, for batches and lengths other than the traced ones."""
     ort = pytest.importorskip("onnxruntime")
     from autovoice.export.onnx import export_onnx
     from autovoice.heads import get_head
 
-    recipe = _trained_looking(attrs.evolve(SMALL, output=output))
+    recipe = _trained_looking(attrs.evolve(SMALL, output=output, frame_clock=clock))
     module = recipe.export_module()
     head = get_head(recipe.head).bind({}, path="head_options")
     names = recipe.signature.output_names
@@ -353,3 +359,48 @@ def test_export_validation_compares_a_spectrum_to_its_peak():
         _compare(rule, "case", ["imag"], [off], [want])
     with pytest.raises(ExportValidationError, match=r"'audio'.*max abs diff"):
         _compare(rule, "case", ["audio"], [close], [want])  # other outputs: as they are
+
+
+# -- the frame clock -----------------------------------------------------------------------------
+
+
+def _steady_spectrum(net: Any, frames: int = 40) -> np.ndarray:
+    """The complex spectrum ``(bins, frames)`` the network makes of one mel frame repeated."""
+    mel = torch.randn(1, AUDIO.n_mels, 1, generator=torch.Generator().manual_seed(1)) - 4
+    with torch.no_grad():
+        real, imag = net.eval().spectrum(mel.expand(1, -1, frames).contiguous())
+    return (real + 1j * imag)[0].numpy()
+
+
+def test_without_the_clock_a_steady_mel_makes_the_same_phase_every_frame():
+    """What the clock is for: a convolution over a steady mel repeats itself, so bin ``k``
+    cannot advance by its centre frequency's ``2π k hop / n_fft`` per frame. With the clock the
+    interior frames repeat every ``n_fft / hop`` frames and no sooner."""
+    period = AUDIO.n_fft // AUDIO.hop_length
+    plain = _steady_spectrum(
+        _trained_looking(attrs.evolve(SMALL, output="spectrum")).modules["generator"]
+    )
+    inner = slice(10, 30)  # away from the zero padding at the ends
+    np.testing.assert_allclose(plain[:, inner], plain[:, 10:11].repeat(20, 1), rtol=1e-4, atol=1e-4)
+    clocked = _steady_spectrum(
+        _trained_looking(attrs.evolve(SMALL, output="spectrum", frame_clock=True)).modules[
+            "generator"
+        ]
+    )
+    np.testing.assert_allclose(clocked[:, 10:26], clocked[:, 14:30], rtol=1e-4, atol=1e-4)
+    for shift in range(1, period):
+        assert np.abs(clocked[:, 10:20] - clocked[:, 10 + shift : 20 + shift]).max() > 1e-2
+
+
+def test_the_clock_starts_at_zero_so_a_network_without_it_continues_unchanged():
+    """A checkpoint trained without the clock loads into a network with it (the clock's
+    tensors are the only missing ones) and makes the same spectrum."""
+    plain = build_net(attrs.evolve(SMALL, output="spectrum"), AUDIO)
+    clocked = build_net(attrs.evolve(SMALL, output="spectrum", frame_clock=True), AUDIO)
+    result = clocked.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(result.missing_keys) == ["clock.embed.bias", "clock.embed.weight"]
+    assert not result.unexpected_keys
+    mel = torch.randn(2, AUDIO.n_mels, 17) - 4
+    with torch.no_grad():
+        for a, b in zip(plain.eval().spectrum(mel), clocked.eval().spectrum(mel), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)

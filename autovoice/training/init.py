@@ -145,7 +145,7 @@ def _checkpoint_source(text: str, registry: Registry) -> InitSource:
 
     ref = resolve_checkpoint(text, registry)
     manager = CheckpointManager(ref.store, registry=registry, recover=False)
-    checkpoint, weights, _state = manager.read(ref.name)
+    checkpoint, weights = manager.read_weights(ref.name)
     flat = {f"{m}/{k}": t for m, tensors in weights.items() for k, t in tensors.items()}
     speakers = tuple(str(s) for s in checkpoint.extra_state.get("speakers", ()))
     return InitSource(

@@ -254,6 +254,21 @@ class CheckpointManager:
         )
         return checkpoint, weights, state
 
+    def read_weights(self, path: Any) -> tuple[Checkpoint, dict[str, Any]]:
+        """``(checkpoint, weights by module)``, verified, for starting a new run from: a
+        checkpoint kept as weights only (its ``state.pt`` left out, as in a repository) reads
+        too, with empty caller state; a ``state.pt`` that is there is verified and read."""
+        where, weights, meta, size, store, name = self._weights(path)
+        extra: dict[str, Any] = {}
+        if store.exists(f"{name}/{STATE_FILE}"):
+            blob = catalog.read_file(store, name, STATE_FILE, meta)
+            state = safe_load.load(blob, f"{where}/{STATE_FILE}", map_location="cpu")
+            if not isinstance(state, dict) or not isinstance(state.get("extra"), dict):
+                raise CheckpointCorruptError(f"{where}/{STATE_FILE} is not a training state")
+            extra = state["extra"]
+        record = record_of(meta, size)
+        return Checkpoint(record=record, location=where, meta=meta, extra_state=extra), weights
+
     def load(
         self,
         path: Any,

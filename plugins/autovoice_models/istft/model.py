@@ -122,6 +122,42 @@ class InverseSTFT(nn.Module):
         return kept[:, self.left : self.left + count * self.hop]
 
 
+class FrameClock(nn.Module):
+    """The frame index ``t`` modulo ``period``, as ``cos(2π j t / period)`` and
+    ``sin(2π j t / period)`` (``j = 1 .. period // 2``; the sines that are zero at every whole
+    ``t`` left out), embedded by a convolution to ``(batch, dim, frames)``, added to the mel's
+    embedding. The convolution starts at zero, so a network trained without the clock starts
+    where it left off.
+
+    With ``period = n_fft / hop``, the phase of bin ``k`` at its centre frequency advances by
+    ``2π k / period`` per frame, so it repeats every ``period`` frames. A convolution over
+    frames, given only a steady mel, makes the same output every frame, and so can only make
+    tones at multiples of ``sample_rate / hop`` (86 Hz at 22.05 kHz, hop 256); given the clock,
+    tones on the bins' own grid too (21.5 Hz with n_fft 1024). Absolute time is not given:
+    where the clock starts only turns every phase, which no loss and no listener hears."""
+
+    def __init__(self, period: int, dim: int, kernel_size: int) -> None:
+        super().__init__()
+        self.period = period
+        waves = [(j, False) for j in range(1, period // 2 + 1)]
+        waves += [(j, True) for j in range(1, (period + 1) // 2)]
+        self.waves = tuple(sorted(waves))
+        self.embed = nn.Conv1d(len(self.waves), dim, kernel_size, padding=kernel_size // 2)
+        for param in self.embed.parameters():
+            nn.init.zeros_(param)
+
+    def signal(self, like: torch.Tensor) -> torch.Tensor:
+        """``(1, waves, frames)`` for a ``(batch, n_mels, frames)`` mel."""
+        steps = torch.arange(like.shape[-1], device=like.device) % self.period
+        angle = steps.to(like.dtype) * (2.0 * math.pi / self.period)
+        rows = [torch.sin(j * angle) if sine else torch.cos(j * angle) for j, sine in self.waves]
+        return torch.stack(rows).unsqueeze(0)
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.embed(self.signal(log_mel))
+        return out
+
+
 def _irfft_basis(n_fft: int, window: np.ndarray) -> torch.Tensor:
     """``(2 * bins, n_fft)``: row ``k`` maps the real part of bin ``k`` to the windowed inverse
     real FFT, row ``bins + k`` its imaginary part (zero for the DC and Nyquist bins, which the
@@ -164,9 +200,11 @@ class IstftNet(nn.Module):
         kernel_size: int = 7,
         layer_scale: float | None = None,
         floor: float = 1e-5,
+        frame_clock: bool = False,
     ) -> None:
         super().__init__()
         self.bins = n_fft // 2 + 1
+        self.clock = FrameClock(n_fft // hop_length, dim, kernel_size) if frame_clock else None
         self.envelope = MelEnvelope(
             sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max,
             floor=floor,
@@ -185,6 +223,8 @@ class IstftNet(nn.Module):
 
     def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.embed(log_mel)
+        if self.clock is not None:
+            x = x + self.clock(log_mel)
         x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
@@ -238,6 +278,7 @@ class IstftSpectrumExport(nn.Module):
 __all__ = [
     "BasisProduct",
     "ConvNeXtBlock",
+    "FrameClock",
     "InverseSTFT",
     "IstftNet",
     "IstftSpectrumExport",

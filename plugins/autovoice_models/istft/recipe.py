@@ -77,6 +77,7 @@ def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
         layers=options.layers or layers,
         kernel_size=options.kernel_size,
         floor=options.magnitude_floor,
+        frame_clock=options.frame_clock,
     )
 
 

@@ -48,6 +48,12 @@ class IstftOptions:
         "(benchmarks/bench_istft.py, docs/istft.md).",
         checks=[one_of(*OUTPUTS)],
     )
+    frame_clock: bool = setting(
+        False,
+        doc="Give the network the frame index modulo n_fft / hop_length (as cosines and "
+        "sines), which a bin's phase advance at its centre frequency repeats with: without it "
+        "a convolution over a steady mel makes the same phase every frame (docs/istft.md).",
+    )
     segment_size: int = kit.segment_size(16384)
     learning_rate: float | None = kit.learning_rate()
     lr_decay: float = kit.lr_decay(0.5)
