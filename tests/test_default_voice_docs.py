@@ -1,0 +1,72 @@
+"""Every command of docs/default-voice.md runs, in the order the page gives them, on a demo
+corpus instead of the distilled one and for a few steps instead of thousands: the continuation
+from the weights kept under ``training/`` included, and the export that ships the voice (into a
+copy of the default voice, never the shipped one)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autovoice.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "default-voice.md"
+SHORT = [
+    "--set", "training.max_steps=2", "--set", "training.val_every=2",
+    "--set", "training.batch_size=2", "--set", "training.checkpoint_every=2",
+]  # fmt: skip
+
+
+def commands() -> list[list[str]]:
+    """The page's ``sh`` commands, continuation lines joined and comments dropped."""
+    blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.DOTALL)
+    text = "\n".join(blocks).replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in text.splitlines() if line.strip()]
+
+
+def _demo_corpus(where: Path) -> None:
+    from autovoice.corpus.demo import make_demo_corpus
+
+    make_demo_corpus(where, speakers=1, sentences=6, seed=0, workers=1)
+
+
+def _run(args: list[str], tmp_path: Path) -> None:
+    if args[:2] == ["corpus", "distill"]:
+        _demo_corpus(tmp_path / args[2])  # the teacher is a separate install, and slow
+        return
+    if args[0] == "train":
+        args = [*args, *SHORT]
+    assert main(args) == 0, args
+
+
+@pytest.mark.slow
+def test_the_commands_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    monkeypatch.chdir(tmp_path)
+    for name in ("XDG_DATA_HOME", "AUTOVOICE_VOICES_DIR", "AUTOVOICE_VOICE"):
+        monkeypatch.delenv(name, raising=False)
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    (tmp_path / "training").symlink_to(ROOT / "training")  # read, never written
+    shipped = ROOT / "autovoice" / "voices" / "default"
+    shutil.copytree(shipped, tmp_path / "autovoice" / "voices" / "default")
+    found = commands()
+    assert found[0][:2] == ["pip", "install"]
+    kept = [c for c in found if "--init" in c and c[c.index("--init") + 1].startswith("training/")]
+    assert kept, "the page continues from the weights kept under training/"
+    for command in found:
+        if command[0] == "autovoice":
+            _run(command[1:], tmp_path)
+    printed = capsys.readouterr().out
+    assert "init from training/istft-small/vocoder/step-000009000: loaded 62 tensors" in printed
+    exported = tmp_path / "autovoice" / "voices" / "default" / "manifest.json"
+    assert exported.stat().st_mtime > (shipped / "manifest.json").stat().st_mtime
+    assert os.path.samefile(tmp_path / "training", ROOT / "training")
