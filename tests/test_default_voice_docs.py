@@ -6,14 +6,13 @@ copy of the default voice, never the shipped one)."""
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import shutil
 from pathlib import Path
 
 import pytest
 
 from autovoice.cli import main
+from tests._doc_commands import sh_commands, user_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "default-voice.md"
@@ -21,13 +20,6 @@ SHORT = [
     "--set", "training.max_steps=2", "--set", "training.val_every=2",
     "--set", "training.batch_size=2", "--set", "training.checkpoint_every=2",
 ]  # fmt: skip
-
-
-def commands() -> list[list[str]]:
-    """The page's ``sh`` commands, continuation lines joined and comments dropped."""
-    blocks = re.findall(r"```sh\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.DOTALL)
-    text = "\n".join(blocks).replace("\\\n", " ")
-    return [shlex.split(line, comments=True) for line in text.splitlines() if line.strip()]
 
 
 def _demo_corpus(where: Path) -> None:
@@ -49,16 +41,12 @@ def _run(args: list[str], tmp_path: Path) -> None:
 def test_the_commands_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxruntime")
-    monkeypatch.chdir(tmp_path)
-    for name in ("XDG_DATA_HOME", "AUTOVOICE_VOICES_DIR", "AUTOVOICE_VOICE"):
-        monkeypatch.delenv(name, raising=False)
+    user_folder(tmp_path, monkeypatch)
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     (tmp_path / "training").symlink_to(ROOT / "training")  # read, never written
     shipped = ROOT / "autovoice" / "voices" / "default"
     shutil.copytree(shipped, tmp_path / "autovoice" / "voices" / "default")
-    found = commands()
+    found = sh_commands(PAGE)
     assert found[0][:2] == ["pip", "install"]
     kept = [c for c in found if "--init" in c and c[c.index("--init") + 1].startswith("training/")]
     assert kept, "the page continues from the weights kept under training/"

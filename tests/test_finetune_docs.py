@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autovoice.cli import main
+from tests._doc_commands import user_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "fine-tuning.md"
@@ -45,12 +46,7 @@ def _run(args: list[str], tmp_path: Path) -> None:
 def test_the_commands_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxruntime")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("XDG_DATA_HOME", "AUTOVOICE_VOICES_DIR", "AUTOVOICE_VOICE"):
-        monkeypatch.delenv(name, raising=False)
+    user_folder(tmp_path, monkeypatch)
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "finetune-acoustic.toml").write_text(
         (ROOT / "configs" / "finetune-acoustic.toml").read_text()
