@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,11 @@ import pytest
 
 from autovoice.cli import main
 from tests._doc_commands import sh_commands, user_folder
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
