@@ -121,3 +121,63 @@ def test_a_pages_toml_tables_are_configuration(page: str) -> None:
             for key, value in values.get("options", {}).items():
                 got = getattr(getattr(config, section).options, key)
                 assert (list(got) if isinstance(got, tuple) else got) == value, (section, key)
+
+
+# -- Python snippets ------------------------------------------------------------------------------
+
+
+def _snippet(page: str) -> str:
+    (snippet,) = _snippets(DOCS / page, "python")
+    return snippet
+
+
+def _exec(page: str, names: dict[str, Any], snippet: str | None = None) -> dict[str, Any]:
+    code = snippet if snippet is not None else _snippet(page)
+    exec(compile(code, str(DOCS / page), "exec"), names)
+    return names
+
+
+def test_the_inference_pages_snippet_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user_folder(tmp_path, monkeypatch)
+    (tmp_path / "voice").symlink_to(ROOT / "autovoice" / "voices" / "default")
+    names = _exec("inference.md", {})
+    engine = names["engine"]
+    assert names["wave"].ndim == 1 and names["wave"].size > engine.sample_rate // 2
+    assert [w.ndim for w in names["waves"]] == [1, 1]
+    assert capsys.readouterr().out.startswith(f"{engine.sample_rate} ")
+
+
+def test_the_pitch_pages_snippet_runs() -> None:
+    """On a 150 Hz tone and two utterances' f0: the tone is found, and normalization puts the
+    voiced frames near zero mean."""
+    rate = 22050
+    t = np.arange(rate // 2) / rate
+    wave = (0.5 * np.sin(2 * np.pi * 150.0 * t)).astype(np.float32)
+    others = [np.array([0.0, 140.0, 160.0, 0.0], np.float32)]
+    names = _exec("pitch.md", {"np": np, "wave": wave, "f0_of_every_utterance": others})
+    voiced = names["f0"][names["f0"] > 0]
+    assert voiced.size and abs(float(np.median(voiced)) - 150.0) < 3.0
+    assert names["normalized"].shape == names["f0"].shape
+
+
+@pytest.mark.slow
+def test_the_data_pages_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``"cuda"`` read as ``"cpu"`` where no GPU is: every batch comes out on the device,
+    its mels scaled by the statistics."""
+    torch = pytest.importorskip("torch")
+    user_folder(tmp_path, monkeypatch)
+    _demo_corpus(tmp_path / "corpus")
+    (tmp_path / "voice.toml").write_text(
+        '[data]\ncorpus = "corpus"\nval_fraction = 0.2\nmin_duration = 0.1\n'
+        "[data.options]\nsegment_size = 0\n[training]\nbatch_size = 2\n",
+        encoding="utf-8",
+    )
+    snippet = _snippet("data.md")
+    if not torch.cuda.is_available():
+        snippet = snippet.replace('"cuda"', '"cpu"')
+    names = _exec("data.md", {}, snippet)
+    assert set(names["loaders"]) == {"train", "val", "test"}
+    assert names["stats"]["utterances"] > 0
+    assert isinstance(names["batch"]["mels"], torch.Tensor)
