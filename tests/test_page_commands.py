@@ -181,3 +181,81 @@ def test_the_data_pages_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert set(names["loaders"]) == {"train", "val", "test"}
     assert names["stats"]["utterances"] > 0
     assert isinstance(names["batch"]["mels"], torch.Tensor)
+
+
+class _Sampler:
+    """Stands for a data sampler: its position is plain data."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+    def state_dict(self) -> dict[str, int]:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.position = state["position"]
+
+
+def test_the_checkpoint_pages_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save, resume and load as the page writes it, with small stand-ins for its names: what
+    resumes is what was saved (weights, optimizer, data position), and the warm start loads
+    a checkpoint of another run, made here first."""
+    torch = pytest.importorskip("torch")
+    from autovoice.config import Config
+    from autovoice.training import CheckpointManager
+
+    monkeypatch.chdir(tmp_path)
+
+    def parts(seed: int) -> dict[str, Any]:
+        torch.manual_seed(seed)
+        modules = {name: torch.nn.Linear(3, 2) for name in ("gen", "mpd", "msd")}
+        opt_g = torch.optim.AdamW(modules["gen"].parameters(), lr=1e-3)
+        opt_d = torch.optim.AdamW(
+            [*modules["mpd"].parameters(), *modules["msd"].parameters()], lr=1e-3
+        )
+        return {
+            **modules,
+            "opt_g": opt_g,
+            "opt_d": opt_d,
+            "sched_g": torch.optim.lr_scheduler.ExponentialLR(opt_g, 0.9),
+            "sched_d": torch.optim.lr_scheduler.ExponentialLR(opt_d, 0.9),
+        }
+
+    base = parts(1)
+    CheckpointManager("runs/base/checkpoints").save(
+        {"generator": base["gen"]}, None, None, 9, 200000, {"val_loss": 0.5}, Config()
+    )
+    saved = parts(2)
+    for name in ("gen", "mpd", "msd"):
+        saved[name](torch.ones(1, 3)).sum().backward()
+    saved["opt_g"].step()
+    saved["opt_d"].step()
+    resumed = parts(3)
+    names: dict[str, Any] = {
+        **saved,
+        "epoch": 4,
+        "step": 120,
+        "config": Config(),
+        "scaler": None,
+        "sampler": _Sampler(17),
+        "symbol_table": None,
+        "models": {"generator": resumed["gen"], "mpd": resumed["mpd"], "msd": resumed["msd"]},
+        "optimizers": {"generator": resumed["opt_g"], "disc": resumed["opt_d"]},
+        "schedulers": {"generator": resumed["sched_g"], "disc": resumed["sched_d"]},
+        "new_models": {"generator": torch.nn.Linear(3, 2)},
+    }
+    snippet = _snippet("checkpoints.md")
+    resume_at = snippet.index("epoch, step, checkpoint =")
+    _exec("checkpoints.md", names, snippet[:resume_at])
+    names["sampler"] = _Sampler(0)
+    _exec("checkpoints.md", names, snippet[resume_at:])
+    assert (names["epoch"], names["step"]) == (4, 120)
+    assert names["sampler"].position == 17
+    torch.testing.assert_close(resumed["gen"].weight, saved["gen"].weight, rtol=0, atol=0)
+    moments = [o.state_dict()["state"][0]["exp_avg"] for o in (resumed["opt_g"], saved["opt_g"])]
+    assert float(moments[1].abs().sum()) > 0
+    torch.testing.assert_close(moments[0], moments[1], rtol=0, atol=0)
+    torch.testing.assert_close(
+        names["new_models"]["generator"].weight, base["gen"].weight, rtol=0, atol=0
+    )
+    assert not names["report"].missing
