@@ -125,6 +125,19 @@ class StageSource:
         return self.config.model if TRAINING_STAGES[self.stage] == "model" else self.config.vocoder
 
 
+def _kept_stage(meta: Mapping[str, Any], accepted: tuple[str, ...]) -> str | None:
+    """The stage of a checkpoint kept as weights only (no ``state.pt``, which records it), as
+    far as its modules tell: a ``generator`` is a vocoder, which is all a vocoder stage needs
+    to be rebuilt; a ``model`` is one of the model stages, and says which only when just one
+    is accepted. None when they do not tell."""
+    contents = meta.get("contents")
+    modules = contents.get("modules", ()) if isinstance(contents, Mapping) else ()
+    if "generator" in modules:
+        return next((s for s in accepted if s in VOCODER_STAGES), "vocoder")
+    models = [s for s in accepted if TRAINING_STAGES.get(s) == "model"]
+    return models[0] if "model" in modules and len(models) == 1 else None
+
+
 def rebuild_stage(
     text: str | os.PathLike[str], stage: str | tuple[str, ...], registry: Registry
 ) -> StageSource:
@@ -134,10 +147,13 @@ def rebuild_stage(
     accepted = (stage,) if isinstance(stage, str) else tuple(stage)
     ref = resolve_checkpoint(text, registry)
     manager = CheckpointManager(ref.store, registry=registry, recover=False)
-    checkpoint, weights, _state = manager.read(ref.name)
-    saved = checkpoint.extra_state.get("stage")
+    checkpoint, weights = manager.read_weights(ref.name)
+    saved = checkpoint.extra_state.get("stage") or _kept_stage(checkpoint.meta, accepted)
     if saved not in TRAINING_STAGES:
-        raise StageError(f"{ref.location}: the checkpoint does not say which stage it trained")
+        kept = "" if checkpoint.extra_state else " (kept as weights only, without its state.pt)"
+        raise StageError(
+            f"{ref.location}: the checkpoint{kept} does not say which stage it trained"
+        )
     if saved not in accepted:
         others = f" (or {', '.join(accepted[1:])})" if len(accepted) > 1 else ""
         raise StageError(
