@@ -72,15 +72,23 @@ class LogMel(torch.nn.Module):
                 f"wave of {wave.shape[-1]} samples is too short: at least {self.min_samples} "
                 f"are needed for one frame (n_fft={self.n_fft}, hop_length={self.hop_length})"
             )
-        magnitude = self.magnitude(wave if wave.dim() == 2 else wave.unsqueeze(0))
-        mel = torch.matmul(self.mel_basis, magnitude)
-        out = torch.log(torch.clamp(mel, min=self.log_clamp))
+        out = self.of_spectrum(self.spectrum(wave if wave.dim() == 2 else wave.unsqueeze(0)))
         return out if wave.dim() == 2 else out.squeeze(0)
+
+    def of_spectrum(self, spectrum: torch.Tensor) -> torch.Tensor:
+        """The log-mel ``(batch, n_mels, frames)`` of a complex STFT that :meth:`spectrum`
+        made: for a caller that needs both, one STFT instead of two."""
+        mel = torch.matmul(self.mel_basis, self._magnitude(spectrum))
+        return torch.log(torch.clamp(mel, min=self.log_clamp))
 
     def magnitude(self, wave: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` to the linear STFT magnitude ``(batch, n_fft // 2 + 1, frames)``
         the log-mel is made from (the features' framing and ``MAGNITUDE_EPS``)."""
-        parts = torch.view_as_real(self.spectrum(wave))
+        return self._magnitude(self.spectrum(wave))
+
+    @staticmethod
+    def _magnitude(spectrum: torch.Tensor) -> torch.Tensor:
+        parts = torch.view_as_real(spectrum)
         return torch.sqrt(parts.pow(2).sum(-1) + MAGNITUDE_EPS)
 
     def spectrum(self, wave: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,8 @@ def feature_matching_loss(real: Features, fake: Features) -> torch.Tensor:
     return total
 
 
+MAGNITUDE_FLOOR = 1e-7**0.5
+"""Magnitudes of the STFT loss are clamped here before the log."""
 STFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 """(FFT size, hop, window) of the multi-resolution STFT loss, as in Parallel WaveGAN."""
 
@@ -56,8 +58,9 @@ class MultiResolutionSTFTLoss(nn.Module):
         n_fft, hop, win = self.resolutions[i]
         window = getattr(self, f"window{i}")
         spec = torch.stft(wave, n_fft, hop, win, window=window, return_complex=True)
-        parts = torch.view_as_real(spec)
-        return torch.sqrt(torch.clamp(parts.pow(2).sum(-1), min=1e-7))
+        # |z| clamped at sqrt(1e-7): the same as sqrt(max(re² + im², 1e-7)), and with its
+        # backward about half the time of squaring the real view's two parts (measured on a CPU)
+        return torch.clamp(spec.abs(), min=MAGNITUDE_FLOOR)
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         total = fake.new_zeros(())

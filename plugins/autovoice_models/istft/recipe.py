@@ -111,7 +111,7 @@ class IstftTraining:
         features = follow(self.features, audio)
         with torch.no_grad():
             spectrum = features.spectrum(audio)
-            mel = features(audio)
+            mel = features.of_spectrum(spectrum)
         spectrum = first_frames(spectrum, frames)
         floor = self.options.magnitude_floor
         magnitude = spectrum.abs()
@@ -133,7 +133,8 @@ class IstftTraining:
         target = self._targets(audio, out["real"].shape[-1])
         wave = out["wave"]
         features = follow(self.features, wave)
-        regenerated = features.spectrum(wave)[..., : out["real"].shape[-1]]
+        spectrum = features.spectrum(wave)
+        regenerated = spectrum[..., : out["real"].shape[-1]]
         losses = {
             "magnitude_loss": F.l1_loss(out["log_magnitude"], target["log_magnitude"]),
             **phase_losses(out["phase"], target["phase"], target.get("weight")),
@@ -141,7 +142,9 @@ class IstftTraining:
             + F.l1_loss(out["imag"], target["imag"]),
             "consistency_loss": F.l1_loss(regenerated.real, out["real"])
             + F.l1_loss(regenerated.imag, out["imag"]),
-            "mel_loss": F.l1_loss(features(wave)[..., : target["mel"].shape[-1]], target["mel"]),
+            "mel_loss": F.l1_loss(
+                features.of_spectrum(spectrum)[..., : target["mel"].shape[-1]], target["mel"]
+            ),
             "stft_loss": follow(self.stft_loss, wave)(wave, audio[..., : wave.shape[-1]]),
         }
         return losses
