@@ -102,3 +102,28 @@ def test_resume_keeps_the_learning_rate_it_saved_when_nothing_changed(corpus, tm
     assert trainer.optimizers["model"].param_groups[0]["lr"] == saved
     assert isinstance(trainer.schedulers["model"], torch.optim.lr_scheduler.LambdaLR)
     assert isinstance(first.recipe.optimizers[0], OptimizerSpec)
+
+
+def test_a_setting_added_since_the_checkpoint_is_its_default_not_a_change():
+    """A checkpoint saved before an option existed resumes when this run leaves the option at
+    its default, and is refused, naming it, when this run sets it otherwise; another plugin's
+    options are not filled with this one's defaults."""
+    from autovoice.config import Config, unstructure
+    from autovoice.training.config_changes import with_defaults
+    from autovoice_models.istft.spec import IstftOptions
+
+    def config(**options: object) -> Config:
+        vocoder = attrs.evolve(Config().vocoder, name="istft", options=IstftOptions(**options))
+        return attrs.evolve(Config(), vocoder=vocoder)
+
+    current = config()
+    saved = unstructure(current)
+    del saved["vocoder"]["options"]["frame_clock"]  # saved before the option existed
+    del saved["training"]["grad_clip"]
+    assert config_changes(saved, unstructure(current))  # read as saved: two changes
+    assert config_changes(with_defaults(saved, current), unstructure(current)) == []
+    clocked = config(frame_clock=True)
+    (change,) = config_changes(with_defaults(saved, clocked), unstructure(clocked))
+    assert describe(change) == "vocoder.options.frame_clock: False -> True"
+    other = dict(saved, vocoder={"name": "hifigan", "options": {"preset": "v2"}})
+    assert with_defaults(other, current)["vocoder"] == other["vocoder"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["FREE", "Change", "binding", "config_changes", "describe"]
+__all__ = ["FREE", "Change", "binding", "config_changes", "describe", "with_defaults"]
 
 FREE: tuple[str, ...] = (
     "training.max_steps",
@@ -63,6 +63,33 @@ def _leaves(value: Any, prefix: str) -> dict[str, Any]:
             leaves.update(_leaves(item, f"{prefix}.{key}" if prefix else str(key)))
         return leaves
     return {prefix: list(value) if isinstance(value, tuple) else value}
+
+
+def with_defaults(saved: Any, current: Any) -> Any:
+    """The unstructured configuration ``saved`` as this code reads it: every setting it lacks
+    that ``current``'s types (the config's sections, and the options of a plugin of the same
+    name) define takes its default, so that a setting added since the checkpoint was saved is
+    no change unless this run sets it otherwise. What ``saved`` holds is kept as it is."""
+    if not (attrs.has(type(current)) and isinstance(saved, Mapping)):
+        return saved
+    if "name" in saved and saved["name"] != getattr(current, "name", saved["name"]):
+        return saved  # another plugin: its options are not this one's
+    filled = dict(saved)
+    for field in attrs.fields(type(current)):
+        if field.name in saved:
+            filled[field.name] = with_defaults(saved[field.name], getattr(current, field.name))
+            continue
+        default = field.default
+        factory = getattr(default, "factory", None)  # an attrs.Factory
+        if factory is not None:
+            if getattr(default, "takes_self", False):  # made from other values: not alone
+                continue
+            default = factory()
+        if default is not attrs.NOTHING and default is not None:
+            from autovoice.config import unstructure
+
+            filled[field.name] = unstructure(default)
+    return filled
 
 
 def config_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[Change]:

@@ -124,7 +124,12 @@ class Trainer:
 
     def _check_config(self, checkpoint: Any, allowed: bool) -> None:
         from autovoice.training.checkpoints.meta import plain_config
-        from autovoice.training.config_changes import binding, config_changes, describe
+        from autovoice.training.config_changes import (
+            binding,
+            config_changes,
+            describe,
+            with_defaults,
+        )
 
         saved = checkpoint.config
         if not isinstance(saved, Mapping):
@@ -133,7 +138,7 @@ class Trainer:
                 checkpoint.location,
             )
             return
-        changes = config_changes(saved, plain_config(self.config))
+        changes = config_changes(with_defaults(saved, self.config), plain_config(self.config))
         refused = binding(changes)
         if refused and not allowed:
             listed = "; ".join(describe(c) for c in refused)
