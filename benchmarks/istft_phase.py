@@ -1,0 +1,186 @@
+"""Where an istft vocoder checkpoint loses: its magnitude or its phase, and which part of the
+phase. Run by hand on a checkpoint (a training checkpoint or one kept as weights only)::
+
+    python -m benchmarks.istft_phase training/istft-small/vocoder/step-000009000 [--sentences 12]
+
+The teacher (``hibari-tts``, a bench peer) reads the first held-out sentences, prepared as the
+copy-synthesis suite prepares them (:func:`benchmarks.bench_copysynth.teacher_recordings`). Each
+recording's log-mel goes through the network, and waveforms are made by one inverse STFT from
+mixes of its prediction and the recording's own STFT, then scored by PESQ-wb against the
+recording (:func:`benchmarks.bench_copysynth.pesq_wb`):
+
+- ``predicted``: the network's magnitude and phase (what the vocoder makes);
+- ``predicted magnitude, true phase`` and ``true magnitude, predicted phase``: which half loses;
+- ``predicted magnitude, N Griffin-Lim iterations from the predicted phase``: whether a few
+  phase-retrieval iterations repair the phase (fast Griffin-Lim, momentum 0.99).
+
+Then the phase's errors, magnitude-weighted and anti-wrapped (radians; about pi/2 is unrelated):
+of the instantaneous frequency (the difference along time), of the group delay (along
+frequency), and of the phase itself; with two predictors of the instantaneous frequency for
+scale: every bin advancing at its centre frequency (``2 pi k hop / n_fft`` a frame), and the
+same in voiced frames below 4 kHz only, beside the network's there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+GRIFFIN_LIM_ITERATIONS = (4, 16)
+VOICED_BELOW_HZ = 4000.0
+
+
+def wrapped(x: np.ndarray) -> np.ndarray:
+    """Distance of each angle to the nearest whole turn."""
+    return np.abs(x - 2 * np.pi * np.round(x / (2 * np.pi)))
+
+
+def weighted_mean(error: np.ndarray, weight: np.ndarray) -> float:
+    return float((error * weight).sum() / max(float(weight.sum()), 1e-12))
+
+
+class Probe:
+    """The network of one checkpoint, and the STFT pair of its audio settings."""
+
+    def __init__(self, net: Any, audio: Any) -> None:
+        from autovoice.audio.features import hann_window, stft_padding
+
+        self.net, self.audio = net.eval(), audio
+        self.n_fft, self.hop = audio.n_fft, audio.hop_length
+        window = np.array(hann_window(audio.win_length, audio.n_fft), np.float32)
+        self.window = torch.from_numpy(window)
+        self.left = stft_padding(audio.n_fft, audio.hop_length)
+
+    def stft(self, wave: torch.Tensor, frames: int) -> torch.Tensor:
+        """``(bins, frames)``: the features' framing, as the vocoder's inverse undoes it."""
+        right = self.n_fft - self.hop - self.left
+        padded = torch.nn.functional.pad(wave[None, None], (self.left, right), mode="reflect")
+        windows = padded[0, 0].unfold(-1, self.n_fft, self.hop)[:frames] * self.window
+        return torch.fft.rfft(windows, dim=-1).T
+
+    def inverse(self, magnitude: torch.Tensor, phase: torch.Tensor, iterations: int = 0) -> Any:
+        """The waveform of ``magnitude`` with the unit ``phase``, after ``iterations`` of fast
+        Griffin-Lim started from it."""
+        spectrum, previous = magnitude * phase, None
+        for _ in range(iterations):
+            wave = self.net.istft(spectrum.real[None], spectrum.imag[None])[0]
+            rebuilt = self.stft(wave, magnitude.shape[-1])
+            step = rebuilt if previous is None else rebuilt + 0.99 * (rebuilt - previous)
+            previous = rebuilt
+            spectrum = magnitude * step / (step.abs() + 1e-8)
+        return self.net.istft(spectrum.real[None], spectrum.imag[None])[0].numpy()
+
+    def clip(self, reference: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+        """PESQ of each mix and the phase errors, for one recording."""
+        from autovoice.audio.features import log_mel_from_config
+        from autovoice.audio.pitch import estimate_pitch
+        from benchmarks.bench_copysynth import pesq_wb
+
+        mel = torch.from_numpy(log_mel_from_config(reference, self.audio)[None])
+        with torch.no_grad():
+            log_magnitude, r, i = self.net(mel.float())
+            frames = log_magnitude.shape[-1]
+            magnitude = torch.exp(log_magnitude[0])
+            direction = torch.complex(r[0], i[0])
+            phase = direction / (direction.abs() + 1e-12)
+            true = self.stft(torch.from_numpy(reference[: frames * self.hop]), frames)
+            true_phase = true / (true.abs() + 1e-12)
+            mixes = {
+                "predicted": (magnitude, phase, 0),
+                "predicted magnitude, true phase": (magnitude, true_phase, 0),
+                "true magnitude, predicted phase": (true.abs(), phase, 0),
+                **{
+                    f"predicted magnitude, {n} Griffin-Lim iterations from the predicted phase": (
+                        magnitude, phase, n,
+                    )
+                    for n in GRIFFIN_LIM_ITERATIONS
+                },
+            }  # fmt: skip
+            rate = self.audio.sample_rate
+            scores = {k: pesq_wb(self.inverse(*mix), reference, rate) for k, mix in mixes.items()}
+        ours, theirs = np.angle(phase.numpy()), np.angle(true.numpy())
+        weight = np.abs(true.numpy())
+        along_time = np.sqrt(weight[:, 1:] * weight[:, :-1])
+        bins = np.arange(weight.shape[0])[:, None]
+        centre = 2 * np.pi * bins * self.hop / self.n_fft + 0 * along_time
+        true_if = np.diff(theirs, axis=1)
+        f0 = estimate_pitch(reference, sample_rate=rate, hop_length=self.hop, n_frames=frames)
+        voiced = (f0[1:] > 0) & (f0[:-1] > 0)
+        low = (bins * rate / self.n_fft) < VOICED_BELOW_HZ
+        voiced_weight = along_time * voiced[None] * low
+        ours_if = np.diff(ours, axis=1)
+        errors = {
+            "instantaneous frequency": weighted_mean(wrapped(ours_if - true_if), along_time),
+            "instantaneous frequency, each bin at its centre frequency": weighted_mean(
+                wrapped(centre - true_if), along_time
+            ),
+            f"instantaneous frequency, voiced frames below {VOICED_BELOW_HZ:.0f} Hz": (
+                weighted_mean(wrapped(ours_if - true_if), voiced_weight)
+            ),
+            "the same, each bin at its centre frequency": weighted_mean(
+                wrapped(centre - true_if), voiced_weight
+            ),
+            "group delay": weighted_mean(
+                wrapped(np.diff(ours, axis=0) - np.diff(theirs, axis=0)),
+                np.sqrt(weight[1:] * weight[:-1]),
+            ),
+            "phase itself": weighted_mean(wrapped(ours - theirs), weight),
+        }
+        return scores, errors
+
+
+def probe(net: Any, audio: Any, references: Sequence[np.ndarray]) -> dict[str, dict[str, float]]:
+    """Mean PESQ of each mix and mean phase errors over ``references``."""
+    runner = Probe(net, audio)
+    clips = [runner.clip(np.asarray(r, np.float32)) for r in references]
+
+    def mean(rows: list[dict[str, float]]) -> dict[str, float]:
+        return {
+            k: statistics.fmean(v for v in (row[k] for row in rows) if not math.isnan(v))
+            for k in rows[0]
+        }
+
+    return {"pesq_wb": mean([c[0] for c in clips]), "phase_error": mean([c[1] for c in clips])}
+
+
+def load_net(checkpoint: str) -> tuple[Any, Any]:
+    """The istft network of a vocoder checkpoint (kept as weights only or not) and its audio
+    settings."""
+    from autovoice.commands.plugins import registry
+    from autovoice.training.stages import VOCODER_STAGES, rebuild_stage
+
+    source = rebuild_stage(checkpoint, VOCODER_STAGES, registry())
+    if source.config.vocoder.name != "istft":
+        raise SystemExit(f"{checkpoint}: a {source.config.vocoder.name} vocoder, not istft")
+    return source.recipe.modules["generator"], source.config.audio
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from autovoice.corpus.distill import load_heldout
+    from autovoice.text import normalize_text
+    from benchmarks.bench_copysynth import teacher_recordings
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--sentences", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    net, audio = load_net(args.checkpoint)
+    texts = [normalize_text(t) for t in load_heldout()[: args.sentences]]
+    result = probe(net, audio, teacher_recordings(texts, audio.sample_rate, args.threads))
+    print(f"{args.checkpoint}, {len(texts)} held-out sentences of the teacher")
+    for section, rows in result.items():
+        for name, value in rows.items():
+            print(f"{section:12s} {value:7.3f}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
