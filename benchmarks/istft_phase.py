@@ -12,13 +12,17 @@ recording (:func:`benchmarks.bench_copysynth.pesq_wb`):
 - ``predicted``: the network's magnitude and phase (what the vocoder makes);
 - ``predicted magnitude, true phase`` and ``true magnitude, predicted phase``: which half loses;
 - ``predicted magnitude, N Griffin-Lim iterations from the predicted phase``: whether a few
-  phase-retrieval iterations repair the phase (fast Griffin-Lim, momentum 0.99).
+  phase-retrieval iterations repair the phase (fast Griffin-Lim, momentum 0.99);
+- ``predicted magnitude, a pulse train's phase where voiced``: the harmonic phase a
+  source-filter vocoder would have, from the f0 :func:`autovoice.audio.pitch.estimate_pitch`
+  finds in the recording (the network's phase elsewhere): whether an f0-driven phase would do.
 
 Then the phase's errors, magnitude-weighted and anti-wrapped (radians; about pi/2 is unrelated):
 of the instantaneous frequency (the difference along time), of the group delay (along
 frequency), and of the phase itself; with two predictors of the instantaneous frequency for
-scale: every bin advancing at its centre frequency (``2 pi k hop / n_fft`` a frame), and the
-same in voiced frames below 4 kHz only, beside the network's there.
+scale: every bin advancing at its centre frequency (``2 pi k hop / n_fft`` a frame), and, in
+voiced frames below 4 kHz only, beside the network's there, the same and every bin advancing at
+the harmonic of the estimated f0 nearest it.
 """
 
 from __future__ import annotations
@@ -91,17 +95,32 @@ class Probe:
             phase = direction / (direction.abs() + 1e-12)
             true = self.stft(torch.from_numpy(reference[: frames * self.hop]), frames)
             true_phase = true / (true.abs() + 1e-12)
+            f0 = estimate_pitch(
+                reference, sample_rate=self.audio.sample_rate, hop_length=self.hop, n_frames=frames
+            )
+            pulse = self.stft(torch.from_numpy(pulse_train(f0, self.audio)), frames)
+            loud = pulse.abs() > 0.05 * pulse.abs().amax(dim=0, keepdim=True)
+            voiced_phase = torch.where(
+                loud & torch.from_numpy(f0 > 0)[None], pulse / (pulse.abs() + 1e-12), phase
+            )
             mixes = {
                 "predicted": (magnitude, phase, 0),
+                "predicted magnitude, a pulse train's phase where voiced": (
+                    magnitude,
+                    voiced_phase,
+                    0,
+                ),
                 "predicted magnitude, true phase": (magnitude, true_phase, 0),
                 "true magnitude, predicted phase": (true.abs(), phase, 0),
                 **{
                     f"predicted magnitude, {n} Griffin-Lim iterations from the predicted phase": (
-                        magnitude, phase, n,
+                        magnitude,
+                        phase,
+                        n,
                     )
                     for n in GRIFFIN_LIM_ITERATIONS
                 },
-            }  # fmt: skip
+            }
             rate = self.audio.sample_rate
             scores = {k: pesq_wb(self.inverse(*mix), reference, rate) for k, mix in mixes.items()}
         ours, theirs = np.angle(phase.numpy()), np.angle(true.numpy())
@@ -110,8 +129,10 @@ class Probe:
         bins = np.arange(weight.shape[0])[:, None]
         centre = 2 * np.pi * bins * self.hop / self.n_fft + 0 * along_time
         true_if = np.diff(theirs, axis=1)
-        f0 = estimate_pitch(reference, sample_rate=rate, hop_length=self.hop, n_frames=frames)
         voiced = (f0[1:] > 0) & (f0[:-1] > 0)
+        mean_f0 = np.where(voiced, 0.5 * (f0[1:] + f0[:-1]), 1.0)[None]
+        harmonic = np.maximum(np.round(bins * rate / self.n_fft / mean_f0), 1)
+        harmonic_if = harmonic * 2 * np.pi * mean_f0 * self.hop / rate
         low = (bins * rate / self.n_fft) < VOICED_BELOW_HZ
         voiced_weight = along_time * voiced[None] * low
         ours_if = np.diff(ours, axis=1)
@@ -126,6 +147,9 @@ class Probe:
             "the same, each bin at its centre frequency": weighted_mean(
                 wrapped(centre - true_if), voiced_weight
             ),
+            "the same, each bin at the harmonic of the estimated f0 nearest it": weighted_mean(
+                wrapped(harmonic_if - true_if), voiced_weight
+            ),
             "group delay": weighted_mean(
                 wrapped(np.diff(ours, axis=0) - np.diff(theirs, axis=0)),
                 np.sqrt(weight[1:] * weight[:-1]),
@@ -133,6 +157,22 @@ class Probe:
             "phase itself": weighted_mean(wrapped(ours - theirs), weight),
         }
         return scores, errors
+
+
+def pulse_train(f0: np.ndarray, audio: Any) -> np.ndarray:
+    """Every harmonic of ``f0`` (Hz per frame, 0 unvoiced; linear between frame centres) below
+    the Nyquist frequency, in cosine phase, zero where unvoiced: the source a source-filter
+    vocoder would take its harmonic phase from."""
+    rate, hop = audio.sample_rate, audio.hop_length
+    samples = np.arange(f0.size * hop)
+    f = np.interp(samples, np.arange(f0.size) * hop + hop / 2, f0)
+    voiced = f > 0
+    steady = np.where(voiced, f, 100.0)
+    phase = 2 * np.pi * np.cumsum(steady) / rate
+    wave = np.zeros(samples.size)
+    for h in range(1, int(rate / 2 / 50)):
+        wave += np.where(voiced & (h * steady < rate / 2 - 500), np.cos(h * phase), 0.0)
+    return wave.astype(np.float32)
 
 
 def probe(net: Any, audio: Any, references: Sequence[np.ndarray]) -> dict[str, dict[str, float]]:
