@@ -70,9 +70,7 @@ def test_the_demo_runs_twice_in_one_folder(tmp_path, monkeypatch):
     assert any("not scored" in line and "autovoice[eval]" in line for line in lines)
     lines.clear()
     result = run_demo(folder, steps=2, vocoder_steps=2, sentences=6, say=lines.append)
-    assert [line[:5] for line in lines if line.startswith("[")] == [
-        f"[{n}/7]" for n in range(1, 8)
-    ]
+    assert [line[:5] for line in lines if line.startswith("[")] == [f"[{n}/7]" for n in range(1, 8)]
     for path in result.files:
         assert path.exists(), path
     assert (folder / "voice" / "manifest.json").is_file()

@@ -184,23 +184,52 @@ def test_the_recipe_learns_magnitude_and_phase_of_speech(tmp_path):
     assert np.isfinite(media["audio/generated"]).all()
 
 
-def test_the_adversarial_recipe_runs_a_discriminator_step_first(tmp_path):
+@pytest.mark.parametrize("name", ["mrd", "phase"])
+def test_the_adversarial_recipe_runs_a_discriminator_step_first(tmp_path, name):
     torch.manual_seed(0)
     batch = speech_batch(tmp_path / "corpus", size=2)
-    options = attrs.evolve(SMALL, discriminators="mrd", adversarial_start_step=5)
+    options = attrs.evolve(SMALL, discriminators=name, adversarial_start_step=5)
     recipe = build_recipe(options, audio=AUDIO, training=TrainingConfig())
     assert [s.name for s in recipe.steps] == ["discriminator", "generator"]
     assert recipe.steps[0].start_step == 5
-    assert set(recipe.modules) == {"generator", "mrd"}
+    assert set(recipe.modules) == {"generator", name}
     scratch: dict = {}
     d = recipe.steps[0].loss(batch, scratch)
-    assert float(d["loss"]) > 0 and "generated" in scratch
+    assert float(d["loss"]) > 0 and "generated" in scratch and f"{name}_loss" in d
     g = recipe.steps[1].loss(batch, scratch)
     assert {"adv_loss", "fm_loss"} <= set(g)
     g["loss"].backward()
-    assert all(p.grad is None for p in recipe.modules["mrd"].parameters())  # frozen for G
+    assert all(p.grad is None for p in recipe.modules[name].parameters())  # frozen for G
+    assert any(p.grad is not None for p in recipe.modules["generator"].parameters())
     alone = recipe.steps[1].loss(batch, {})
     assert "adv_loss" not in alone  # before the discriminator starts
+
+
+def test_the_phase_discriminator_sees_where_a_click_is_in_its_frame():
+    """A click moved by 37 samples turns each bin's phase by ``2 pi k 37 / n_fft``: the
+    group-delay phasors move by that turn, the instantaneous-frequency ones (the advance from
+    frame to frame, less each bin's centre frequency) stay; bins above 4 kHz are left out."""
+    from autovoice_models.istft.discriminators import PhaseDiscriminator
+
+    disc = PhaseDiscriminator(
+        sample_rate=AUDIO.sample_rate, n_fft=AUDIO.n_fft, hop_length=AUDIO.hop_length
+    )
+    click = torch.zeros(1, 8192)
+    click[0, 4096] = 1.0
+    maps, later = disc.maps(click), disc.maps(torch.roll(click, 37, dims=-1))
+    assert maps.shape[1] == 5 and maps.shape[-1] == int(4000 * AUDIO.n_fft / AUDIO.sample_rate)
+    both = (maps[:, 0] > -2) & (later[:, 0] > -2)  # frames that hold the click, both times
+    turn = abs(
+        complex(math.cos(2 * math.pi * 37 / AUDIO.n_fft), math.sin(2 * math.pi * 37 / AUDIO.n_fft))
+        - 1
+    )
+    group_delay = torch.complex(maps[:, 3], maps[:, 4]) - torch.complex(later[:, 3], later[:, 4])
+    frequency = torch.complex(maps[:, 1], maps[:, 2]) - torch.complex(later[:, 1], later[:, 2])
+    assert both.sum() > 100
+    assert float(group_delay.abs()[both].median()) == pytest.approx(turn, rel=0.2)
+    assert float(frequency.abs()[both].median()) < 0.2 * turn
+    scores, features = disc(torch.randn(2, 8192))
+    assert len(scores) == len(features) == 1 and scores[0].shape[0] == 2
 
 
 def test_the_discriminator_scores_every_resolution():
@@ -217,7 +246,7 @@ def test_the_discriminator_scores_every_resolution():
         ({"preset": "huge"}, "preset", "tiny"),
         ({"kernel_size": 4}, "kernel_size", "odd"),
         ({"output": "mp3"}, "output", "waveform"),
-        ({"discriminators": "mpd"}, "discriminators", "mrd"),
+        ({"discriminators": "mpd"}, "discriminators", "phase"),
         ({"phase_loss_weight": -1}, "phase_loss_weight", ">= 0"),
     ],
 )

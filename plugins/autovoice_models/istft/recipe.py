@@ -12,9 +12,10 @@ the multi-resolution STFT loss of Parallel WaveGAN):
 - ``mel_loss``: L1 of the waveform's log-mel against the real clip's;
 - ``stft_loss``: spectral convergence and log-magnitude L1 at three other resolutions.
 
-With ``discriminators = "mrd"`` a discriminator step runs first (from
-``adversarial_start_step``), as in :mod:`autovoice_models.hifigan.recipe`, and the generator
-step adds the least-squares adversarial and feature-matching losses.
+With ``discriminators = "mrd"`` (a multi-resolution spectrogram discriminator) or ``"phase"``
+(:class:`~autovoice_models.istft.discriminators.PhaseDiscriminator`) a discriminator step runs
+first (from ``adversarial_start_step``), as in :mod:`autovoice_models.hifigan.recipe`, and the
+generator step adds the least-squares adversarial and feature-matching losses.
 
 Batches carry ``"audio"`` ``(batch, samples)`` and ``"audio_mels"`` ``(batch, n_mels, samples //
 hop)``; for fine-tuning the dataset puts the acoustic model's predicted mels under
@@ -48,7 +49,10 @@ from autovoice_models.hifigan.recipe import (
     gan_recipe,
     trained_copy,
 )
-from autovoice_models.istft.discriminators import MultiResolutionDiscriminator
+from autovoice_models.istft.discriminators import (
+    MultiResolutionDiscriminator,
+    PhaseDiscriminator,
+)
 from autovoice_models.istft.losses import phase_losses
 from autovoice_models.istft.model import (
     IstftNet,
@@ -81,6 +85,17 @@ def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
     )
 
 
+def _discriminator(name: str, audio: AudioConfig) -> nn.Module | None:
+    """The discriminator ``options.discriminators`` names (None for ``"none"``)."""
+    if name == "mrd":
+        return MultiResolutionDiscriminator()
+    if name == "phase":
+        return PhaseDiscriminator(
+            sample_rate=audio.sample_rate, n_fft=audio.n_fft, hop_length=audio.hop_length
+        )
+    return None
+
+
 class IstftTraining:
     """The modules of one run and the losses of its steps."""
 
@@ -90,9 +105,7 @@ class IstftTraining:
         self.options = options
         self.features = LogMel.from_config(audio)
         self.stft_loss = MultiResolutionSTFTLoss()
-        self.discriminator = (
-            MultiResolutionDiscriminator() if options.discriminators == "mrd" else None
-        )
+        self.discriminator = _discriminator(options.discriminators, audio)
 
     def generate(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything the losses read: log-magnitude, phase, spectrum and waveform."""
@@ -171,7 +184,7 @@ class IstftTraining:
         real_scores, _ = self.discriminator(real)
         fake_scores, _ = self.discriminator(fake)
         loss = discriminator_loss(real_scores, fake_scores)
-        return {"loss": loss, "mrd_loss": loss}
+        return {"loss": loss, f"{self.options.discriminators}_loss": loss}
 
     def generator_step(self, batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
         out = scratch.get("generated") or self.generate(batch["audio_mels"])
@@ -253,7 +266,9 @@ def build_recipe(
     options = options or IstftOptions()
     _check_audio(options, audio)
     run = IstftTraining(build_net(options, audio), audio, options)
-    discriminators = {} if run.discriminator is None else {"mrd": run.discriminator}
+    discriminators = (
+        {} if run.discriminator is None else {options.discriminators: run.discriminator}
+    )
     return gan_recipe(
         generator=run.net,
         discriminators=discriminators,

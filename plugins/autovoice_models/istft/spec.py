@@ -17,7 +17,7 @@ PRESETS: dict[str, tuple[int, int, int]] = {
 """``(dim, intermediate, layers)`` of each preset: 0.67M, 1.75M, 7.9M and 13.7M parameters
 (80 mel bands, n_fft 1024); ``large`` is the size of Vocos."""
 OUTPUTS = ("waveform", "spectrum")
-DISCRIMINATORS = ("none", "mrd")
+DISCRIMINATORS = ("none", "mrd", "phase")
 
 
 @attrs.frozen(kw_only=True)
@@ -93,7 +93,9 @@ class IstftOptions:
     discriminators: str = setting(
         "none",
         doc='"none": the spectral and phase losses alone; "mrd": add a multi-resolution '
-        "spectrogram discriminator (least-squares GAN with feature matching).",
+        'spectrogram discriminator; "phase": add a discriminator of the phase structure (the '
+        "instantaneous frequency and group delay below 4 kHz, with the log-magnitude). Both "
+        "least-squares GANs with feature matching.",
         checks=[one_of(*DISCRIMINATORS)],
     )
     adversarial_start_step: int = setting(
