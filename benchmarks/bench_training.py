@@ -92,22 +92,24 @@ def _vocoder(discriminators: str) -> Iterator[tuple[str, Recipe, dict[str, torch
     yield f"hifigan v2 ({discriminators})", recipe, batch, int(batch["audio_mels"].shape[0] * 32)
 
 
-def _istft() -> Iterator[tuple[str, Recipe, dict[str, torch.Tensor], int]]:
-    """The default voice's vocoder recipe: istft small, GAN-free, batch 16 of 16384 samples."""
+def _istft(discriminators: str) -> Iterator[tuple[str, Recipe, dict[str, torch.Tensor], int]]:
+    """The default voice's vocoder recipe: istft small, batch 16 of 16384 samples."""
     from autovoice_models.istft.recipe import build_recipe
     from autovoice_models.istft.spec import IstftOptions
 
-    recipe = build_recipe(IstftOptions(), audio=AUDIO, training=Config().training)
+    options = IstftOptions(discriminators=discriminators)
+    recipe = build_recipe(options, audio=AUDIO, training=Config().training)
     batch = vocoder_batch(batch=16, segment=16384)
     frames = int(batch["audio_mels"].shape[0] * batch["audio_mels"].shape[-1])
-    yield "istft small (none)", recipe, batch, frames
+    yield f"istft small ({discriminators})", recipe, batch, frames
 
 
 def _cases(quick: bool) -> list[tuple[str, Recipe, dict[str, torch.Tensor], int]]:
     if quick:
-        return [*_acoustic("tiny"), *_vocoder("none"), *_istft()]
+        return [*_acoustic("tiny"), *_vocoder("none"), *_istft("none")]
     acoustic = [*_acoustic("tiny"), *_acoustic("small"), *_acoustic("base")]
-    return [*acoustic, *_vocoder("none"), *_vocoder("mpd+msd"), *_istft()]
+    istft = [*_istft("none"), *_istft("phase"), *_istft("mrd")]
+    return [*acoustic, *_vocoder("none"), *_vocoder("mpd+msd"), *istft]
 
 
 def measure(
