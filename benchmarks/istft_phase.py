@@ -53,20 +53,15 @@ class Probe:
     """The network of one checkpoint, and the STFT pair of its audio settings."""
 
     def __init__(self, net: Any, audio: Any) -> None:
-        from autovoice.audio.features import hann_window, stft_padding
+        from autovoice.training.features import LogMel
 
         self.net, self.audio = net.eval(), audio
         self.n_fft, self.hop = audio.n_fft, audio.hop_length
-        window = np.array(hann_window(audio.win_length, audio.n_fft), np.float32)
-        self.window = torch.from_numpy(window)
-        self.left = stft_padding(audio.n_fft, audio.hop_length)
+        self.features = LogMel.from_config(audio)
 
     def stft(self, wave: torch.Tensor, frames: int) -> torch.Tensor:
         """``(bins, frames)``: the features' framing, as the vocoder's inverse undoes it."""
-        right = self.n_fft - self.hop - self.left
-        padded = torch.nn.functional.pad(wave[None, None], (self.left, right), mode="reflect")
-        windows = padded[0, 0].unfold(-1, self.n_fft, self.hop)[:frames] * self.window
-        return torch.fft.rfft(windows, dim=-1).T
+        return self.features.spectrum(wave[None])[0, :, :frames]
 
     def inverse(self, magnitude: torch.Tensor, phase: torch.Tensor, iterations: int = 0) -> Any:
         """The waveform of ``magnitude`` with the unit ``phase``, after ``iterations`` of fast

@@ -12,29 +12,17 @@ from pathlib import Path
 import pytest
 
 from autovoice.cli import main
-from tests._doc_commands import sh_commands, user_folder
+from tests._doc_commands import demo_corpus, run_command, sh_commands, user_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "default-voice.md"
-SHORT = [
-    "--set", "training.max_steps=2", "--set", "training.val_every=2",
-    "--set", "training.batch_size=2", "--set", "training.checkpoint_every=2",
-]  # fmt: skip
-
-
-def _demo_corpus(where: Path) -> None:
-    from autovoice.corpus.demo import make_demo_corpus
-
-    make_demo_corpus(where, speakers=1, sentences=6, seed=0, workers=1)
 
 
 def _run(args: list[str], tmp_path: Path) -> None:
     if args[:2] == ["corpus", "distill"]:
-        _demo_corpus(tmp_path / args[2])  # the teacher is a separate install, and slow
+        demo_corpus(tmp_path / args[2])
         return
-    if args[0] == "train":
-        args = [*args, *SHORT]
-    assert main(args) == 0, args
+    run_command(args)
 
 
 @pytest.mark.slow

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autovoice.cli import main
-from tests._doc_commands import sh_commands, user_folder
+from tests._doc_commands import demo_corpus, run_command, sh_commands, user_folder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,22 +23,6 @@ else:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-SHORT = [
-    "--set", "training.max_steps=2", "--set", "training.val_every=2",
-    "--set", "training.batch_size=2", "--set", "training.checkpoint_every=2",
-]  # fmt: skip
-
-
-def _demo_corpus(where: Path, speakers: int = 1) -> None:
-    from autovoice.corpus.demo import make_demo_corpus
-
-    make_demo_corpus(where, speakers=speakers, sentences=6, seed=0, workers=1)
-
-
-def _run(args: list[str]) -> None:
-    if args[0] == "train":
-        args = [*args, *SHORT]
-    assert main(args) == 0, args
 
 
 def _snippets(page: Path, lang: str) -> list[str]:
@@ -53,13 +36,13 @@ def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", ["istft.md", "magnitude_gl.md"])
-def test_a_vocoder_pages_commands_run(
+def test_a_vocoder_pages_commandsrun_command(
     page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Train on the corpus's mels, then fine-tune on an acoustic model's (the default voice's,
     or a run's, as the page says: a short acoustic run is made for the latter first)."""
     _setup(tmp_path, monkeypatch)
-    _demo_corpus(tmp_path / "data" / "hibari")
+    demo_corpus(tmp_path / "data" / "hibari")
     shipped = ROOT / "autovoice" / "voices" / "default"
     (tmp_path / "autovoice" / "voices").mkdir(parents=True)
     (tmp_path / "autovoice" / "voices" / "default").symlink_to(shipped)  # only read
@@ -67,9 +50,9 @@ def test_a_vocoder_pages_commands_run(
     assert [c[:2] for c in found] == [["autovoice", "train"]] * 2
     acoustic = found[1][found[1].index("--acoustic") + 1]
     if acoustic.startswith("runs/"):
-        _run(["train", "configs/default-voice-acoustic.toml"])
+        run_command(["train", "configs/default-voice-acoustic.toml"])
     for command in found:
-        _run(command[1:])
+        run_command(command[1:])
     printed = capsys.readouterr().out
     run = found[1][found[1].index("--init") + 1]
     assert f"init from {run}" in printed
@@ -78,7 +61,7 @@ def test_a_vocoder_pages_commands_run(
 
 
 @pytest.mark.slow
-def test_the_voice_conversion_pages_commands_and_snippet_run(
+def test_the_voice_conversion_pages_commands_and_snippetrun_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from autovoice.audio.io import read_audio, write_audio
@@ -87,11 +70,11 @@ def test_the_voice_conversion_pages_commands_and_snippet_run(
     page = DOCS / "voice_conversion.md"
     found = sh_commands(page)
     assert found[0][:3] == ["autovoice", "corpus", "demo"]
-    _demo_corpus(tmp_path / found[0][3], speakers=2)  # every sentence by 4 speakers: minutes
+    demo_corpus(tmp_path / found[0][3], speakers=2)  # every sentence by 4 speakers: minutes
     wav = sorted((tmp_path / found[0][3] / "wavs").glob("*.wav"))[0]
     shutil.copy(wav, tmp_path / "in.wav")
     for command in found[1:]:
-        _run(command[1:])
+        run_command(command[1:])
     converted, rate = read_audio(tmp_path / "out.wav")
     assert converted.size > rate // 10
     (snippet,) = _snippets(page, "python")
@@ -168,7 +151,7 @@ def test_the_data_pages_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     its mels scaled by the statistics."""
     torch = pytest.importorskip("torch")
     user_folder(tmp_path, monkeypatch)
-    _demo_corpus(tmp_path / "corpus")
+    demo_corpus(tmp_path / "corpus")
     (tmp_path / "voice.toml").write_text(
         '[data]\ncorpus = "corpus"\nval_fraction = 0.2\nmin_duration = 0.1\n'
         "[data.options]\nsegment_size = 0\n[training]\nbatch_size = 2\n",

@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from autovoice.config import unstructure
+
 __all__ = ["FREE", "Change", "binding", "config_changes", "describe", "with_defaults"]
 
 FREE: tuple[str, ...] = (
@@ -86,8 +88,6 @@ def with_defaults(saved: Any, current: Any) -> Any:
                 continue
             default = factory()
         if default is not attrs.NOTHING and default is not None:
-            from autovoice.config import unstructure
-
             filled[field.name] = unstructure(default)
     return filled
 
