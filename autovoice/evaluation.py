@@ -27,7 +27,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from autovoice.audio.features import log_mel_from_config
+from autovoice.audio.features import log_mel
 from autovoice.audio.process import resample, trim_silence
 from autovoice.config.schema import AudioConfig
 from autovoice.data.dtw import dtw_path
@@ -211,7 +211,7 @@ def utterance_cepstra(
     if audio.size < MCD_ANALYSIS.n_fft:
         raise EvaluationError(f"wave: {audio.size} samples, too short to analyse")
     trimmed, _ = trim_silence(audio, _TRIM_DB, frame_length=1024, hop_length=256)
-    return mel_cepstrum(log_mel_from_config(trimmed, MCD_ANALYSIS), coefficients)
+    return mel_cepstrum(log_mel(trimmed, MCD_ANALYSIS), coefficients)
 
 
 def _paired_distances(a: Array, b: Array) -> Array:
@@ -277,7 +277,7 @@ def analyse(wave: npt.ArrayLike, sample_rate: int) -> Analysis:
     if audio.size < MCD_ANALYSIS.n_fft:
         raise EvaluationError(f"wave: {audio.size} samples, too short to analyse")
     trimmed, (start, _) = trim_silence(audio, _TRIM_DB, frame_length=1024, hop_length=256)
-    spectrum = np.asarray(log_mel_from_config(trimmed, MCD_ANALYSIS), dtype=np.float64)
+    spectrum = np.asarray(log_mel(trimmed, MCD_ANALYSIS), dtype=np.float64)
     f0 = estimate_pitch(
         trimmed,
         sample_rate=rate,

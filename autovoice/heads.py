@@ -27,7 +27,6 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from autovoice.audio.features import mel_params
 from autovoice.audio.griffin_lim import GriffinLimOptions, griffin_lim, griffin_lim_magnitude
 from autovoice.audio.stft import inverse_stft
 from autovoice.config.schema import AudioConfig
@@ -103,7 +102,7 @@ def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -
 def _mel_griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
     return griffin_lim(
         _batched(values, GRAPHLESS_INPUT, "(batch, n_mels, frames)"),
-        **mel_params(audio),
+        audio,
         iterations=options.iterations,
         momentum=options.momentum,
         rng=np.random.default_rng(options.seed),

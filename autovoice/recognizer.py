@@ -29,9 +29,7 @@ class Recognizer:
 
     def __init__(self) -> None:
         if not recognizer_available():
-            raise AutovoiceError(
-                "scoring speech needs pocketsphinx: pip install 'autovoice[eval]'"
-            )
+            raise AutovoiceError("scoring speech needs pocketsphinx: pip install 'autovoice[eval]'")
         from pocketsphinx import Decoder  # type: ignore[import-untyped, unused-ignore]
 
         self.decoder = Decoder(samprate=RECOGNIZER_RATE, loglevel="FATAL")

@@ -116,11 +116,11 @@ def pesq_wb(wave: np.ndarray, reference: np.ndarray, rate: int) -> float:
 
 def score(vocode: Vocode, references: Sequence[Wave], audio: Any) -> dict[str, float | int]:
     """Every score of one vocoder over the recordings, and its real-time factor."""
-    from autovoice.audio.features import log_mel_from_config
+    from autovoice.audio.features import log_mel
 
     pesqs, stfts, phases, seconds, samples = [], [], [], 0.0, 0
     for reference in references:
-        mel = log_mel_from_config(reference, audio)[None].astype(np.float32)
+        mel = log_mel(reference, audio)[None].astype(np.float32)
         start = time.perf_counter()
         wave = np.asarray(vocode(mel), np.float32).reshape(-1)
         seconds += time.perf_counter() - start
@@ -166,10 +166,10 @@ def bundle_vocoder(path: Any, threads: int, *, vocoder: str = "bundle") -> tuple
 def true_magnitude_griffin_lim(audio: Any, references: Sequence[Wave]) -> Vocode:
     """Griffin-Lim (32 iterations) from the true linear magnitude of the recording whose mel
     it is given (a reference row: phase retrieval with a perfect magnitude)."""
-    from autovoice.audio.features import log_mel_from_config, stft_magnitude
+    from autovoice.audio.features import log_mel, stft_magnitude
     from autovoice.audio.griffin_lim import griffin_lim_magnitude
 
-    by_mel = {log_mel_from_config(r, audio).tobytes(): r for r in references}
+    by_mel = {log_mel(r, audio).tobytes(): r for r in references}
 
     def vocode(mel: np.ndarray) -> np.ndarray:
         wave = by_mel[mel[0].tobytes()]

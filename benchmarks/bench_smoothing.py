@@ -255,7 +255,7 @@ recording, then the vocoder stage), what the vocoder alone costs on every measur
 def vocoder_floor(voice: Path, reference: Takes, rate: int, threads: int) -> tuple[Takes, int]:
     """The teacher's recordings remade from their log-mels by the vocoder of ``voice``, and
     their sample rate (the voice's)."""
-    from autovoice.audio.features import log_mel_from_config
+    from autovoice.audio.features import log_mel
     from autovoice.audio.process import resample
     from autovoice.bundle import VoiceBundle
     from benchmarks.bench_copysynth import bundle_vocoder
@@ -264,7 +264,7 @@ def vocoder_floor(voice: Path, reference: Takes, rate: int, threads: int) -> tup
     vocode, _ = bundle_vocoder(voice, threads)
     waves = []
     for wave in reference.waves:
-        mel = log_mel_from_config(resample(wave, rate, audio.sample_rate), audio)
+        mel = log_mel(resample(wave, rate, audio.sample_rate), audio)
         waves.append(np.asarray(vocode(mel[None]), np.float32)[0])
     seconds = sum(len(w) for w in waves) / audio.sample_rate
     takes = Takes(waves=waves, phonemes=[None] * len(waves), acoustic_s=math.nan, audio_s=seconds)

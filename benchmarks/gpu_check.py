@@ -219,7 +219,7 @@ def check_training(device: str, precision: str, steps: int, size: Mapping[str, i
         module.to(device).train()
     wave = torch.from_numpy(speech_like(size["batch"], size["segment"], audio.sample_rate))
     wave = wave.to(device)
-    batch = {"audio": wave, "audio_mels": LogMel.from_config(audio).to(device)(wave)}
+    batch = {"audio": wave, "audio_mels": LogMel(audio).to(device)(wave)}
     spec = recipe.optimizers[0]
     params = [p for name in spec.modules for p in recipe.modules[name].parameters()]
     optimizer = torch.optim.AdamW(params, lr=spec.lr, betas=spec.betas)
@@ -254,7 +254,7 @@ def check_training(device: str, precision: str, steps: int, size: Mapping[str, i
 def check_logmel(device: str, quick: bool) -> Result:
     """The torch log-mel on ``device`` against the numpy reference."""
     torch = _torch()
-    from autovoice.audio.features import log_mel_from_config
+    from autovoice.audio.features import log_mel
     from autovoice.config import AudioConfig
     from autovoice.training.features import LogMel
 
@@ -262,8 +262,8 @@ def check_logmel(device: str, quick: bool) -> Result:
     wave = speech_like(
         2 if quick else 4, audio.sample_rate * (1 if quick else 3), audio.sample_rate
     )
-    want = np.stack([log_mel_from_config(w, audio) for w in wave])
-    features = LogMel.from_config(audio).to(device)
+    want = np.stack([log_mel(w, audio) for w in wave])
+    features = LogMel(audio).to(device)
     with no_tf32(), torch.no_grad():
         got = features(torch.from_numpy(wave).to(device)).cpu().numpy()
     result = parity(got, want, tolerance=LOGMEL_TOLERANCE, relative=False)

@@ -57,7 +57,7 @@ class Probe:
 
         self.net, self.audio = net.eval(), audio
         self.n_fft, self.hop = audio.n_fft, audio.hop_length
-        self.features = LogMel.from_config(audio)
+        self.features = LogMel(audio)
 
     def stft(self, wave: torch.Tensor, frames: int) -> torch.Tensor:
         """``(bins, frames)``: the features' framing, as the vocoder's inverse undoes it."""
@@ -77,11 +77,11 @@ class Probe:
 
     def clip(self, reference: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
         """PESQ of each mix and the phase errors, for one recording."""
-        from autovoice.audio.features import log_mel_from_config
+        from autovoice.audio.features import log_mel
         from autovoice.audio.pitch import estimate_pitch
         from benchmarks.bench_copysynth import pesq_wb
 
-        mel = torch.from_numpy(log_mel_from_config(reference, self.audio)[None])
+        mel = torch.from_numpy(log_mel(reference, self.audio)[None])
         with torch.no_grad():
             log_magnitude, r, i = self.net(mel.float())
             frames = log_magnitude.shape[-1]

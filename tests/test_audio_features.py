@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,6 @@ from autovoice.audio import (
     WaveTooShortError,
     hz_to_mel,
     log_mel,
-    log_mel_from_config,
     mel_filterbank,
     mel_params,
     mel_to_hz,
@@ -125,28 +125,37 @@ def test_stft_of_a_sine_peaks_at_its_bin(k: int) -> None:
 
 def test_log_mel_shape_dtype_and_clamp() -> None:
     wave = speech_like(0.5)
-    mel = log_mel_from_config(wave, AUDIO)
+    mel = log_mel(wave, AUDIO)
     assert mel.dtype == np.float32
     assert mel.shape == (AUDIO.n_mels, num_frames(wave.size, AUDIO.hop_length, AUDIO.n_fft))
     assert mel.min() >= math.log(AUDIO.log_clamp) - 1e-6
-    silent = log_mel_from_config(np.zeros(4096, dtype=np.float32), AUDIO)
+    silent = log_mel(np.zeros(4096, dtype=np.float32), AUDIO)
     np.testing.assert_allclose(silent, math.log(AUDIO.log_clamp), rtol=1e-6)
 
 
 def test_batch_equals_one_at_a_time() -> None:
     a, b = speech_like(0.4), 0.2 * speech_like(0.4)[::-1]
-    batch = log_mel_from_config(np.stack([a, b]), AUDIO)
-    np.testing.assert_allclose(batch[1], log_mel_from_config(b, AUDIO), atol=1e-6)
+    batch = log_mel(np.stack([a, b]), AUDIO)
+    np.testing.assert_allclose(batch[1], log_mel(b, AUDIO), atol=1e-6)
     assert batch.shape[0] == 2
 
 
-def test_mel_params_is_the_full_keyword_set_of_log_mel() -> None:
+def test_mel_params_names_every_setting_log_mel_reads() -> None:
     params = mel_params(AUDIO)
     wave = speech_like(0.2)
-    np.testing.assert_array_equal(log_mel(wave, **params), log_mel_from_config(wave, AUDIO))
-    assert set(params) == {
-        "sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "f_min", "f_max", "log_clamp",
+    other_values = {
+        "sample_rate": 16000, "n_fft": 2048, "hop_length": 128, "win_length": 512, "n_mels": 40,
+        "f_min": 50.0, "f_max": 6000.0, "log_clamp": 1e-3,
     }  # fmt: skip
+    assert set(params) == set(other_values)
+    for name in params:
+        changed = attrs.evolve(AUDIO, **{name: other_values[name]})
+        assert not np.array_equal(log_mel(wave, changed), log_mel(wave, AUDIO)), name
+    others = {f.name for f in attrs.fields(AudioConfig)} - set(params)
+    for name in others:  # the settings mel_params leaves out do not shape the log-mel
+        value = getattr(AUDIO, name)
+        changed = attrs.evolve(AUDIO, **{name: "none" if isinstance(value, str) else value + 1})
+        np.testing.assert_array_equal(log_mel(wave, changed), log_mel(wave, AUDIO))
 
 
 @settings(max_examples=40, deadline=None)
@@ -161,10 +170,10 @@ def test_num_frames_equals_the_frames_log_mel_produces(
     hop = max(1, int(n_fft * hop_fraction))
     n_samples = min_samples(n_fft, hop) + extra
     wave = np.random.default_rng(extra).uniform(-0.5, 0.5, n_samples)
-    mel = log_mel(
-        wave, sample_rate=8000, n_fft=n_fft, hop_length=hop, win_length=n_fft,
-        n_mels=8, f_min=0.0, f_max=4000.0, log_clamp=1e-5,
-    )  # fmt: skip
+    audio = AudioConfig(
+        sample_rate=8000, n_fft=n_fft, hop_length=hop, win_length=n_fft, n_mels=8, f_max=4000.0
+    )
+    mel = log_mel(wave, audio)
     assert mel.shape == (8, num_frames(n_samples, hop, n_fft))
 
 
@@ -176,8 +185,8 @@ def test_frames_are_samples_over_hop_when_padding_is_even() -> None:
 def test_too_short_a_wave_names_its_length() -> None:
     shortest = min_samples(AUDIO.n_fft, AUDIO.hop_length)
     with pytest.raises(WaveTooShortError, match=f"{shortest - 1} samples.*at least {shortest}"):
-        log_mel_from_config(np.zeros(shortest - 1, dtype=np.float32), AUDIO)
-    assert log_mel_from_config(np.zeros(shortest, dtype=np.float32), AUDIO).shape[-1] >= 1
+        log_mel(np.zeros(shortest - 1, dtype=np.float32), AUDIO)
+    assert log_mel(np.zeros(shortest, dtype=np.float32), AUDIO).shape[-1] >= 1
 
 
 def test_the_audio_package_does_not_import_torch() -> None:
@@ -200,10 +209,10 @@ def test_torch_log_mel_matches_numpy_on_speech(torch: Any) -> None:
     from autovoice.training.features import LogMel
 
     wave = speech_like(2.0, noise_floor=1e-3)  # a recording's noise floor, about -60 dBFS
-    module = LogMel.from_config(AUDIO)
+    module = LogMel(AUDIO)
     out = module(torch.from_numpy(wave))
     assert out.dtype == torch.float32
-    assert np.abs(out.numpy() - log_mel_from_config(wave, AUDIO)).max() < 1e-4
+    assert np.abs(out.numpy() - log_mel(wave, AUDIO)).max() < 1e-4
 
 
 def test_torch_log_mel_matches_numpy_on_a_batch(torch: Any) -> None:
@@ -211,9 +220,9 @@ def test_torch_log_mel_matches_numpy_on_a_batch(torch: Any) -> None:
 
     wave = speech_like(1.0, noise_floor=1e-3)
     batch = np.stack([wave, 0.3 * wave[::-1]])
-    out = LogMel(**mel_params(AUDIO))(torch.from_numpy(batch)).numpy()
+    out = LogMel(AUDIO)(torch.from_numpy(batch)).numpy()
     assert out.shape == (2, AUDIO.n_mels, num_frames(wave.size, AUDIO.hop_length, AUDIO.n_fft))
-    assert np.abs(out - log_mel_from_config(batch, AUDIO)).max() < 1e-4
+    assert np.abs(out - log_mel(batch, AUDIO)).max() < 1e-4
 
 
 def test_torch_log_mel_in_float64_is_the_same_definition(torch: Any) -> None:
@@ -221,14 +230,14 @@ def test_torch_log_mel_in_float64_is_the_same_definition(torch: Any) -> None:
     from autovoice.training.features import LogMel
 
     wave = speech_like(1.0)  # no noise floor: many bands sit near the clamp
-    out = LogMel.from_config(AUDIO).double()(torch.from_numpy(wave).double()).numpy()
-    assert np.abs(out - log_mel_from_config(wave, AUDIO)).max() < 1e-5
+    out = LogMel(AUDIO).double()(torch.from_numpy(wave).double()).numpy()
+    assert np.abs(out - log_mel(wave, AUDIO)).max() < 1e-5
 
 
 def test_torch_buffers_stay_out_of_checkpoints(torch: Any) -> None:
     from autovoice.training.features import LogMel
 
-    module = LogMel.from_config(AUDIO)
+    module = LogMel(AUDIO)
     assert module.state_dict() == {}
     assert module.mel_basis.shape == (AUDIO.n_mels, AUDIO.n_fft // 2 + 1)
     with pytest.raises(WaveTooShortError):
@@ -241,7 +250,7 @@ def test_torch_log_mel_exports_to_onnx(torch: Any, tmp_path: Path) -> None:
     pytest.importorskip("onnxscript")
     from autovoice.training.features import LogMel
 
-    module = LogMel.from_config(AUDIO).eval()
+    module = LogMel(AUDIO).eval()
     example = torch.from_numpy(np.stack([speech_like(0.5), speech_like(0.5)]))
     dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("samples", min=1024)}
     path = tmp_path / "log_mel.onnx"
@@ -249,7 +258,7 @@ def test_torch_log_mel_exports_to_onnx(torch: Any, tmp_path: Path) -> None:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     wave = np.random.default_rng(0).uniform(-0.5, 0.5, (3, 7000)).astype(np.float32)
     got = session.run(None, {session.get_inputs()[0].name: wave})[0]
-    assert np.abs(got - log_mel_from_config(wave, AUDIO)).max() < 1e-4
+    assert np.abs(got - log_mel(wave, AUDIO)).max() < 1e-4
 
 
 @pytest.mark.gpu
@@ -259,9 +268,9 @@ def test_torch_log_mel_on_cuda_matches_numpy(torch: Any) -> None:
     from autovoice.training.features import LogMel
 
     wave = speech_like(2.0, noise_floor=1e-3)
-    module = LogMel.from_config(AUDIO).to("cuda")
+    module = LogMel(AUDIO).to("cuda")
     out = module(torch.from_numpy(wave).to("cuda")).cpu().numpy()
-    assert np.abs(out - log_mel_from_config(wave, AUDIO)).max() < 1e-4
+    assert np.abs(out - log_mel(wave, AUDIO)).max() < 1e-4
 
 
 def test_torch_log_mel_matches_numpy_on_recorded_speech(torch: Any) -> None:
@@ -275,8 +284,8 @@ def test_torch_log_mel_matches_numpy_on_recorded_speech(torch: Any) -> None:
 
     wave, rate = synthesize("The quick brown fox jumps over the lazy dog.", "en-us+klatt3")
     wave = prepare_waveform(wave, rate, AUDIO)
-    reference = log_mel_from_config(wave, AUDIO)
-    twin = LogMel(**mel_params(AUDIO))(torch.from_numpy(wave)).numpy()
+    reference = log_mel(wave, AUDIO)
+    twin = LogMel(AUDIO)(torch.from_numpy(wave)).numpy()
     assert twin.shape == reference.shape
     diff = np.abs(twin - reference)
     audible = reference > np.log(AUDIO.log_clamp) + np.log(100.0)

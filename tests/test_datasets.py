@@ -17,7 +17,7 @@ import soundfile as sf
 import autovoice_datasets
 import autovoice_models
 import autovoice_stores
-from autovoice.audio.features import log_mel_from_config, num_frames
+from autovoice.audio.features import log_mel, num_frames
 from autovoice.audio.io import read_audio
 from autovoice.audio.process import prepare_waveform
 from autovoice.config import AudioConfig, Config, DataConfig, TextConfig, parse_config
@@ -89,7 +89,7 @@ def test_voice_item(demo: Path, registry: Registry) -> None:
         assert offsets, "audio_mel is not a slice of the mel"
         start = offsets[0] * HOP
         np.testing.assert_allclose(item["audio"], wave[start : start + 16 * HOP], atol=1e-6)
-        own = log_mel_from_config(item["audio"], cfg.audio)  # the segment's own mel
+        own = log_mel(item["audio"], cfg.audio)  # the segment's own mel
         np.testing.assert_allclose(own[:, 3:-3], item["audio_mel"][:, 3:-3], atol=1e-4)
 
 
@@ -193,13 +193,13 @@ class CountingMel:
 
     def __call__(self, wave: np.ndarray, audio: AudioConfig) -> np.ndarray:
         self.calls += 1
-        return log_mel_from_config(wave, audio)
+        return log_mel(wave, audio)
 
 
 @pytest.fixture
 def counting(monkeypatch: pytest.MonkeyPatch) -> CountingMel:
     counter = CountingMel()
-    monkeypatch.setattr("autovoice.data.loading.log_mel_from_config", counter)
+    monkeypatch.setattr("autovoice.data.loading.log_mel", counter)
     return counter
 
 

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 import autovoice_datasets  # noqa: E402
 import autovoice_models  # noqa: E402
 import autovoice_stores  # noqa: E402
-from autovoice.audio.features import log_mel_from_config  # noqa: E402
+from autovoice.audio.features import log_mel  # noqa: E402
 from autovoice.config import AudioConfig, TrainingConfig, parse_config  # noqa: E402
 from autovoice.errors import ConfigError  # noqa: E402
 from autovoice.plugins import Registry  # noqa: E402
@@ -69,13 +69,13 @@ def speechlike(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
 
 def make_batch(rng: np.random.Generator, size: int, audio: AudioConfig = TINY_AUDIO) -> dict:
     waves = np.stack([speechlike(rng, TINY.segment_size, audio.sample_rate) for _ in range(size)])
-    mels = np.stack([log_mel_from_config(w, audio) for w in waves]).astype(np.float32)
+    mels = np.stack([log_mel(w, audio) for w in waves]).astype(np.float32)
     return {"audio": torch.from_numpy(waves), "audio_mels": torch.from_numpy(mels)}
 
 
 def mel_distance(fake: torch.Tensor, real: torch.Tensor) -> float:
     """The recipe's mel loss (full band: TINY_AUDIO.f_max is already half the sample rate)."""
-    mel = LogMel.from_config(TINY_AUDIO)
+    mel = LogMel(TINY_AUDIO)
     return float(torch.nn.functional.l1_loss(mel(fake), mel(real)))
 
 

@@ -46,7 +46,7 @@ def one_thread():
 @pytest.mark.parametrize(("n_fft", "hop", "win"), [(1024, 256, 1024), (512, 128, 400)])
 @pytest.mark.parametrize("basis", [False, True])
 def test_the_inverse_stft_gives_back_the_wave_the_features_framed(n_fft, hop, win, basis):
-    features = LogMel.from_config(attrs.evolve(AUDIO, n_fft=n_fft, hop_length=hop, win_length=win))
+    features = LogMel(attrs.evolve(AUDIO, n_fft=n_fft, hop_length=hop, win_length=win))
     wave = torch.randn(2, 40 * hop, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     wave = wave.float()
     spectrum = features.spectrum(wave)
@@ -148,7 +148,7 @@ def speech_batch(folder: Path, size: int = 4) -> dict[str, torch.Tensor]:
         starts = np.linspace(2000, wave.size - SMALL.segment_size - 2000, size // 2).astype(int)
         clips += [wave[s : s + SMALL.segment_size] for s in starts]
     audio = torch.from_numpy(np.stack(clips[:size]).astype(np.float32))
-    return {"audio": audio, "audio_mels": LogMel.from_config(AUDIO)(audio)}
+    return {"audio": audio, "audio_mels": LogMel(AUDIO)(audio)}
 
 
 def _optimizer(recipe, name: str):

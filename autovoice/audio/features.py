@@ -29,7 +29,6 @@ __all__ = [
     "hann_window",
     "hz_to_mel",
     "log_mel",
-    "log_mel_from_config",
     "mel_filterbank",
     "mel_params",
     "mel_to_hz",
@@ -158,32 +157,23 @@ def stft_magnitude(wave: np.ndarray, *, n_fft: int, hop_length: int, win_length:
     return np.swapaxes(np.sqrt(power + MAGNITUDE_EPS), -1, -2)
 
 
-def log_mel(
-    wave: np.ndarray,
-    *,
-    sample_rate: int,
-    n_fft: int,
-    hop_length: int,
-    win_length: int,
-    n_mels: int,
-    f_min: float,
-    f_max: float,
-    log_clamp: float,
-) -> np.ndarray:
-    """Log-mel of ``(samples,)`` or ``(batch, samples)``: float32 ``(..., n_mels, frames)``.
-
-    Defined in the module docstring; ``mel_params(audio)`` gives the keyword arguments.
-    """
-    if log_clamp <= 0:
-        raise AudioValueError(f"log_clamp must be > 0, got {log_clamp}")
-    magnitude = stft_magnitude(wave, n_fft=n_fft, hop_length=hop_length, win_length=win_length)
-    bank = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max).astype(np.float64)
+def log_mel(wave: np.ndarray, audio: AudioConfig) -> np.ndarray:
+    """Log-mel of ``(samples,)`` or ``(batch, samples)`` with the settings of an ``[audio]``
+    section: float32 ``(..., n_mels, frames)``, as the module docstring defines it."""
+    if audio.log_clamp <= 0:
+        raise AudioValueError(f"log_clamp must be > 0, got {audio.log_clamp}")
+    magnitude = stft_magnitude(
+        wave, n_fft=audio.n_fft, hop_length=audio.hop_length, win_length=audio.win_length
+    )
+    bank = mel_filterbank(
+        audio.sample_rate, audio.n_fft, audio.n_mels, audio.f_min, audio.f_max
+    ).astype(np.float64)
     mel = np.matmul(bank, magnitude)
-    return np.asarray(np.log(np.maximum(mel, log_clamp)), dtype=np.float32)
+    return np.asarray(np.log(np.maximum(mel, audio.log_clamp)), dtype=np.float32)
 
 
 def mel_params(audio: AudioConfig) -> dict[str, Any]:
-    """The keyword arguments of :func:`log_mel` that ``audio`` sets (a complete feature key)."""
+    """Every setting of ``audio`` that :func:`log_mel` reads, by name: a complete feature key."""
     return {
         "sample_rate": audio.sample_rate,
         "n_fft": audio.n_fft,
@@ -194,8 +184,3 @@ def mel_params(audio: AudioConfig) -> dict[str, Any]:
         "f_max": float(audio.f_max),
         "log_clamp": float(audio.log_clamp),
     }
-
-
-def log_mel_from_config(wave: np.ndarray, audio: AudioConfig) -> np.ndarray:
-    """:func:`log_mel` with the settings of an ``[audio]`` section."""
-    return log_mel(wave, **mel_params(audio))

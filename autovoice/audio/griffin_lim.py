@@ -24,6 +24,7 @@ from autovoice.audio.features import hann_window, mel_filterbank, stft_padding
 from autovoice.audio.process import AudioValueError
 from autovoice.audio.stft import Synthesis
 from autovoice.config.fields import Check, ge, setting
+from autovoice.config.schema import AudioConfig
 
 __all__ = [
     "GriffinLimOptions",
@@ -78,13 +79,13 @@ def _check_mel(log_mel: Any, n_mels: int) -> Floats:
     return mel
 
 
-def mel_to_magnitude(
-    log_mel: Any, *, sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float
-) -> Floats:
-    """``(..., n_mels, frames)`` log-mel to a ``(..., n_fft // 2 + 1, frames)`` linear magnitude
-    (float32, >= 0)."""
-    mel = np.exp(_check_mel(log_mel, n_mels))
-    inverse = _mel_inverse(sample_rate, n_fft, n_mels, float(f_min), float(f_max))
+def mel_to_magnitude(log_mel: Any, audio: AudioConfig) -> Floats:
+    """``(..., n_mels, frames)`` log-mel of ``audio``'s settings to a ``(..., n_fft // 2 + 1,
+    frames)`` linear magnitude (float32, >= 0)."""
+    mel = np.exp(_check_mel(log_mel, audio.n_mels))
+    inverse = _mel_inverse(
+        audio.sample_rate, audio.n_fft, audio.n_mels, float(audio.f_min), float(audio.f_max)
+    )
     magnitude = np.swapaxes(np.swapaxes(mel, -1, -2) @ inverse, -1, -2)
     return np.maximum(magnitude, 0.0).astype(np.float32, copy=False)
 
@@ -225,34 +226,24 @@ def _iterate(
 
 def griffin_lim(
     log_mel: Any,
+    audio: AudioConfig,
     *,
-    sample_rate: int,
-    n_fft: int,
-    hop_length: int,
-    win_length: int,
-    n_mels: int,
-    f_min: float,
-    f_max: float,
     iterations: int = 32,
     momentum: float = 0.99,
     rng: np.random.Generator | None = None,
-    **_: Any,
 ) -> Floats:
-    """Float32 waveform(s) for a ``(n_mels, frames)`` or ``(batch, n_mels, frames)`` log-mel:
-    ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``.
+    """Float32 waveform(s) for a ``(n_mels, frames)`` or ``(batch, n_mels, frames)`` log-mel of
+    ``audio``'s settings: ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``.
 
     ``rng`` draws the initial phases (None: ``numpy.random.default_rng(0)``, so the result is
-    reproducible). Extra keyword arguments (``log_clamp`` of ``mel_params``) are ignored.
+    reproducible).
     """
-    _check_settings(n_fft, hop_length, iterations, momentum)
-    magnitude = mel_to_magnitude(
-        log_mel, sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max
-    )
+    _check_settings(audio.n_fft, audio.hop_length, iterations, momentum)
     return griffin_lim_magnitude(
-        magnitude,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=win_length,
+        mel_to_magnitude(log_mel, audio),
+        n_fft=audio.n_fft,
+        hop_length=audio.hop_length,
+        win_length=audio.win_length,
         iterations=iterations,
         momentum=momentum,
         rng=rng,

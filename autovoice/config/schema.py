@@ -188,7 +188,9 @@ class TrainingConfig:
         checks=[one_of("auto", "cpu", "cuda")],
     )
     seed: int = setting(
-        1234, doc="Seed of Python, numpy and torch (CPU and CUDA) generators, set before the model is built: one seed, one set of initial weights and losses.", checks=[ge(0)]
+        1234,
+        doc="Seed of Python, numpy and torch (CPU and CUDA) generators, set before the model is built: one seed, one set of initial weights and losses.",
+        checks=[ge(0)],
     )
     log_every: int = setting(50, doc="Steps between logged training losses.", checks=[gt(0)])
     val_every: int = setting(1000, doc="Steps between validation runs.", checks=[gt(0)])

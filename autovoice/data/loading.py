@@ -2,7 +2,7 @@
 
 The waveform is the file decoded, made mono, resampled to ``audio.sample_rate``, trimmed and
 normalized (:func:`autovoice.audio.process.prepare_waveform`); the log-mel is the reference
-:func:`autovoice.audio.features.log_mel_from_config` of that waveform. With a cache, log-mels are
+:func:`autovoice.audio.features.log_mel` of that waveform. With a cache, log-mels are
 cached always and waveforms only when they had to be resampled (decoding is cheap, resampling
 is not, and caching every waveform would double the corpus on disk).
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from autovoice.audio.features import log_mel_from_config
+from autovoice.audio.features import log_mel
 from autovoice.audio.io import AudioFileError, read_audio
 from autovoice.audio.pitch import estimate_pitch
 from autovoice.audio.process import prepare_waveform
@@ -52,7 +52,7 @@ class FeatureSource:
 
     def mel_of(self, wave: np.ndarray) -> np.ndarray:
         """The log-mel ``(n_mels, frames)`` of a prepared waveform (never cached)."""
-        return log_mel_from_config(wave, self.audio)
+        return log_mel(wave, self.audio)
 
     def mel(self, utt: Utterance) -> np.ndarray:
         """The log-mel ``(n_mels, frames)`` of the utterance, cached when there is a cache."""

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from autovoice.audio.features import log_mel_from_config, min_samples
+from autovoice.audio.features import log_mel, min_samples
 from autovoice.audio.process import prepare_waveform, rms_dbfs, to_mono
 from autovoice.config.schema import AudioConfig
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, pad_mels
@@ -96,7 +96,7 @@ def source_mel(
     prepared = prepare_waveform(wave, int(sample_rate), settings)
     if prepared.size < min_samples(settings.n_fft, settings.hop_length):
         raise InferenceError(f"{where}: too short ({seconds * 1000:.0f} ms) to convert")
-    mel = log_mel_from_config(prepared, settings)
+    mel = log_mel(prepared, settings)
     return mel[:, :max_frames] if max_frames > 0 else mel
 
 

@@ -16,7 +16,6 @@ from autovoice.audio.features import (
     WaveTooShortError,
     hann_window,
     mel_filterbank,
-    mel_params,
     min_samples,
     stft_padding,
 )
@@ -32,33 +31,20 @@ class LogMel(torch.nn.Module):
     mel_basis: torch.Tensor
     window: torch.Tensor
 
-    def __init__(
-        self,
-        *,
-        sample_rate: int,
-        n_fft: int,
-        hop_length: int,
-        win_length: int,
-        n_mels: int,
-        f_min: float,
-        f_max: float,
-        log_clamp: float,
-    ) -> None:
+    def __init__(self, audio: AudioConfig) -> None:
+        """The log-mel of an ``[audio]`` section's settings."""
         super().__init__()
-        self.n_fft = n_fft
-        self.hop_length = hop_length
-        self.padding = stft_padding(n_fft, hop_length)
-        self.min_samples = min_samples(n_fft, hop_length)
-        self.log_clamp = float(log_clamp)
-        bank = np.array(mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max))
-        window = np.array(hann_window(win_length, n_fft))
+        self.n_fft = audio.n_fft
+        self.hop_length = audio.hop_length
+        self.padding = stft_padding(audio.n_fft, audio.hop_length)
+        self.min_samples = min_samples(audio.n_fft, audio.hop_length)
+        self.log_clamp = float(audio.log_clamp)
+        bank = np.array(
+            mel_filterbank(audio.sample_rate, audio.n_fft, audio.n_mels, audio.f_min, audio.f_max)
+        )
+        window = np.array(hann_window(audio.win_length, audio.n_fft))
         self.register_buffer("mel_basis", torch.from_numpy(bank), persistent=False)
         self.register_buffer("window", torch.from_numpy(window), persistent=False)
-
-    @classmethod
-    def from_config(cls, audio: AudioConfig) -> LogMel:
-        """A LogMel with the settings of an ``[audio]`` section."""
-        return cls(**mel_params(audio))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Log-mels of ``(batch, samples)`` or ``(samples,)``: ``(batch, n_mels, frames)`` or

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from autovoice.audio.features import mel_filterbank
+from autovoice.config.schema import AudioConfig
 
 __all__ = ["MelEnvelope"]
 
@@ -20,12 +21,11 @@ class MelEnvelope(nn.Module):
     area: torch.Tensor
     cover: torch.Tensor
 
-    def __init__(
-        self, *, sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float,
-        floor: float,
-    ) -> None:  # fmt: skip
+    def __init__(self, audio: AudioConfig, *, floor: float) -> None:
         super().__init__()
-        bank = torch.tensor(mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max))
+        bank = torch.tensor(
+            mel_filterbank(audio.sample_rate, audio.n_fft, audio.n_mels, audio.f_min, audio.f_max)
+        )
         bank = bank.to(torch.float32)  # (n_mels, bins)
         self.register_buffer("bank", bank.T.contiguous(), persistent=False)  # (bins, n_mels)
         self.register_buffer("area", bank.sum(1, keepdim=True).clamp(min=1e-12), persistent=False)

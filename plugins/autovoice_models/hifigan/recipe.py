@@ -219,8 +219,8 @@ def build_training(options: HifiGanOptions, audio: AudioConfig) -> HifiGanTraini
     return HifiGanTraining(
         generator=build_generator(options, audio),
         discriminators=discs,
-        loss_mel=LogMel.from_config(attrs.evolve(audio, f_max=loss_f_max)),
-        input_mel=LogMel.from_config(audio),
+        loss_mel=LogMel(attrs.evolve(audio, f_max=loss_f_max)),
+        input_mel=LogMel(audio),
         options=options,
     )
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autovoice.audio.features import hann_window, stft_padding
+from autovoice.config.schema import AudioConfig
 from autovoice_models.envelope import MelEnvelope
 
 TINY = 1e-8
@@ -186,14 +187,8 @@ class IstftNet(nn.Module):
 
     def __init__(
         self,
+        audio: AudioConfig,
         *,
-        sample_rate: int,
-        n_fft: int,
-        hop_length: int,
-        win_length: int,
-        n_mels: int,
-        f_min: float,
-        f_max: float,
         dim: int = 192,
         intermediate: int = 576,
         layers: int = 6,
@@ -203,13 +198,11 @@ class IstftNet(nn.Module):
         frame_clock: bool = False,
     ) -> None:
         super().__init__()
+        n_fft, hop_length = audio.n_fft, audio.hop_length
         self.bins = n_fft // 2 + 1
         self.clock = FrameClock(n_fft // hop_length, dim, kernel_size) if frame_clock else None
-        self.envelope = MelEnvelope(
-            sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max,
-            floor=floor,
-        )  # fmt: skip
-        self.embed = nn.Conv1d(n_mels, dim, kernel_size, padding=kernel_size // 2)
+        self.envelope = MelEnvelope(audio, floor=floor)
+        self.embed = nn.Conv1d(audio.n_mels, dim, kernel_size, padding=kernel_size // 2)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         scale = layer_scale if layer_scale is not None else 1.0 / layers
         self.blocks = nn.ModuleList(
@@ -219,7 +212,7 @@ class IstftNet(nn.Module):
         self.head = nn.Linear(dim, 3 * self.bins)
         nn.init.zeros_(self.head.weight[: self.bins])
         nn.init.zeros_(self.head.bias)
-        self.istft = InverseSTFT(n_fft=n_fft, hop_length=hop_length, win_length=win_length)
+        self.istft = InverseSTFT(n_fft=n_fft, hop_length=hop_length, win_length=audio.win_length)
 
     def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.embed(log_mel)

@@ -69,13 +69,7 @@ def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
     """The network ``options`` ask for (preset sizes, overridden where set), on ``audio``."""
     dim, intermediate, layers = PRESETS[options.preset]
     return IstftNet(
-        sample_rate=audio.sample_rate,
-        n_fft=audio.n_fft,
-        hop_length=audio.hop_length,
-        win_length=audio.win_length,
-        n_mels=audio.n_mels,
-        f_min=audio.f_min,
-        f_max=audio.f_max,
+        audio,
         dim=options.dim or dim,
         intermediate=options.intermediate or intermediate,
         layers=options.layers or layers,
@@ -103,7 +97,7 @@ class IstftTraining:
         self.net = net
         self.audio = audio
         self.options = options
-        self.features = LogMel.from_config(audio)
+        self.features = LogMel(audio)
         self.stft_loss = MultiResolutionSTFTLoss()
         self.discriminator = _discriminator(options.discriminators, audio)
 

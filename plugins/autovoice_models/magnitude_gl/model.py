@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autovoice.config.schema import AudioConfig
 from autovoice_models.envelope import MelEnvelope
 
 
@@ -44,24 +45,17 @@ class MagnitudeNet(nn.Module):
 
     def __init__(
         self,
+        audio: AudioConfig,
         *,
-        sample_rate: int,
-        n_fft: int,
-        n_mels: int,
-        f_min: float,
-        f_max: float,
         channels: int = 192,
         dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4),
         kernel_size: int = 5,
         floor: float = 1e-5,
     ) -> None:
         super().__init__()
-        self.envelope = MelEnvelope(
-            sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max,
-            floor=floor,
-        )  # fmt: skip
-        self.bins = n_fft // 2 + 1
-        self.inp = nn.Conv1d(n_mels, channels, kernel_size, padding=kernel_size // 2)
+        self.envelope = MelEnvelope(audio, floor=floor)
+        self.bins = audio.n_fft // 2 + 1
+        self.inp = nn.Conv1d(audio.n_mels, channels, kernel_size, padding=kernel_size // 2)
         self.blocks = nn.Sequential(*(ResidualBlock(channels, kernel_size, d) for d in dilations))
         self.out = nn.Conv1d(channels, self.bins, 1)
         nn.init.zeros_(self.out.weight)

@@ -40,11 +40,7 @@ BATCH_KEYS = ("audio", "audio_mels")
 def build_net(options: MagnitudeGlOptions, audio: AudioConfig) -> MagnitudeNet:
     """The network ``options`` ask for, on ``audio``'s mel settings."""
     return MagnitudeNet(
-        sample_rate=audio.sample_rate,
-        n_fft=audio.n_fft,
-        n_mels=audio.n_mels,
-        f_min=audio.f_min,
-        f_max=audio.f_max,
+        audio,
         channels=options.channels,
         dilations=options.dilations,
         kernel_size=options.kernel_size,
@@ -59,7 +55,7 @@ class MagnitudeTraining:
         self.net = net
         self.audio = audio
         self.options = options
-        self.features = LogMel.from_config(audio)
+        self.features = LogMel(audio)
 
     def _target(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
         with torch.no_grad():
