@@ -67,3 +67,23 @@ def test_a_noisy_phase_loses_on_the_phase_not_the_magnitude():
     assert pesq["predicted"] < pesq["predicted magnitude, true phase"] - 1.0
     assert pesq["true magnitude, predicted phase"] < pesq["predicted magnitude, true phase"] - 1.0
     assert result["phase_error"]["instantaneous frequency"] > 0.5
+
+
+def test_the_phase_vocoder_follows_a_steady_tone_between_bins():
+    """Two tones off the bins' grid: the phase a peak-locked phase vocoder makes from their
+    magnitude alone advances as their own does (without the parabola's offset it errs by up to
+    pi / 4 a frame)."""
+    from benchmarks.istft_phase import peak_locked_phase, weighted_mean, wrapped
+
+    rate = AUDIO.sample_rate
+    t = np.arange(rate) / rate
+    wave = 0.3 * np.cos(2 * np.pi * 443.7 * t + 0.3) + 0.2 * np.cos(2 * np.pi * 1212.9 * t)
+    frames = rate // AUDIO.hop_length
+    runner = Probe(Oracle(wave, 0.0), AUDIO)
+    samples = torch.from_numpy(wave.astype(np.float32)[: frames * AUDIO.hop_length])
+    spectrum = runner.stft(samples, frames).numpy()
+    magnitude = np.abs(spectrum)
+    ours = peak_locked_phase(magnitude, AUDIO.hop_length, AUDIO.n_fft)
+    error = wrapped(np.diff(ours, axis=1) - np.diff(np.angle(spectrum), axis=1))
+    weight = np.sqrt(magnitude[:, 1:] * magnitude[:, :-1])
+    assert weighted_mean(error[:, 2:-2], weight[:, 2:-2]) < 0.05
