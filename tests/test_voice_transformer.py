@@ -118,12 +118,18 @@ def text_inputs(batch: int, n_tokens: int, seed: int):
     return tokens, lengths, speakers, pace
 
 
-def speaking_model() -> VoiceTransformer:
-    """An untrained model whose predicted durations are a few frames per token."""
-    model = small_model()
+def speaking_model(**overrides: object) -> VoiceTransformer:
+    """An untrained model whose predicted durations are a few frames per token (a post-net's
+    last layer, zero when made, drawn at random so that it does something)."""
+    model = small_model(**overrides)
     with torch.no_grad():
         model.duration_predictor.project.bias.fill_(1.5)
+        if model.postnet is not None:
+            torch.nn.init.normal_(model.postnet.convs[-1].weight, std=0.05)
     return model.eval()
+
+
+POSTNET = {"postnet_layers": 3, "postnet_channels": 32, "postnet_kernel": 5}
 
 
 # -- options --------------------------------------------------------------------------------
@@ -237,8 +243,9 @@ def test_beta_binomial_prior_is_a_distribution_along_the_diagonal():
 # -- masks ----------------------------------------------------------------------------------
 
 
-def test_padding_never_changes_another_items_output():
-    model = speaking_model()
+@pytest.mark.parametrize("overrides", [{}, POSTNET], ids=["plain", "postnet"])
+def test_padding_never_changes_another_items_output(overrides):
+    model = speaking_model(**overrides)
     tokens, lengths, speakers, pace = text_inputs(4, 9, seed=1)
     with torch.no_grad():
         mel, mel_lengths, _ = model.infer(tokens, lengths, speakers, pace)
@@ -269,6 +276,27 @@ def test_teacher_forced_losses_ignore_padding_contents():
         clean, dirty = model.forward_for_training(batch), model.forward_for_training(noisy)
     for name, value in clean.items():
         torch.testing.assert_close(dirty[name], value, atol=1e-5, rtol=1e-5)
+
+
+def test_a_postnet_added_to_a_trained_model_starts_as_the_identity_and_then_learns():
+    rng = np.random.default_rng(3)
+    batch, _ = synthetic_batch(rng, patterns_for(rng), batch=4)
+    plain = speaking_model()
+    grown = small_model(**POSTNET).eval()
+    missing = grown.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(key.startswith("postnet.") for key in missing)
+    tokens, lengths, speakers, pace = text_inputs(3, 8, seed=4)
+    with torch.no_grad():
+        before, _, _ = plain.infer(tokens, lengths, speakers, pace)
+        after, _, _ = grown.infer(tokens, lengths, speakers, pace)
+        losses = grown.forward_for_training(batch)
+    torch.testing.assert_close(after, before, atol=0, rtol=0)
+    torch.testing.assert_close(losses["decoder_mel_loss"], losses["mel_loss"])
+    assert "decoder_mel_loss" not in plain.forward_for_training(batch)
+    grown.train()
+    total = grown.forward_for_training(batch)["loss"]
+    total.backward()
+    assert grown.postnet is not None and grown.postnet.convs[-1].weight.grad.abs().sum() > 0
 
 
 def test_pace_two_gives_half_the_frames():
@@ -425,9 +453,9 @@ def export(module, path, dynamo: bool) -> None:
         )
 
 
-def check_onnx_matches(tmp_path, dynamo: bool) -> None:
+def check_onnx_matches(tmp_path, dynamo: bool, **overrides: object) -> None:
     ort = pytest.importorskip("onnxruntime")
-    module = VoiceTransformerExport(speaking_model()).eval()
+    module = VoiceTransformerExport(speaking_model(**overrides)).eval()
     export(module, tmp_path / "acoustic.onnx", dynamo)
     session = ort.InferenceSession(
         str(tmp_path / "acoustic.onnx"), providers=["CPUExecutionProvider"]
@@ -448,6 +476,10 @@ def check_onnx_matches(tmp_path, dynamo: bool) -> None:
 
 def test_onnx_export_legacy_matches_pytorch(tmp_path):
     check_onnx_matches(tmp_path, dynamo=False)
+
+
+def test_onnx_export_with_a_postnet_matches_pytorch(tmp_path):
+    check_onnx_matches(tmp_path, dynamo=False, **POSTNET)
 
 
 @pytest.mark.slow

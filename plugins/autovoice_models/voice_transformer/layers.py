@@ -8,6 +8,7 @@ never depends on how much padding the batch adds to it.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -18,6 +19,7 @@ __all__ = [
     "FFTBlock",
     "FFTStack",
     "MultiHeadAttention",
+    "PostNet",
     "lengths_to_mask",
     "positional_encoding",
 ]
@@ -140,6 +142,38 @@ class BlockStack(nn.Module):
             x = block(x, mask)
         normed: torch.Tensor = self.norm(x)
         return normed * keep
+
+
+class PostNet(nn.Module):
+    """A residual refinement of a mel ``(batch, n_mels, frames)``: ``layers`` convolutions
+    over frames with tanh between them (Tacotron 2's post-net, without batch norm), added to
+    the mel. The last convolution starts at zero, so a post-net added to a trained model
+    starts as the identity. Padded frames are zeroed before each convolution, so an item's
+    output does not depend on the batch's padding."""
+
+    def __init__(
+        self, *, n_mels: int, channels: int, kernel: int, layers: int, dropout: float
+    ) -> None:
+        super().__init__()
+        widths = [n_mels, *([channels] * (layers - 1)), n_mels]
+        self.convs = nn.ModuleList(
+            nn.Conv1d(a, b, kernel, padding=kernel // 2) for a, b in itertools.pairwise(widths)
+        )
+        last = self.convs[-1]
+        assert isinstance(last, nn.Conv1d)
+        nn.init.zeros_(last.weight)
+        if last.bias is not None:
+            nn.init.zeros_(last.bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        keep = mask[:, None, :].to(mel.dtype)
+        x = mel
+        for index, conv in enumerate(self.convs):
+            x = conv(x * keep)
+            if index < len(self.convs) - 1:
+                x = self.dropout(torch.tanh(x))
+        return mel + x
 
 
 class FFTStack(BlockStack):

@@ -23,7 +23,7 @@ from autovoice_models.voice_transformer.alignment import (
     forward_sum_loss,
     monotonic_alignment_search,
 )
-from autovoice_models.voice_transformer.layers import FFTStack, lengths_to_mask
+from autovoice_models.voice_transformer.layers import FFTStack, PostNet, lengths_to_mask
 from autovoice_models.voice_transformer.predictors import TemporalPredictor, ValueEmbedding
 from autovoice_models.voice_transformer.regulator import frame_ends, frame_positions, regulate
 from autovoice_models.voice_transformer.targets import (
@@ -96,6 +96,9 @@ class VoiceTransformer(nn.Module):
         bin_weight: float = 1.0,
         aligner_temperature: float = 0.05,
         mel_pad_value: float = 0.0,
+        postnet_layers: int = 0,
+        postnet_channels: int = 256,
+        postnet_kernel: int = 5,
     ) -> None:
         super().__init__()
         stack = {"d_model": d_model, "heads": heads, "ff_dim": ff_dim, "ff_kernel": ff_kernel}
@@ -122,6 +125,11 @@ class VoiceTransformer(nn.Module):
         self.energy_embedding = ValueEmbedding(d_model=d_model)
         self.decoder = FFTStack(layers=decoder_layers, dropout=dropout, **stack)
         self.mel_projection = nn.Linear(d_model, n_mels)
+        self.postnet = (
+            PostNet(n_mels=n_mels, channels=postnet_channels, kernel=postnet_kernel,
+                    layers=postnet_layers, dropout=dropout)
+            if postnet_layers else None
+        )  # fmt: skip
         self.aligner = Aligner(
             text_dim=d_model, n_mels=n_mels, dim=aligner_dim, temperature=aligner_temperature
         )
@@ -151,8 +159,18 @@ class VoiceTransformer(nn.Module):
 
     def _decode(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """Regulated frames ``(batch, frames, d_model)`` to a mel ``(batch, n_mels, frames)``."""
-        mel = self.mel_projection(self.decoder(frames, frame_mask)).transpose(1, 2)
-        return torch.where(frame_mask[:, None, :], mel, torch.full_like(mel, self.mel_pad_value))
+        return self._decode_both(frames, frame_mask)[0]
+
+    def _decode_both(
+        self, frames: torch.Tensor, frame_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mel, and the decoder's own before the post-net refines it (the same tensor
+        without a post-net); ``mel_pad_value`` at padding."""
+        coarse = self.mel_projection(self.decoder(frames, frame_mask)).transpose(1, 2)
+        fine = coarse if self.postnet is None else self.postnet(coarse, frame_mask)
+        pad = torch.full_like(coarse, self.mel_pad_value)
+        keep = frame_mask[:, None, :]
+        return torch.where(keep, fine, pad), torch.where(keep, coarse, pad)
 
     # -- inference -------------------------------------------------------------------------
 
@@ -249,7 +267,7 @@ class VoiceTransformer(nn.Module):
         features = self._add_variance(encoded, pitch, energy, token_mask)
         ends = torch.cumsum(durations, dim=1).to(torch.int64)
         frames, _ = regulate(features, ends, mels.shape[2])
-        mel = self._decode(frames, frame_mask)
+        mel, coarse = self._decode_both(frames, frame_mask)
         losses = {
             "mel_loss": _masked_mean((mel.float() - mels).abs(), frame_mask),
             "duration_loss": self._predictor_loss(
@@ -262,6 +280,8 @@ class VoiceTransformer(nn.Module):
             ),
             "bin_loss": binarization_loss(hard, log_probs),
         }
+        if self.postnet is not None:  # the decoder learns the mel too, as Tacotron 2's does
+            losses["decoder_mel_loss"] = _masked_mean((coarse.float() - mels).abs(), frame_mask)
         losses["loss"] = self._total(losses)
         if self.training:
             self.steps += 1
@@ -324,6 +344,8 @@ class VoiceTransformer(nn.Module):
 
     def _total(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         total = losses["mel_loss"] + self.bin_loss_scale() * losses["bin_loss"]
+        if "decoder_mel_loss" in losses:
+            total = total + losses["decoder_mel_loss"]
         for name, weight in self.weights.items():
             total = total + weight * losses[name]
         return total

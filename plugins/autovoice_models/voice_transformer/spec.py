@@ -129,6 +129,19 @@ class VoiceTransformerOptions(kit.TransformerSizes):
     discriminator_channels: int = setting(
         16, doc="Channels of the mel discriminator's convolutions.", checks=[gt(0)]
     )
+    postnet_layers: int = setting(
+        0,
+        doc="Convolutions of a post-net that refines the decoder's mel (a residual whose last "
+        "layer starts at zero, so a model trained without one continues unchanged after "
+        "--init); the decoder's own mel keeps an L1 loss of its own. 0: no post-net.",
+        checks=[ge(0)],
+    )
+    postnet_channels: int = setting(
+        256, doc="Channels of the post-net's convolutions.", checks=[gt(0)]
+    )
+    postnet_kernel: int = setting(
+        5, doc="Width (frames) of the post-net's convolutions (odd).", checks=[gt(0), kit.ODD]
+    )
 
 
 RECIPE_FIELDS = ("adversarial_weight", "discriminator_channels")
