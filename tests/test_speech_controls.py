@@ -1,12 +1,10 @@
 """Speech controls on the shipped (trained) voice, each with the effect it names: pace on the
 duration, pitch shift on the mean f0 (in semitones), energy scale on the RMS; defaults leave the
-audio as the voice made it before controls existed; a voice without them names the argument."""
+audio as the voice made it before controls existed (both voices as this repository shipped
+them, from its git history); a voice without them names the argument."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +13,9 @@ import pytest
 from autovoice.audio.pitch import estimate_pitch
 from autovoice.inference import InferenceError, VoiceInferenceEngine
 from autovoice.signature import CONTROLS
+from tests._history import BEFORE_CONTROLS, WITH_CONTROLS, voice_at
 
 TEXT = "The quick brown fox jumps over the lazy dog, and runs far away into the green forest."
-PREVIOUS_VOICE = Path(os.environ.get("AUTOVOICE_PREVIOUS_VOICE", "/work/old-default-voice"))
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +33,13 @@ def semitones_above(wave: np.ndarray, base: np.ndarray, rate: int) -> float:
         return float(np.mean(np.log(f0[f0 > 0])))
 
     return float(12 * (mean_log_f0(wave) - mean_log_f0(base)) / np.log(2))
+
+
+def shipped_voice(commit: str, dest: Path) -> Path:
+    found = voice_at(commit, dest)
+    if found is None:
+        pytest.skip(f"the default voice as of commit {commit} needs this checkout's git history")
+    return found
 
 
 def rms(wave: np.ndarray) -> float:
@@ -84,23 +89,9 @@ def test_the_cli_takes_the_controls(tmp_path: Path, engine: VoiceInferenceEngine
 
 def test_a_voice_without_controls_names_the_argument(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    shipped = VoiceInferenceEngine(None, backend="onnxruntime").bundle.root
-    manifest = json.loads((shipped / "manifest.json").read_text())
-    inputs = manifest["acoustic"]["signature"]["inputs"]
-    manifest["acoustic"]["signature"]["inputs"] = [i for i in inputs if i["name"] not in CONTROLS]
-    old = tmp_path / "old"
-    old.mkdir()
-    for name in ("vocoder.onnx", "vocoder.safetensors", "acoustic.safetensors"):
-        shutil.copyfile(shipped / name, old / name)  # a copy: a bundle takes no links out of it
-    if not PREVIOUS_VOICE.is_dir():
-        pytest.skip("no voice exported before controls to open (AUTOVOICE_PREVIOUS_VOICE)")
-    shutil.copyfile(PREVIOUS_VOICE / "acoustic.onnx", old / "acoustic.onnx")
-    manifest["files"]["acoustic.onnx"] = json.loads((PREVIOUS_VOICE / "manifest.json").read_text())[
-        "files"
-    ]["acoustic.onnx"]
-    manifest["acoustic"]["signature"]["outputs"] = manifest["acoustic"]["signature"]["outputs"][:2]
-    (old / "manifest.json").write_text(json.dumps(manifest))
+    old = shipped_voice(BEFORE_CONTROLS, tmp_path / "old")
     engine = VoiceInferenceEngine(old, backend="onnxruntime")
+    assert not set(CONTROLS) & set(engine.bundle.stage("acoustic").signature.input_names)
     with pytest.raises(InferenceError, match=r"pitch_shift: .*exported before speech controls"):
         engine.synthesize_speech("Hello.", pitch_shift=2.0)
     with pytest.raises(InferenceError, match=r"energy_scale: .*exported before speech contr"):
@@ -108,20 +99,19 @@ def test_a_voice_without_controls_names_the_argument(tmp_path: Path) -> None:
     assert engine.synthesize_speech("Hello.", pace=1.2).size > 0
 
 
-def test_default_controls_leave_the_previous_voice_s_audio_unchanged(
-    engine: VoiceInferenceEngine,
-) -> None:
-    if not PREVIOUS_VOICE.is_dir():
-        pytest.skip("no copy of the voice as shipped before controls (AUTOVOICE_PREVIOUS_VOICE)")
-    before = VoiceInferenceEngine(PREVIOUS_VOICE, backend="onnxruntime", threads=1)
+def test_default_controls_leave_the_previous_voice_s_audio_unchanged(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    before_path = shipped_voice(BEFORE_CONTROLS, tmp_path / "before")
+    after_path = shipped_voice(WITH_CONTROLS, tmp_path / "after")
+    before = VoiceInferenceEngine(before_path, backend="onnxruntime", threads=1)
+    after = VoiceInferenceEngine(after_path, backend="onnxruntime", threads=1)
     assert "durations" not in before.bundle.stage("acoustic").signature.output_names
+    assert set(CONTROLS) <= set(after.bundle.stage("acoustic").signature.input_names)
     texts = [TEXT, "Dr. Smith paid $5.20 on Jan. 5, 2021. Was it late?"]
     for pace in (1.0, 0.8, 1.3):
         for text in texts:
             np.testing.assert_array_equal(
-                engine.synthesize_speech(text, pace=pace), before.synthesize_speech(text, pace=pace)
+                after.synthesize_speech(text, pace=pace), before.synthesize_speech(text, pace=pace)
             )
     for shipped in ("vocoder.onnx", "vocoder.safetensors"):
-        assert (engine.bundle.root / shipped).read_bytes() == (
-            PREVIOUS_VOICE / shipped
-        ).read_bytes()
+        assert (after_path / shipped).read_bytes() == (before_path / shipped).read_bytes()
