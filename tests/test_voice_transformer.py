@@ -299,6 +299,64 @@ def test_a_postnet_added_to_a_trained_model_starts_as_the_identity_and_then_lear
     assert grown.postnet is not None and grown.postnet.convs[-1].weight.grad.abs().sum() > 0
 
 
+def _grown_by_init(**sizes: int) -> tuple[VoiceTransformer, VoiceTransformer]:
+    """A trained-looking small model, and one with more blocks started from it by ``--init``'s
+    loader (the recipes as the trainer builds them)."""
+    from autovoice.config.schema import AudioConfig, TrainingConfig
+    from autovoice.training.init import InitSource, apply_init
+    from autovoice_models.voice_transformer.recipe import build_recipe
+    from autovoice_models.voice_transformer.spec import VoiceTransformerOptions
+
+    def recipe(**more: int):
+        layers = {"encoder_layers": 1, "decoder_layers": 1, **more}
+        options = VoiceTransformerOptions(preset="tiny", d_model=32, ff_dim=64, **layers)
+        kwargs = {"audio": AudioConfig(n_mels=N_MELS), "n_symbols": N_SYMBOLS, "n_speakers": 3}
+        return build_recipe(options, **kwargs, training=TrainingConfig())
+
+    plain = recipe()
+    model = plain.modules["model"]
+    with torch.no_grad():
+        model.duration_predictor.project.bias.fill_(1.5)
+    weights = {f"model/{k}": v for k, v in model.state_dict().items()}
+    source = InitSource(location="plain", weights=weights, by_module=True)
+    grown, report = apply_init(recipe(**sizes), source, None)
+    assert report.weights.missing and not report.weights.mismatched
+    return model.eval(), grown.modules["model"].eval()
+
+
+@pytest.mark.parametrize(
+    "sizes", [{"decoder_layers": 3}, {"encoder_layers": 2, "decoder_layers": 2}], ids=str
+)
+def test_blocks_added_by_init_start_as_the_identity_and_then_learn(sizes: dict[str, int]):
+    plain, grown = _grown_by_init(**sizes)
+    tokens, lengths, speakers, pace = text_inputs(3, 8, seed=5)
+    with torch.no_grad():
+        before = plain.infer(tokens, lengths, speakers, pace)
+        after = grown.infer(tokens, lengths, speakers, pace)
+    for old, new in zip(before, after, strict=True):
+        torch.testing.assert_close(new, old, atol=1e-6, rtol=1e-6)
+    new_block = grown.decoder.blocks[-1]
+    rng = np.random.default_rng(6)
+    batch, _ = synthetic_batch(rng, patterns_for(rng), batch=4)
+    grown.train()
+    grown.forward_for_training(batch)["loss"].backward()
+    assert new_block.attention.out.weight.grad.abs().sum() > 0
+    assert new_block.ff.conv2.weight.grad.abs().sum() > 0
+
+
+def test_only_blocks_init_found_nothing_of_start_as_the_identity():
+    layer = small_model(decoder_layers=2).decoder.blocks[1]
+    before = layer.ff.conv2.weight.detach().clone()
+    model = small_model(decoder_layers=2)
+    partly = [k for k in model.state_dict() if k.startswith("decoder.blocks.1.norm")]
+    model.after_init(partly)  # the block's other tensors were loaded: left as they are
+    assert model.decoder.blocks[1].ff.conv2.weight.abs().sum() > 0
+    model.after_init([k for k in model.state_dict() if k.startswith("decoder.blocks.1.")])
+    assert model.decoder.blocks[1].ff.conv2.weight.abs().sum() == 0
+    assert model.decoder.blocks[0].ff.conv2.weight.abs().sum() > 0
+    assert before.abs().sum() > 0
+
+
 def test_pace_two_gives_half_the_frames():
     model = speaking_model()
     tokens, lengths, speakers, _ = text_inputs(4, 30, seed=2)

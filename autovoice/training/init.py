@@ -16,6 +16,10 @@ the row of a speaker the caller names. Symbols are handled the same way (new sym
 mean of the known ones). The corpus' ids are mapped onto the run's tables in every batch, so
 nothing is remapped silently: what grew, what loaded and what did not are in the
 :class:`InitReport`, and ``strict`` refuses any partial load, naming the tensors.
+
+A module may say how its tensors that the source lacks start: when it has a method
+``after_init(missing)``, it is called with those tensors' state-dict keys once the rest is
+loaded (a transformer grown by more blocks starts them as the identity, say).
 """
 
 from __future__ import annotations
@@ -399,6 +403,7 @@ def _load(
                 fits[key] = tensor.to(dtype=want.dtype)
                 loaded.append(f"{name}/{key}")
         module.load_state_dict(fits, strict=False)
+        _after_init(module, name, missing)
     unexpected += [k for roles in groups.values() for k in roles.values()]
     report = WeightsReport(
         loaded=tuple(loaded),
@@ -407,6 +412,14 @@ def _load(
         mismatched=tuple(mismatched),
     )
     return report, tuple(grown)
+
+
+def _after_init(module: torch.nn.Module, name: str, missing: Sequence[str]) -> None:
+    """The module's own start for the tensors of it that the source lacked (its ``after_init``)."""
+    hook = getattr(module, "after_init", None)
+    own = [k.removeprefix(f"{name}/") for k in missing if k.startswith(f"{name}/")]
+    if own and callable(hook):
+        hook(own)
 
 
 def _export_constants(recipe: Recipe) -> set[str]:

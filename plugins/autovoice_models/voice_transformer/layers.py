@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ __all__ = [
     "PostNet",
     "lengths_to_mask",
     "positional_encoding",
+    "start_new_blocks_as_identity",
 ]
 
 
@@ -108,6 +110,27 @@ class FFTBlock(nn.Module):
         x = x + self.dropout(self.attention(self.norm1(x), mask))
         x = x + self.ff(self.norm2(x), mask)
         return x * keep
+
+    def start_as_identity(self) -> None:
+        """Zero the last layer of both residual branches: the block passes its input through
+        unchanged (at valid positions) until training moves them."""
+        for layer in (self.attention.out, self.ff.conv2):
+            nn.init.zeros_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def start_new_blocks_as_identity(model: nn.Module, missing: Sequence[str]) -> list[str]:
+    """Every :class:`FFTBlock` of ``model`` none of whose tensors ``--init`` found (``missing``:
+    state-dict keys of ``model``) starts as the identity, so that a model grown by more blocks
+    computes what the smaller one did; the names of those blocks."""
+    absent = set(missing)
+    fresh = []
+    for name, module in model.named_modules():
+        if isinstance(module, FFTBlock) and {f"{name}.{k}" for k in module.state_dict()} <= absent:
+            module.start_as_identity()
+            fresh.append(name)
+    return fresh
 
 
 class BlockStack(nn.Module):

@@ -10,7 +10,7 @@ or duration files are needed. Every step works on padded batches with masks.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import torch
@@ -23,7 +23,12 @@ from autovoice_models.voice_transformer.alignment import (
     forward_sum_loss,
     monotonic_alignment_search,
 )
-from autovoice_models.voice_transformer.layers import FFTStack, PostNet, lengths_to_mask
+from autovoice_models.voice_transformer.layers import (
+    FFTStack,
+    PostNet,
+    lengths_to_mask,
+    start_new_blocks_as_identity,
+)
 from autovoice_models.voice_transformer.predictors import TemporalPredictor, ValueEmbedding
 from autovoice_models.voice_transformer.regulator import frame_ends, frame_positions, regulate
 from autovoice_models.voice_transformer.targets import (
@@ -156,6 +161,12 @@ class VoiceTransformer(nn.Module):
         pitch_part: torch.Tensor = self.pitch_embedding(pitch, mask)
         energy_part: torch.Tensor = self.energy_embedding(energy, mask)
         return encoded + pitch_part + energy_part
+
+    def after_init(self, missing: Sequence[str]) -> None:
+        """After ``--init`` from a model with fewer encoder or decoder blocks: the blocks it
+        lacked start as the identity, so the grown model continues from what it computed (a
+        post-net it lacked starts so already)."""
+        start_new_blocks_as_identity(self, missing)
 
     def _decode(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """Regulated frames ``(batch, frames, d_model)`` to a mel ``(batch, n_mels, frames)``."""
