@@ -345,8 +345,6 @@ def test_blocks_added_by_init_start_as_the_identity_and_then_learn(sizes: dict[s
 
 
 def test_only_blocks_init_found_nothing_of_start_as_the_identity():
-    layer = small_model(decoder_layers=2).decoder.blocks[1]
-    before = layer.ff.conv2.weight.detach().clone()
     model = small_model(decoder_layers=2)
     partly = [k for k in model.state_dict() if k.startswith("decoder.blocks.1.norm")]
     model.after_init(partly)  # the block's other tensors were loaded: left as they are
@@ -354,7 +352,6 @@ def test_only_blocks_init_found_nothing_of_start_as_the_identity():
     model.after_init([k for k in model.state_dict() if k.startswith("decoder.blocks.1.")])
     assert model.decoder.blocks[1].ff.conv2.weight.abs().sum() == 0
     assert model.decoder.blocks[0].ff.conv2.weight.abs().sum() > 0
-    assert before.abs().sum() > 0
 
 
 def test_pace_two_gives_half_the_frames():

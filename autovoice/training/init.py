@@ -403,7 +403,7 @@ def _load(
                 fits[key] = tensor.to(dtype=want.dtype)
                 loaded.append(f"{name}/{key}")
         module.load_state_dict(fits, strict=False)
-        _after_init(module, name, missing)
+        _after_init(module, [k for k in missing if k.startswith(f"{name}/")], name)
     unexpected += [k for roles in groups.values() for k in roles.values()]
     report = WeightsReport(
         loaded=tuple(loaded),
@@ -414,12 +414,12 @@ def _load(
     return report, tuple(grown)
 
 
-def _after_init(module: torch.nn.Module, name: str, missing: Sequence[str]) -> None:
-    """The module's own start for the tensors of it that the source lacked (its ``after_init``)."""
+def _after_init(module: torch.nn.Module, missing: Sequence[str], name: str) -> None:
+    """The module's own start (its ``after_init``) for ``missing``, its ``name/key`` tensors
+    that the source lacked."""
     hook = getattr(module, "after_init", None)
-    own = [k.removeprefix(f"{name}/") for k in missing if k.startswith(f"{name}/")]
-    if own and callable(hook):
-        hook(own)
+    if missing and callable(hook):
+        hook([k.removeprefix(f"{name}/") for k in missing])
 
 
 def _export_constants(recipe: Recipe) -> set[str]:

@@ -120,17 +120,14 @@ class FFTBlock(nn.Module):
                 nn.init.zeros_(layer.bias)
 
 
-def start_new_blocks_as_identity(model: nn.Module, missing: Sequence[str]) -> list[str]:
+def start_new_blocks_as_identity(model: nn.Module, missing: Sequence[str]) -> None:
     """Every :class:`FFTBlock` of ``model`` none of whose tensors ``--init`` found (``missing``:
     state-dict keys of ``model``) starts as the identity, so that a model grown by more blocks
-    computes what the smaller one did; the names of those blocks."""
+    computes what the smaller one did."""
     absent = set(missing)
-    fresh = []
     for name, module in model.named_modules():
         if isinstance(module, FFTBlock) and {f"{name}.{k}" for k in module.state_dict()} <= absent:
             module.start_as_identity()
-            fresh.append(name)
-    return fresh
 
 
 class BlockStack(nn.Module):
