@@ -16,7 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from autovoice.bundle import BundleError, VoiceBundle
+from autovoice.bundle import BundleError, VoiceBundle, file_table
+from autovoice.bundle.external import check_external_data
 from autovoice.commands import export as export_command
 from autovoice.commands import info as info_command
 from autovoice.config import AudioConfig, Config, apply_overrides
@@ -261,6 +262,36 @@ def test_weights_are_the_folded_export_modules_and_match_the_graph(bundle, runs,
         module, bundle / "vocoder.onnx", source.recipe.signature, cases, tolerance=TOLERANCE
     )
     assert report.worst <= TOLERANCE and len(report.cases) == 6
+
+
+@pytest.mark.parametrize("stage", ["acoustic", "vocoder"])
+def test_each_graph_reads_its_weights_from_its_stages_safetensors(bundle, stage):
+    """No weight is stored twice: every initializer that the safetensors file holds byte for
+    byte is a reference into it; what stays inside the graph differs from every weight."""
+    refs = check_external_data(bundle / f"{stage}.onnx", allowed=(f"{stage}.safetensors",))
+    state = load_file(str(bundle / f"{stage}.safetensors"))
+    assert refs and {ref.tensor for ref in refs} <= set(state)
+    inline = onnx.load(str(bundle / f"{stage}.onnx"), load_external_data=False).graph.initializer
+    for tensor in inline:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL and tensor.name in state:
+            array = onnx.numpy_helper.to_array(tensor)
+            kept = state[tensor.name].numpy()
+            assert array.shape != kept.shape or not np.array_equal(array, kept), tensor.name
+
+
+def test_a_graph_reading_another_stages_weights_is_refused(bundle, tmp_path):
+    copy = Path(shutil.copytree(bundle, tmp_path / "voice"))
+    model = onnx.load(str(copy / "acoustic.onnx"), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "vocoder.safetensors"
+    onnx.save(model, str(copy / "acoustic.onnx"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["files"] = file_table(copy, manifest["files"])
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"acoustic\.onnx: tensor .* may only read acoustic"):
+        VoiceBundle.open(copy)
 
 
 def test_a_graph_outside_tolerance_fails_the_export_and_leaves_nothing(

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from autovoice.bundle.external import check_external_data
 from autovoice.bundle.files import bundle_path, bundle_root, check_file, is_bundle
 from autovoice.bundle.records import (
     ALL_STAGES,
@@ -100,9 +101,15 @@ class VoiceBundle:
         return "acoustic" in self.stages
 
     def verify(self) -> None:
-        """Check the size and SHA-256 of every file the manifest lists."""
+        """Check the size and SHA-256 of every file the manifest lists, and that each graph
+        reads weights from no file but its own stage's (:mod:`autovoice.bundle.external`)."""
         for name, entry in self.files.items():
             check_file(self.root, name, entry)
+        for stage in self.stages.values():
+            if stage.onnx is not None:
+                own = stage.weights
+                beside = own is not None and own.parent == stage.onnx.parent
+                check_external_data(stage.onnx, allowed=(own.name,) if own and beside else ())
 
     def check_options(self, registry: Any) -> None:
         """Structure each stage's plugin options against the options class its plugin declares

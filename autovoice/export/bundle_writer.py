@@ -31,6 +31,7 @@ from autovoice.errors import AutovoiceError
 from autovoice.export.errors import ExportError
 from autovoice.export.mels import check_audio_match
 from autovoice.export.onnx import export_onnx
+from autovoice.export.shared_weights import share_weights
 from autovoice.export.validate import (
     ValidationCase,
     ValidationLengths,
@@ -188,32 +189,53 @@ def validate_stage(
     }
 
 
-def export_stage_onnx(
+def _export_graph(
     source: StageSource, onnx_path: Path, settings: ExportConfig, lengths: ValidationLengths
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The stage's export module, written as ONNX at ``onnx_path`` and, with
-    ``settings.validate``, held to PyTorch; the module and the manifest fields this adds."""
+) -> torch.nn.Module:
     module = source.recipe.export_module().eval()
     _check_folded(module, source.ref.location)
     example = _example(_cases(source, lengths))
     signature = source.recipe.signature
     export_onnx(module, signature, onnx_path, opset=settings.opset, example_inputs=example)
-    entry: dict[str, Any] = {}
-    if settings.validate:
-        entry["validation"] = validate_stage(source, module, onnx_path, settings.tolerance, lengths)
-    return module, entry
+    return module
+
+
+def _validation(
+    source: StageSource,
+    module: torch.nn.Module,
+    onnx_path: Path,
+    settings: ExportConfig,
+    lengths: ValidationLengths,
+) -> dict[str, Any]:
+    if not settings.validate:
+        return {}
+    return {"validation": validate_stage(source, module, onnx_path, settings.tolerance, lengths)}
+
+
+def export_stage_onnx(
+    source: StageSource, onnx_path: Path, settings: ExportConfig, lengths: ValidationLengths
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The stage's export module, written as ONNX at ``onnx_path`` (weights inside) and, with
+    ``settings.validate``, held to PyTorch; the module and the manifest fields this adds."""
+    module = _export_graph(source, onnx_path, settings, lengths)
+    return module, _validation(source, module, onnx_path, settings, lengths)
 
 
 def export_stage(
     source: StageSource, root: Path, settings: ExportConfig, lengths: ValidationLengths
 ) -> dict[str, Any]:
-    """Write ``<stage>.onnx`` and ``<stage>.safetensors`` into ``root``; the manifest entry."""
+    """Write ``<stage>.onnx`` and ``<stage>.safetensors`` into ``root``, the graph's weights
+    read from the safetensors file (:func:`~autovoice.export.shared_weights.share_weights`),
+    and hold the graph as written to PyTorch; the manifest entry."""
     onnx_path = root / f"{source.stage}.onnx"
-    module, entry = export_stage_onnx(source, onnx_path, settings, lengths)
+    module = _export_graph(source, onnx_path, settings, lengths)
     signature = source.recipe.signature
     weights = root / f"{source.stage}.safetensors"
     _save_weights(module, weights, source)
     shutil.copymode(onnx_path, weights)  # safetensors writes 0600; a bundle's files are alike
+    shared = share_weights(onnx_path, weights)
+    logger.info("%s: %d graph tensors read from %s", source.stage, shared, weights.name)
+    entry = _validation(source, module, onnx_path, settings, lengths)
     return {
         "plugin": str(source.section.name),
         "options": unstructure(source.section.options),

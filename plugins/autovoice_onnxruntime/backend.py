@@ -14,6 +14,7 @@ from typing import Any
 
 import onnxruntime as ort
 
+from autovoice.bundle.external import check_external_data
 from autovoice.errors import AutovoiceError
 from autovoice.inference.checks import artifact_file, threads
 from autovoice_onnxruntime.errors import BackendError
@@ -101,6 +102,10 @@ class OnnxRuntimeBackend:
         return so
 
     def _open(self, path: str, requested: Sequence[str], device_id: int | None) -> Any:
+        try:  # onnxruntime before 1.24 follows any external data path
+            check_external_data(path)
+        except AutovoiceError as exc:
+            raise BackendError(str(exc)) from None
         available = ort.get_available_providers()
         usable = [p for p in requested if p in available] or [CPU]
         if self.options.preload_dlls and any(p in GPU_PROVIDERS for p in usable):

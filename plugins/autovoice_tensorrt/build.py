@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autovoice.errors import BackendError
+from autovoice.bundle.external import check_external_data
+from autovoice.errors import AutovoiceError, BackendError
 from autovoice_tensorrt.fp16 import fp16_bytes
 from autovoice_tensorrt.options import DEFAULT_KEEP_FP32
 from autovoice_tensorrt.probe import version_problem
@@ -77,6 +78,10 @@ def build_engine(
     path = Path(onnx_path)
     if not path.is_file():
         raise BuildError(f"{path}: no such ONNX model file")
+    try:  # before the FP16 copy loads them, or the parser does
+        check_external_data(path)
+    except AutovoiceError as exc:
+        raise BuildError(str(exc)) from None
     builder = trt.Builder(trt_logger())
     network = builder.create_network(network_flags(trt))
     _parse(trt, network, path, fp16_bytes(str(path), keep_fp32_ops) if fp16 else None)
