@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from autovoice.bundle.external import load_with_weights
+
 # -- the API of each version, from the bindings' sources --------------------------------------
 
 BUILDER_FLAGS_10 = [
@@ -205,10 +207,8 @@ class FakeParser:
         self.num_errors = 0
 
     def parse_from_file(self, path: str) -> bool:
-        import onnx
-
         self.trt.parsed.append(("file", path))
-        self.network.load(onnx.load(path))
+        self.network.load(load_with_weights(path))
         return True
 
     def parse(self, model: bytes, path: str | None = None) -> bool:

@@ -123,16 +123,23 @@ def test_a_graph_reading_another_file_is_refused_before_onnxruntime_reads_it(
         _run(graph)
 
 
-def test_a_linked_weights_file_and_bytes_beyond_its_end_are_refused(tmp_path: Path) -> None:
+def test_a_link_out_of_the_folder_and_bytes_beyond_the_end_are_refused(tmp_path: Path) -> None:
     graph = _shared(tmp_path)
     size = (tmp_path / "stage.safetensors").stat().st_size
     _relocate(graph, "stage.safetensors", offset=size - 8)
     with pytest.raises(BundleError, match=r"lie outside stage\.safetensors"):
         check_external_data(graph)
     _relocate(graph, "link.safetensors", offset=0)
-    (tmp_path / "link.safetensors").symlink_to(tmp_path / "stage.safetensors")
-    with pytest.raises(BundleError, match="is not a regular file"):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.safetensors"
+    outside.write_bytes((tmp_path / "stage.safetensors").read_bytes())
+    (tmp_path / "link.safetensors").symlink_to(outside)
+    with pytest.raises(BundleError, match="links out of its folder"):
         check_external_data(graph)
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "stage.safetensors").rename(tmp_path / "kept" / "stage.safetensors")
+    (tmp_path / "link.safetensors").unlink()
+    (tmp_path / "link.safetensors").symlink_to(Path("kept") / "stage.safetensors")
+    assert len(check_external_data(graph)) == 2  # a link that stays in the folder is followed
 
 
 def test_allowed_names_the_only_files_a_graph_may_read(tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ file. A vocoder whose head needs no graph (Griffin-Lim from the mel) has no file
 
 The rooms: :mod:`~autovoice.bundle.records` (format constants, stage and engine records, the
 error), :mod:`~autovoice.bundle.files` (locating, extracting, paths inside, checksums),
-:mod:`~autovoice.bundle.reader` (the manifest read and checked field by field: :class:`VoiceBundle`),
-:mod:`~autovoice.bundle.external` (which files a graph's external weights may come from) and
-:mod:`~autovoice.bundle.writer` (the manifest the exporter writes), side by side.
+:mod:`~autovoice.bundle.reader` (the manifest read and checked field by field:
+:class:`VoiceBundle`), :mod:`~autovoice.bundle.external` (which files a graph's external
+weights may come from) and :mod:`~autovoice.bundle.writer` (the manifest the exporter
+writes), side by side.
 """
 
 from autovoice.bundle import records

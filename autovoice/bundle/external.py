@@ -5,8 +5,9 @@ relative to the graph's folder, an ``offset`` and a ``length``). A voice bundle'
 this to keep one copy of each weight: the graph's tensors point into the stage's
 ``.safetensors`` file (:mod:`autovoice.export.shared_weights`). A graph from a user is untrusted,
 and ONNX Runtime releases before 1.24 follow any location, ``../../etc/passwd`` included, so
-every reference is checked here first: a relative path to a regular file in the graph's own
-folder (in a bundle, the stage's weights file only), the range inside that file.
+every reference is checked here first: a plain file name beside the graph, naming a regular
+file that stays in the graph's folder when links are followed (in a bundle, the stage's weights
+file only), the range inside that file.
 
 Reading the references takes the ``onnx`` package (the ``onnxruntime``, ``gpu``, ``tensorrt``
 and ``train`` extras bring it). Without it, a graph whose bytes hold no ``location`` key (so no
@@ -121,8 +122,9 @@ def external_refs(path: str | os.PathLike[str]) -> list[ExternalRef]:
 def check_external_data(
     path: str | os.PathLike[str], *, allowed: Collection[str] | None = None
 ) -> list[ExternalRef]:
-    """The external references of the ONNX graph at ``path``, each checked: a relative path
-    to a regular file in the graph's own folder (one of ``allowed``, file names, when given),
+    """The external references of the ONNX graph at ``path``, each checked: a file name beside
+    the graph (one of ``allowed``, when given), a regular file that links lead nowhere outside
+    the graph's folder,
     its byte range inside that file. A :class:`BundleError` names the graph, tensor and file."""
     where = Path(path)
     refs = external_refs(where)
@@ -141,7 +143,9 @@ def check_external_data(
             )
         if ref.location not in sizes:
             target = where.parent / ref.location
-            if target.is_symlink() or not target.is_file():
+            if not target.resolve().is_relative_to(where.parent.resolve()):
+                raise BundleError(f"{at}: external data file {target} links out of its folder")
+            if not target.is_file():
                 raise BundleError(f"{at}: external data file {target} is not a regular file")
             sizes[ref.location] = target.stat().st_size
         size = sizes[ref.location]
@@ -154,4 +158,31 @@ def check_external_data(
     return refs
 
 
-__all__ = ["ExternalRef", "check_external_data", "external_refs"]
+def load_with_weights(path: str | os.PathLike[str]) -> Any:
+    """The ``onnx.ModelProto`` at ``path`` with every external tensor's bytes read into it
+    (:func:`check_external_data` first). ``onnx.load`` would read them too, but refuses a file
+    with more than one hard link, which installers that link files from a cache make."""
+    import onnx
+
+    where = Path(path)
+    check_external_data(where)
+    try:
+        model = onnx.load(os.fspath(where), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError, OSError
+        raise BundleError(f"{where}: not an ONNX model: {exc}") from None
+    files: dict[str, bytes] = {}
+    for tensor in _all_tensors(model):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        ref = _ref(tensor, str(where))
+        if ref.location not in files:
+            files[ref.location] = (where.parent / ref.location).read_bytes()
+        data = files[ref.location]
+        end = len(data) if ref.length is None else ref.offset + ref.length
+        tensor.raw_data = data[ref.offset : end]
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+    return model
+
+
+__all__ = ["ExternalRef", "check_external_data", "external_refs", "load_with_weights"]

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from autovoice.errors import BackendError
+from autovoice.bundle.external import load_with_weights
+from autovoice.errors import AutovoiceError, BackendError
 from autovoice_tensorrt.options import DEFAULT_KEEP_FP32
 
 FORMAT = "autovoice-fp16-1"
@@ -236,10 +237,10 @@ def _consumers(nodes: Sequence[Any]) -> dict[str, list[tuple[Any, int]]]:
 
 def fp16_bytes(path: str, keep_fp32: Sequence[str]) -> bytes:
     """The serialized FP16 copy of the ONNX file at ``path`` (weights loaded into it)."""
-    onnx = onnx_module()
+    onnx_module()
     try:
-        model = onnx.load(path)
-    except Exception as exc:  # protobuf's DecodeError, OSError: the file, not the conversion
+        model = load_with_weights(path)
+    except AutovoiceError as exc:  # the file or its external weights, not the conversion
         raise Fp16Error(f"{path}: cannot read the ONNX model: {exc}") from exc
     try:
         converted = to_fp16(model, keep_fp32)
