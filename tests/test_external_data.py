@@ -149,15 +149,24 @@ def test_allowed_names_the_only_files_a_graph_may_read(tmp_path: Path) -> None:
         check_external_data(graph, allowed=("other.safetensors",))
 
 
-def test_without_onnx_only_a_graph_with_external_data_needs_it(
+def test_references_are_read_and_checked_without_the_onnx_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inline = _graph(tmp_path / "inline.onnx")
     graph = _shared(tmp_path)
+    with_onnx = external_refs(graph)
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert check_external_data(inline) == []
-    with pytest.raises(BundleError, match="pip install onnx"):
+    assert external_refs(graph) == with_onnx and len(with_onnx) == 2
+    _relocate_bytes(graph, b"stage.safetensors", b"../ge.safetensors")
+    with pytest.raises(BundleError, match="only a file beside the graph"):
         check_external_data(graph)
+
+
+def _relocate_bytes(graph: Path, old: bytes, new: bytes) -> None:
+    """The location rewritten in the graph's bytes (same length, so the encoding holds)."""
+    assert len(old) == len(new)
+    graph.write_bytes(graph.read_bytes().replace(old, new))
 
 
 def test_a_file_that_is_not_onnx_is_named(tmp_path: Path) -> None:
@@ -165,3 +174,26 @@ def test_a_file_that_is_not_onnx_is_named(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe location " * 10)
     with pytest.raises(BundleError, match=r"bad\.onnx: not an ONNX model"):
         external_refs(bad)
+
+
+def test_a_constant_inside_a_subgraph_is_checked_too(tmp_path: Path) -> None:
+    """References hide in node attributes and subgraphs as well as in initializers."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    value = numpy_helper.from_array(OTHER, "c")
+    value.ClearField("raw_data")
+    value.data_location = TensorProto.EXTERNAL
+    for key, text in (("location", "../elsewhere.bin"), ("offset", "0"), ("length", "1024")):
+        entry = value.external_data.add()
+        entry.key, entry.value = key, text
+    out = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [256])]
+    branch = helper.make_graph([helper.make_node("Constant", [], ["y"], value=value)], "b", [], out)
+    condition = [helper.make_tensor_value_info("go", TensorProto.BOOL, [])]
+    node = helper.make_node("If", ["go"], ["y"], then_branch=branch, else_branch=branch)
+    model = helper.make_model(helper.make_graph([node], "g", condition, out))
+    graph = tmp_path / "nested.onnx"
+    onnx.save(model, str(graph))
+    refs = external_refs(graph)
+    assert [(ref.tensor, ref.location) for ref in refs] == [("c", "../elsewhere.bin")] * 2
+    with pytest.raises(BundleError, match="only a file beside the graph"):
+        check_external_data(graph)
