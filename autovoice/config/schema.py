@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from autovoice.config.fields import (
+    Check,
     Relation,
     between,
     each,
@@ -220,6 +221,15 @@ class CheckpointConfig:
     options: Any = options_field("store")
 
 
+def _profile_bound(default: int, doc: str, *, above: str = "") -> int:
+    """A bound of the TensorRT optimization profile: a positive number, and where ``above``
+    names another bound, at least its value (min <= opt <= max)."""
+    checks: list[Check | Relation] = [gt(0)]
+    if above:
+        checks.append(Relation(">=", above))
+    return setting(default, doc=doc, checks=checks)  # type: ignore[no-any-return]
+
+
 @attrs.frozen(kw_only=True)
 class ExportConfig:
     output_dir: str = setting(
@@ -241,44 +251,26 @@ class ExportConfig:
     fp16: bool = setting(
         False, doc="Build TensorRT engines in FP16, keeping the layers that need it in FP32."
     )
-    batch_min: int = setting(
-        1, doc="Smallest batch of the TensorRT optimization profile.", checks=[gt(0)]
+    batch_min: int = _profile_bound(1, "Smallest batch of the TensorRT optimization profile.")
+    batch_opt: int = _profile_bound(
+        1, "Batch the TensorRT profile is tuned for.", above="batch_min"
     )
-    batch_opt: int = setting(
-        1,
-        doc="Batch the TensorRT profile is tuned for.",
-        checks=[gt(0), Relation(">=", "batch_min")],
+    batch_max: int = _profile_bound(
+        8, "Largest batch of the TensorRT optimization profile.", above="batch_opt"
     )
-    batch_max: int = setting(
-        8,
-        doc="Largest batch of the TensorRT optimization profile.",
-        checks=[gt(0), Relation(">=", "batch_opt")],
+    tokens_min: int = _profile_bound(1, "Shortest text (tokens) of the TensorRT profile.")
+    tokens_opt: int = _profile_bound(
+        128, "Text length (tokens) the TensorRT profile is tuned for.", above="tokens_min"
     )
-    tokens_min: int = setting(
-        1, doc="Shortest text (tokens) of the TensorRT profile.", checks=[gt(0)]
+    tokens_max: int = _profile_bound(
+        1024, "Longest text (tokens) of the TensorRT profile.", above="tokens_opt"
     )
-    tokens_opt: int = setting(
-        128,
-        doc="Text length (tokens) the TensorRT profile is tuned for.",
-        checks=[gt(0), Relation(">=", "tokens_min")],
+    frames_min: int = _profile_bound(1, "Fewest mel frames of the vocoder's TensorRT profile.")
+    frames_opt: int = _profile_bound(
+        512, "Mel frames the vocoder's TensorRT profile is tuned for.", above="frames_min"
     )
-    tokens_max: int = setting(
-        1024,
-        doc="Longest text (tokens) of the TensorRT profile.",
-        checks=[gt(0), Relation(">=", "tokens_opt")],
-    )
-    frames_min: int = setting(
-        1, doc="Fewest mel frames of the vocoder's TensorRT profile.", checks=[gt(0)]
-    )
-    frames_opt: int = setting(
-        512,
-        doc="Mel frames the vocoder's TensorRT profile is tuned for.",
-        checks=[gt(0), Relation(">=", "frames_min")],
-    )
-    frames_max: int = setting(
-        4096,
-        doc="Most mel frames of the vocoder's TensorRT profile.",
-        checks=[gt(0), Relation(">=", "frames_opt")],
+    frames_max: int = _profile_bound(
+        4096, "Most mel frames of the vocoder's TensorRT profile.", above="frames_opt"
     )
 
 

@@ -20,6 +20,7 @@ which the bottleneck turns into conversion when the speaker is swapped.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -27,7 +28,15 @@ from torch import nn
 from autovoice.data.collate import PAIRED_KEYS, VOICE_KEYS
 from autovoice.errors import AutovoiceError
 from autovoice_models.voice_converter.stats import SpeakerStats
-from autovoice_models.voice_transformer.layers import BlockStack, lengths_to_mask
+from autovoice_models.voice_transformer.layers import (
+    BlockStack,
+    StackSizes,
+    lengths_to_mask,
+    sized_stack,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "BATCH_KEYS",
@@ -73,12 +82,6 @@ class VoiceConverter(nn.Module):
         *,
         n_mels: int,
         n_speakers: int,
-        d_model: int,
-        encoder_layers: int,
-        decoder_layers: int,
-        heads: int,
-        ff_dim: int,
-        ff_kernel: int,
         bottleneck_dim: int,
         dropout: float,
         segment_frames: int = 0,
@@ -86,19 +89,20 @@ class VoiceConverter(nn.Module):
         conversion_weight: float = 1.0,
         reconstruction_weight: float = 0.5,
         mel_pad_value: float = 0.0,
+        **sizes: Unpack[StackSizes],
     ) -> None:
         super().__init__()
-        stack = {"d_model": d_model, "heads": heads, "ff_dim": ff_dim, "ff_kernel": ff_kernel}
+        d_model = sizes["d_model"]
         self.n_mels = n_mels
         self.segment_frames = segment_frames
         self.mel_pad_value = mel_pad_value
         self.weights = {"conversion": conversion_weight, "reconstruction": reconstruction_weight}
         self.input = nn.Linear(n_mels, d_model)
-        self.encoder = BlockStack(layers=encoder_layers, dropout=dropout, **stack)
+        self.encoder = sized_stack(BlockStack, sizes, "encoder", dropout)
         self.bottleneck = nn.Linear(d_model, bottleneck_dim)
         self.expand = nn.Linear(bottleneck_dim, d_model)
         self.speaker_embedding = nn.Embedding(n_speakers, d_model)
-        self.decoder = BlockStack(layers=decoder_layers, dropout=dropout, **stack)
+        self.decoder = sized_stack(BlockStack, sizes, "decoder", dropout)
         self.mel_projection = nn.Linear(d_model, n_mels)
         self.stats = SpeakerStats(
             n_speakers=n_speakers, n_mels=n_mels, batches=stats_batches, init_mean=mel_pad_value

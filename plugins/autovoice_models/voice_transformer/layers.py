@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 import torch
 from torch import nn
@@ -21,8 +22,10 @@ __all__ = [
     "FFTStack",
     "MultiHeadAttention",
     "PostNet",
+    "StackSizes",
     "lengths_to_mask",
     "positional_encoding",
+    "sized_stack",
     "start_new_blocks_as_identity",
 ]
 
@@ -202,3 +205,31 @@ class FFTStack(BlockStack):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.dropout(x + positional_encoding(x.shape[1], self.d_model, x.device).to(x.dtype))
         return super().forward(x, mask)
+
+
+class StackSizes(TypedDict):
+    """The sizes of a model's encoder and decoder stacks, as the flat keyword arguments of the
+    model's constructor (``**sizes: Unpack[StackSizes]``): the fields of
+    :class:`autovoice_models.options.TransformerSizes` once the preset is applied."""
+
+    d_model: int
+    encoder_layers: int
+    decoder_layers: int
+    heads: int
+    ff_dim: int
+    ff_kernel: int
+
+
+def sized_stack(
+    kind: type[BlockStack], sizes: StackSizes, part: Literal["encoder", "decoder"], dropout: float
+) -> BlockStack:
+    """The ``part`` stack of a model of these sizes, of kind ``kind``."""
+    layers = sizes["encoder_layers"] if part == "encoder" else sizes["decoder_layers"]
+    return kind(
+        layers=layers,
+        d_model=sizes["d_model"],
+        heads=sizes["heads"],
+        ff_dim=sizes["ff_dim"],
+        ff_kernel=sizes["ff_kernel"],
+        dropout=dropout,
+    )

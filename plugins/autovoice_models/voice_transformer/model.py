@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
@@ -26,7 +26,9 @@ from autovoice_models.voice_transformer.alignment import (
 from autovoice_models.voice_transformer.layers import (
     FFTStack,
     PostNet,
+    StackSizes,
     lengths_to_mask,
+    sized_stack,
     start_new_blocks_as_identity,
 )
 from autovoice_models.voice_transformer.predictors import TemporalPredictor, ValueEmbedding
@@ -37,6 +39,9 @@ from autovoice_models.voice_transformer.targets import (
     frame_log_f0,
     token_average,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["TrainingOutputs", "VoiceTransformer", "VoiceTransformerExport"]
 
@@ -79,12 +84,6 @@ class VoiceTransformer(nn.Module):
         n_symbols: int,
         n_speakers: int,
         n_mels: int,
-        d_model: int,
-        encoder_layers: int,
-        decoder_layers: int,
-        heads: int,
-        ff_dim: int,
-        ff_kernel: int,
         predictor_channels: int,
         predictor_kernel: int,
         aligner_dim: int,
@@ -104,9 +103,10 @@ class VoiceTransformer(nn.Module):
         postnet_layers: int = 0,
         postnet_channels: int = 256,
         postnet_kernel: int = 5,
+        **sizes: Unpack[StackSizes],
     ) -> None:
         super().__init__()
-        stack = {"d_model": d_model, "heads": heads, "ff_dim": ff_dim, "ff_kernel": ff_kernel}
+        d_model = sizes["d_model"]
         predictor = {"d_model": d_model, "channels": predictor_channels, "kernel": predictor_kernel}
         self.n_mels = n_mels
         self.max_duration = max_duration
@@ -122,13 +122,13 @@ class VoiceTransformer(nn.Module):
         self.bin_weight = bin_weight
         self.embedding = nn.Embedding(n_symbols, d_model, padding_idx=0)
         self.speaker_embedding = nn.Embedding(n_speakers, d_model)
-        self.encoder = FFTStack(layers=encoder_layers, dropout=dropout, **stack)
+        self.encoder = sized_stack(FFTStack, sizes, "encoder", dropout)
         self.duration_predictor = TemporalPredictor(dropout=dropout, **predictor)
         self.pitch_predictor = TemporalPredictor(dropout=dropout, **predictor)
         self.energy_predictor = TemporalPredictor(dropout=dropout, **predictor)
         self.pitch_embedding = ValueEmbedding(d_model=d_model)
         self.energy_embedding = ValueEmbedding(d_model=d_model)
-        self.decoder = FFTStack(layers=decoder_layers, dropout=dropout, **stack)
+        self.decoder = sized_stack(FFTStack, sizes, "decoder", dropout)
         self.mel_projection = nn.Linear(d_model, n_mels)
         self.postnet = (
             PostNet(n_mels=n_mels, channels=postnet_channels, kernel=postnet_kernel,
