@@ -132,6 +132,10 @@ class Head:
     peak_compared: tuple[str, ...] = ()
     """Graph outputs that export validation compares relative to their peak (a spectrum's
     parts: their scale is the loudness, tens for speech at full scale)."""
+    per_item: bool = False
+    """Whether the engine runs this head (and its graph) item by item on each item's own
+    frames, several items at a time (see :class:`autovoice.inference.head_stage.HeadSession`):
+    for heads whose work is per item and outweighs the graph (Griffin-Lim)."""
 
     def missing(self, outputs: list[str]) -> list[str]:
         """The outputs it reads that ``outputs`` (a graph's output names) lacks."""
@@ -197,6 +201,7 @@ HEADS: Mapping[str, Head] = {
             options_type=GriffinLimOptions,
             label="griffin_lim",
             log_compared=(MAGNITUDE,),
+            per_item=True,
         ),
         Head(
             name="istft",
@@ -215,6 +220,7 @@ HEADS: Mapping[str, Head] = {
             graph=False,
             label="griffin_lim",
             plugin="griffin_lim",
+            per_item=True,
         ),
     )
 }

@@ -119,6 +119,11 @@ MAGNITUDE = "magnitude"
 """The output of a magnitude vocoder's graph, which Griffin-Lim turns into a waveform."""
 REAL, IMAG = "real", "imag"
 """The outputs of a spectrum vocoder's graph, which one inverse STFT turns into a waveform."""
+MEL_FRAMES = "mel_frames"
+"""An optional input of a vocoder stage wrapped in a head (not of its graph), ``(batch,)``
+int64: the frames of each item's mel that its audio depends on, its own length and the silent
+tail after it. A head that works item by item (Griffin-Lim) then works on those frames alone,
+as it would for that item by itself, and leaves the rest of the row silent."""
 
 
 def vocoder_signature(n_mels: int) -> GraphSignature:

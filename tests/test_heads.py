@@ -25,8 +25,11 @@ from autovoice.config import AudioConfig
 from autovoice.heads import HEADS, HeadError, get_head
 from autovoice.inference import VoiceInferenceEngine
 from autovoice.inference import engine as engine_module
+from autovoice.inference.batching import TAIL_FRAMES
+from autovoice.inference.checks import InferenceError
 from autovoice.inference.head_stage import HeadSession
 from autovoice.signature import (
+    MEL_FRAMES,
     GraphSignature,
     magnitude_signature,
     spectrum_signature,
@@ -196,6 +199,92 @@ def test_waveform_and_griffin_lim_heads():
     )
 
 
+class FrameGraph:
+    """A stand-in graph runner: a magnitude made of each mel frame alone, and what it was fed."""
+
+    def __init__(self) -> None:
+        self.fed: list[dict[str, np.ndarray]] = []
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.fed.append(dict(inputs))
+        mel = inputs["mel"]
+        bins = SMALL.n_fft // 2 + 1
+        return {"magnitude": np.exp(np.repeat(mel[:, :1], bins, axis=1)) * 0.5}
+
+
+SMALL = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=64, f_max=4000.0)
+
+
+@pytest.mark.parametrize("name", ["griffin_lim", "mel_griffin_lim"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_given_each_items_frames_the_stage_gives_each_item_what_it_gets_alone(name, workers):
+    graph = FrameGraph() if name == "griffin_lim" else None
+    head = get_head(name).bind({"iterations": 4}, path="$")
+    session = HeadSession(graph, head, SMALL, "vocoder stage", workers)
+    mel = np.random.default_rng(3).normal(-3.0, 1.0, (3, SMALL.n_mels, 40)).astype(np.float32)
+    frames = np.array([25, 40, 9], np.int64)
+    got = session.run({"mel": mel, MEL_FRAMES: frames})["audio"]
+    assert got.shape == (3, 40 * SMALL.hop_length)
+    if graph is not None:  # the graph saw each item's own frames, and never the frames input
+        assert sorted(f["mel"].shape[-1] for f in graph.fed) == [9, 25, 40]
+        assert all(set(f) == {"mel"} for f in graph.fed)
+    hop = SMALL.hop_length
+    for item, n in enumerate(frames.tolist()):
+        alone = session.run({"mel": mel[item : item + 1, :, :n]})["audio"][0]
+        np.testing.assert_array_equal(got[item, : n * hop], alone)
+        assert not got[item, n * hop :].any()
+    whole = session.run({"mel": mel})["audio"]  # without frames: the padded batch as is
+    assert not np.array_equal(whole[2, : 9 * hop], got[2, : 9 * hop])
+
+
+def test_a_head_that_takes_the_batch_whole_ignores_the_frames():
+    wave = np.random.default_rng(0).uniform(-1, 1, (2, 640)).astype(np.float32)
+
+    class WaveGraph:
+        def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            assert set(inputs) == {"mel"} and inputs["mel"].shape[0] == 2
+            return {"audio": wave}
+
+    session = HeadSession(WaveGraph(), get_head("waveform").bind({}, path="$"), SMALL, "v", 2)
+    mel = np.zeros((2, SMALL.n_mels, 10), np.float32)
+    out = session.run({"mel": mel, MEL_FRAMES: np.array([3, 10])})["audio"]
+    np.testing.assert_array_equal(out, wave)
+
+
+@pytest.mark.parametrize(
+    "frames", [np.array([3, 4]), np.array([[3], [4], [5]]), np.array([1.5, 2.0, 3.0])]
+)
+def test_item_frames_that_do_not_fit_the_batch_are_refused(frames):
+    head = get_head("mel_griffin_lim").bind({"iterations": 1}, path="$")
+    session = HeadSession(None, head, SMALL, "vocoder stage (griffin_lim)")
+    mel = np.zeros((3, SMALL.n_mels, 6), np.float32)
+    with pytest.raises(InferenceError, match=r"vocoder stage \(griffin_lim\): 'mel_frames' must"):
+        session.run({"mel": mel, MEL_FRAMES: frames})
+
+
+def test_the_engine_tells_the_stage_each_items_frames_and_keeps_them_from_the_graph():
+    texts = ["Hi.", "The kettle clicked off just as the phone began to ring.", "Well, then."]
+    voice = VoiceInferenceEngine(SHIPPED, backend="onnxruntime", threads=2)
+    session = voice.stages["vocoder"].session
+    seen: list[Any] = []
+    head = session.head
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(head, name)
+
+        def synthesise(self, values: Any, audio: Any) -> Any:
+            seen.append(dict(values))
+            return head.synthesise(values, audio)
+
+    session.head = Recording()
+    waves = voice.synthesize_batch(texts)  # the graph would refuse an input it does not take
+    assert [v["magnitude"].shape[0] for v in seen] == [1, 1, 1]
+    frames = sorted(v["magnitude"].shape[-1] for v in seen)
+    hop = voice.hop_length
+    assert frames == sorted(len(w) // hop + TAIL_FRAMES for w in waves)
+
+
 # -- voices: a graph made in the test, ending in each kind of output ----------------------------
 
 
@@ -308,9 +397,9 @@ def counted_wraps(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     wrapped: list[Any] = []
     real = engine_module.with_head
 
-    def counting(graph: Any, head: Any, context: Any) -> Any:
+    def counting(graph: Any, head: Any, context: Any, **settings: Any) -> Any:
         wrapped.append((graph, head))
-        return real(graph, head, context)
+        return real(graph, head, context, **settings)
 
     monkeypatch.setattr(engine_module, "with_head", counting)
     return wrapped

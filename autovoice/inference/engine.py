@@ -27,7 +27,11 @@ from autovoice.config.structure import structure
 from autovoice.inference import checks, convert
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
 from autovoice.inference.checks import InferenceError
-from autovoice.inference.head_stage import check_vocoder_choice, stage_head, with_head
+from autovoice.inference.head_stage import (
+    check_vocoder_choice,
+    stage_head,
+    with_head,
+)
 from autovoice.inference.sentences import join_with_pauses, split_sentences
 from autovoice.inference.stages import (
     DEFAULT_PREFER,
@@ -45,7 +49,7 @@ from autovoice.inference.timing import (
     token_timings,
 )
 from autovoice.plugins import Registry
-from autovoice.signature import DURATIONS
+from autovoice.signature import DURATIONS, MEL_FRAMES
 from autovoice.specs import BackendSpec
 from autovoice.text import TextFrontEnd, Tokens
 from autovoice.text.frontend import TokenBatch
@@ -254,6 +258,7 @@ class VoiceInferenceEngine:
             "vocoder": vocoder_backend,
         }
         where = self.device = usable_device(device)
+        self._headed: set[str] = set()  # stages wrapped in a head, which take MEL_FRAMES
         self.stages: dict[str, StageRunner] = {
             name: self._open(name, chosen[name] or backend, prefer, where)
             for name in chosen
@@ -347,8 +352,11 @@ class VoiceInferenceEngine:
             registry=self.registry,
         )
         head = stage_head(info, self.vocoder)
+        workers = self.threads or checks.usable_cpus()
+        if head is not None:
+            self._headed.add(name)
         if head is not None and not head.head.graph:
-            return with_head(None, head, context)
+            return with_head(None, head, context, workers=workers)
         artifacts = info.artifacts()
         if context.engines and context.engines[0].file.is_file():
             artifacts["engine"] = context.engines[0].file
@@ -361,7 +369,7 @@ class VoiceInferenceEngine:
             device=device,
             options_for=self._backend_options,
         )
-        return runner if head is None else with_head(runner, head, context)
+        return runner if head is None else with_head(runner, head, context, workers=workers)
 
     def _backend_options(self, spec: BackendSpec) -> Any:
         if spec.options_type is None:
@@ -624,7 +632,11 @@ class VoiceInferenceEngine:
         middle = time.perf_counter()
         lengths = np.asarray(acoustic["mel_lengths"], np.int64).reshape(size)
         mel = pad_mels(acoustic["mel"], lengths, pad_value=self.silence, tail=TAIL_FRAMES)
-        audio = self.stages["vocoder"].run({"mel": mel})["audio"]
+        vocoder = self.stages["vocoder"]
+        feed = {"mel": mel}
+        if "vocoder" in self._headed:  # each item's frames, as if alone
+            feed[MEL_FRAMES] = lengths + TAIL_FRAMES
+        audio = vocoder.run(feed)["audio"]
         ended = time.perf_counter()
         durations = None
         if DURATIONS in acoustic:

@@ -8,7 +8,9 @@ whole stage. Either way the stage keeps the contract of every vocoder stage, ``r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -17,10 +19,10 @@ import numpy as np
 from autovoice.bundle import StageInfo
 from autovoice.config.schema import AudioConfig
 from autovoice.errors import AutovoiceError
-from autovoice.heads import BoundHead, get_head, graphless_heads
+from autovoice.heads import GRAPHLESS_INPUT, BoundHead, get_head, graphless_heads
 from autovoice.inference.checks import InferenceError
 from autovoice.inference.stages import StageContext, StageRunner
-from autovoice.signature import AUDIO, vocoder_signature
+from autovoice.signature import AUDIO, MEL_FRAMES, vocoder_signature
 
 __all__ = [
     "BUNDLE",
@@ -67,31 +69,89 @@ def stage_head(info: StageInfo, vocoder: str = BUNDLE) -> BoundHead | None:
         raise InferenceError(str(exc)) from None
 
 
+@functools.lru_cache(maxsize=4)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """Threads shared by the head stages that work item by item."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autovoice-head")
+
+
 class HeadSession:
     """A session as backends make them: ``run`` maps the stage's inputs through the graph (when
     there is one) and the head to ``{"audio": ...}``. Seeded heads start from the same state
-    every call, so equal mels give equal audio."""
+    every call, so equal mels give equal audio.
+
+    Given each item's :data:`~autovoice.signature.MEL_FRAMES` (the graph never sees them), a
+    head marked ``per_item`` (Griffin-Lim) runs with its graph on each item's own frames, a
+    batch of one as if the item were alone, never on the padding, up to ``workers`` items at a
+    time, the longest first (numpy's FFTs release the GIL; the graph runner's lock keeps one
+    graph call at a time, which the other items' heads overlap). Each row is silent past its
+    item's frames. Other heads take the padded batch as one call, and ignore the frames."""
 
     def __init__(
-        self, graph: StageRunner | None, head: BoundHead, audio: AudioConfig, where: str
+        self,
+        graph: StageRunner | None,
+        head: BoundHead,
+        audio: AudioConfig,
+        where: str,
+        workers: int = 1,
     ) -> None:
         self.graph = graph
         self.head = head
         self.audio = audio
         self.where = where
+        self.workers = max(int(workers), 1)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values = self.graph.run(inputs) if self.graph is not None else inputs
+        feed = {name: value for name, value in inputs.items() if name != MEL_FRAMES}
         try:
-            return {AUDIO: self.head.synthesise(values, self.audio)}
+            if MEL_FRAMES in inputs and self.head.head.per_item:
+                return {AUDIO: self._item_by_item(feed, self._frames(inputs, feed))}
+            return {AUDIO: self._audio(feed)}
         except AutovoiceError as exc:
             raise InferenceError(f"{self.where}: {exc}") from None
 
+    def _audio(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        values = self.graph.run(feed) if self.graph is not None else feed
+        return self.head.synthesise(values, self.audio)
 
-def with_head(graph: StageRunner | None, head: BoundHead, context: StageContext) -> StageRunner:
+    def _frames(
+        self, inputs: Mapping[str, np.ndarray], feed: Mapping[str, np.ndarray]
+    ) -> list[int]:
+        """Each item's frames, at least 1 and at most the mel's."""
+        mel = np.asarray(feed[GRAPHLESS_INPUT])
+        given = np.asarray(inputs[MEL_FRAMES])
+        if mel.ndim != 3 or given.shape != mel.shape[:1] or given.dtype.kind not in "iu":
+            raise InferenceError(
+                f"{self.where}: {MEL_FRAMES!r} must be one integer per item of the mel "
+                f"{mel.shape}, got {given.dtype} {given.shape}"
+            )
+        return [min(max(int(n), 1), mel.shape[-1]) for n in given.tolist()]
+
+    def _item_by_item(self, feed: Mapping[str, np.ndarray], frames: list[int]) -> np.ndarray:
+        mel = np.asarray(feed[GRAPHLESS_INPUT])
+        out = np.zeros((mel.shape[0], mel.shape[-1] * self.audio.hop_length), np.float32)
+
+        def fill(item: int) -> None:
+            n = frames[item]
+            wave = self._audio({GRAPHLESS_INPUT: mel[item : item + 1, :, :n]})
+            out[item, : n * self.audio.hop_length] = wave[0]
+
+        order = sorted(range(len(frames)), key=lambda item: -frames[item])
+        if self.workers > 1 and len(order) > 1:
+            list(_pool(self.workers).map(fill, order))
+        else:
+            for item in order:
+                fill(item)
+        return out
+
+
+def with_head(
+    graph: StageRunner | None, head: BoundHead, context: StageContext, *, workers: int = 1
+) -> StageRunner:
     """The stage of ``context`` as ``graph`` (loaded on a backend; None for a head with no
-    graph) followed by ``head``. Its backend reads ``<backend>+<label>`` (the graph's backend
-    alone for a head without a label, the label alone without a graph)."""
+    graph) followed by ``head``, which may use ``workers`` threads. Its backend reads
+    ``<backend>+<label>`` (the graph's backend alone for a head without a label, the label
+    alone without a graph)."""
     audio = context.audio
     context = attrs.evolve(context, signature=vocoder_signature(audio.n_mels))
     label = head.head.label
@@ -103,7 +163,7 @@ def with_head(graph: StageRunner | None, head: BoundHead, context: StageContext)
     else:
         backend = f"{graph.backend}+{label}" if label else graph.backend
         artifact, device, skipped = graph.artifact, graph.device, graph.skipped
-    session = HeadSession(graph, head, audio, f"{context.name} stage ({backend})")
+    session = HeadSession(graph, head, audio, f"{context.name} stage ({backend})", workers)
     return StageRunner(
         context,
         session,
