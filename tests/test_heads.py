@@ -10,7 +10,9 @@ output. Nothing here imports torch.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +237,22 @@ def test_given_each_items_frames_the_stage_gives_each_item_what_it_gets_alone(na
         assert not got[item, n * hop :].any()
     whole = session.run({"mel": mel})["audio"]  # without frames: the padded batch as is
     assert not np.array_equal(whole[2, : 9 * hop], got[2, : 9 * hop])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_runs_items_side_by_side_on_threads_of_its_own():
+    head = get_head("mel_griffin_lim").bind({"iterations": 2}, path="$")
+    session = HeadSession(None, head, SMALL, "vocoder stage", 2)
+    feed = {"mel": np.full((2, SMALL.n_mels, 8), -4.0, np.float32), MEL_FRAMES: np.array([8, 5])}
+    expected = session.run(feed)["audio"]  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: a pool of the parent's would never run the items
+        signal.signal(signal.SIGALRM, lambda *_: os._exit(2))
+        signal.alarm(30)
+        same = np.array_equal(session.run(feed)["audio"], expected)
+        os._exit(0 if same else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_head_that_takes_the_batch_whole_ignores_the_frames():

@@ -9,6 +9,7 @@ whole stage. Either way the stage keeps the contract of every vocoder stage, ``r
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -69,9 +70,14 @@ def stage_head(info: StageInfo, vocoder: str = BUNDLE) -> BoundHead | None:
         raise InferenceError(str(exc)) from None
 
 
-@functools.lru_cache(maxsize=4)
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """Threads shared by the head stages that work item by item."""
+    """Threads shared by the head stages that work item by item: one pool per thread count in
+    each process (a forked child gets pools of its own, not its parent's threadless ones)."""
+    return _pool_of(os.getpid(), workers)
+
+
+@functools.lru_cache(maxsize=8)
+def _pool_of(pid: int, workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autovoice-head")
 
 
