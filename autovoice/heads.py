@@ -85,6 +85,7 @@ def _griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: 
         iterations=options.iterations,
         momentum=options.momentum,
         rng=np.random.default_rng(options.seed),
+        init=options.init,
     )
 
 
@@ -106,6 +107,7 @@ def _mel_griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, optio
         iterations=options.iterations,
         momentum=options.momentum,
         rng=np.random.default_rng(options.seed),
+        init=options.init,
     )
 
 

@@ -17,8 +17,9 @@ recording (:func:`benchmarks.bench_copysynth.pesq_wb`):
   source-filter vocoder would have, from the f0 :func:`autovoice.audio.pitch.estimate_pitch`
   finds in the recording (the network's phase elsewhere): whether an f0-driven phase would do;
 - ``predicted`` / ``true magnitude, a phase vocoder's phase from it``: the phase a peak-locked
-  phase vocoder makes from a magnitude alone (:func:`peak_locked_phase`): whether the magnitude
-  already holds the phase the network misses.
+  phase vocoder makes from a magnitude alone
+  (:func:`autovoice.audio.phase.peak_locked_phase`): whether the magnitude already holds the
+  phase the network misses.
 
 Then the phase's errors, magnitude-weighted and anti-wrapped (radians; about pi/2 is unrelated):
 of the instantaneous frequency (the difference along time), of the group delay (along
@@ -31,7 +32,6 @@ the harmonic of the estimated f0 nearest it, and the phase vocoder's from the tr
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from autovoice.audio.phase import peak_locked_phase
 
 GRIFFIN_LIM_ITERATIONS = (4, 16)
 VOICED_BELOW_HZ = 4000.0
@@ -177,37 +179,6 @@ class Probe:
             "phase itself": weighted_mean(wrapped(ours - theirs), weight),
         }
         return scores, errors
-
-
-def peak_locked_phase(
-    magnitude: np.ndarray, hop: int, n_fft: int, floor_db: float = 60.0
-) -> np.ndarray:
-    """``(bins, frames)`` phase for a ``(bins, frames)`` magnitude, as a phase vocoder with
-    identity phase locking makes it: each peak of a frame (within ``floor_db`` of its loudest)
-    is a tone at the frequency a parabola through the log-magnitude of its bin and neighbours
-    puts it; its phase at the frame's centre advances by that frequency each hop from the
-    previous frame's at its bin, and every bin between the valleys around the peak takes the
-    peak's (a centred symmetric window turns bin ``k`` by ``-pi k`` from the frame's start)."""
-    bins, frames = magnitude.shape
-    level = np.log(np.maximum(magnitude, 1e-9))
-    k = np.arange(bins)
-    centred = np.zeros((bins, frames))
-    previous = np.zeros(bins)
-    for t in range(frames):
-        m = level[:, t]
-        inner = (m[1:-1] > m[:-2]) & (m[1:-1] >= m[2:]) & (m[1:-1] > m.max() - floor_db / 8.686)
-        peaks = np.flatnonzero(inner) + 1
-        if peaks.size == 0:
-            previous = previous + 2 * np.pi * k * hop / n_fft
-        else:
-            a, b, c = m[peaks - 1], m[peaks], m[peaks + 1]
-            curve = a - 2 * b + c
-            offset = np.clip(0.5 * (a - c) / np.where(curve < 0, curve, -1.0), -0.5, 0.5)
-            advanced = previous[peaks] + 2 * np.pi * (peaks + offset) * hop / n_fft
-            valleys = [p + int(np.argmin(m[p : q + 1])) for p, q in itertools.pairwise(peaks)]
-            previous = advanced[np.searchsorted(np.asarray(valleys, int), k, side="right")]
-        centred[:, t] = previous
-    return centred - np.pi * k[:, None]
 
 
 def pulse_train(f0: np.ndarray, audio: Any) -> np.ndarray:

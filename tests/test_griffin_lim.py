@@ -231,7 +231,7 @@ def test_a_griffin_lim_vocoder_stage_has_head_options_and_no_files(tmp_path):
         "plugin": "griffin_lim",
         "options": {},
         "head": "mel_griffin_lim",
-        "head_options": {"iterations": 8, "momentum": 0.99, "seed": 0},
+        "head_options": {"iterations": 8, "momentum": 0.99, "seed": 0, "init": "random"},
     }
     bundle = VoiceBundle.open(write_bundle(tmp_path / "v", entry))
     stage = bundle.stage("vocoder")
@@ -242,7 +242,7 @@ def test_a_griffin_lim_vocoder_stage_has_head_options_and_no_files(tmp_path):
         False,
     )
     assert stage.head == "mel_griffin_lim"
-    assert stage.head_options == {"iterations": 8, "momentum": 0.99, "seed": 0}
+    assert stage.head_options == {"iterations": 8, "momentum": 0.99, "seed": 0, "init": "random"}
     assert stage.signature.output_names == ["audio"]
     assert stage.signature.inputs[0].shape == ("batch", AUDIO.n_mels, "frames")
     assert bundle.stage("acoustic").has_graph and bundle.stage("acoustic").head is None
@@ -254,7 +254,7 @@ def test_a_format_1_griffin_lim_stage_reads_as_the_mel_head(tmp_path):
     entry = {"plugin": "griffin_lim", "options": {"iterations": 8}}
     stage = VoiceBundle.open(write_bundle(tmp_path / "v", entry, version=1)).stage("vocoder")
     assert (stage.head, stage.has_graph) == ("mel_griffin_lim", False)
-    assert stage.head_options == {"iterations": 8, "momentum": 0.99, "seed": 0}
+    assert stage.head_options == {"iterations": 8, "momentum": 0.99, "seed": 0, "init": "random"}
 
 
 def test_bad_griffin_lim_options_are_errors_naming_the_field(tmp_path):
@@ -293,7 +293,12 @@ def test_the_stage_keeps_the_vocoder_contract():
     )  # fmt: skip
     runner = with_head(None, head, context)
     assert (runner.backend, runner.artifact, runner.device) == ("griffin_lim", "numpy", "cpu")
-    assert runner.context.options == {"iterations": 4, "momentum": 0.99, "seed": 0}
+    assert runner.context.options == {
+        "iterations": 4,
+        "momentum": 0.99,
+        "seed": 0,
+        "init": "random",
+    }
     mel = np.stack([log_mel(voiced(0.3, p), AUDIO) for p in (150.0, 250.0)])
     audio = runner.run({"mel": mel})["audio"]
     assert audio.shape == (2, mel.shape[-1] * AUDIO.hop_length) and audio.dtype == np.float32

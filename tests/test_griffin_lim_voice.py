@@ -88,7 +88,7 @@ def test_export_writes_the_acoustic_stage_and_a_griffin_lim_entry(voices):
         "plugin": "griffin_lim",
         "options": {},
         "head": "mel_griffin_lim",
-        "head_options": {"iterations": 8, "momentum": 0.99, "seed": 0},
+        "head_options": {"iterations": 8, "momentum": 0.99, "seed": 0, "init": "random"},
     }
     assert set(manifest["files"]) == {"acoustic.onnx", "acoustic.safetensors"}
     assert {p.name for p in voices.griffin_lim.iterdir()} == {

@@ -73,7 +73,8 @@ def test_the_phase_vocoder_follows_a_steady_tone_between_bins():
     """Two tones off the bins' grid: the phase a peak-locked phase vocoder makes from their
     magnitude alone advances as their own does (without the parabola's offset it errs by up to
     pi / 4 a frame)."""
-    from benchmarks.istft_phase import peak_locked_phase, weighted_mean, wrapped
+    from autovoice.audio.phase import peak_locked_phase
+    from benchmarks.istft_phase import weighted_mean, wrapped
 
     rate = AUDIO.sample_rate
     t = np.arange(rate) / rate

@@ -143,7 +143,7 @@ def test_signature_is_mel_to_magnitude_for_the_griffin_lim_head():
     assert recipe.signature == signature
     assert recipe.batch_keys == ("audio", "audio_mels")
     assert recipe.head is None  # the spec's
-    assert recipe.head_options == {"iterations": 3, "momentum": 0.5, "seed": 7}
+    assert recipe.head_options == {"iterations": 3, "momentum": 0.5, "seed": 7, "init": "random"}
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -341,7 +341,12 @@ def test_the_bundle_records_the_magnitude_vocoder(voice):
     assert output["shape"] == ["batch", BINS, "frames"]
     assert manifest["format_version"] == 2
     assert vocoder["head"] == "griffin_lim"
-    assert vocoder["head_options"] == {"iterations": 8, "momentum": 0.99, "seed": 0}
+    assert vocoder["head_options"] == {
+        "iterations": 8,
+        "momentum": 0.99,
+        "seed": 0,
+        "init": "random",
+    }
     stage = VoiceBundle.open(voice.bundle, verify=True).stage("vocoder")
     assert stage.plugin == "magnitude_gl" and stage.onnx is not None
     assert (stage.head, stage.head_options) == ("griffin_lim", vocoder["head_options"])

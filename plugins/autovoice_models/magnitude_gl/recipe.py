@@ -99,6 +99,7 @@ class MagnitudeTraining:
             win_length=self.audio.win_length,
             iterations=self.options.iterations,
             momentum=self.options.momentum,
+            init=self.options.init,
         )
         return {
             "audio/generated": generated,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import attrs
 
-from autovoice.config.fields import WHOLE, Check, as_tuple, each, ge, gt, setting
+from autovoice.audio.griffin_lim import INITS
+from autovoice.config.fields import WHOLE, Check, as_tuple, each, ge, gt, one_of, setting
 from autovoice.specs import VocoderSpec
 from autovoice_models import options as kit
 
@@ -16,9 +17,9 @@ _NON_EMPTY_LIST = Check("a non-empty list", lambda v: isinstance(v, tuple) and l
 class MagnitudeGlOptions:
     """The ``[vocoder.options]`` table of the ``magnitude_gl`` vocoder.
 
-    The network options shape what is trained; ``iterations``, ``momentum`` and ``seed`` are the
-    options of the ``griffin_lim`` head the voice bundle keeps for synthesis (they change nothing
-    in training).
+    The network options shape what is trained; ``iterations``, ``momentum``, ``seed`` and
+    ``init`` are the options of the ``griffin_lim`` head the voice bundle keeps for synthesis
+    (they change nothing in training).
     """
 
     channels: int = setting(192, doc="Channels of the convolution stack.", checks=[WHOLE, gt(0)])
@@ -51,6 +52,12 @@ class MagnitudeGlOptions:
         checks=[Check("in [0, 1)", lambda v: 0.0 <= v < 1.0)],
     )
     seed: int = setting(0, doc="Seed of Griffin-Lim's initial phases.", checks=[WHOLE, ge(0)])
+    init: str = setting(
+        "random",
+        doc='Where Griffin-Lim starts: "random" phases (from seed), or "locked", the phase a '
+        "peak-locked phase vocoder makes of the magnitude (docs/magnitude_gl.md).",
+        checks=[one_of(*INITS)],
+    )
 
 
 SPEC = VocoderSpec(
@@ -64,7 +71,7 @@ SPEC = VocoderSpec(
     "magnitude from the mel, Griffin-Lim finds the phase; cheap to train on a CPU.",
 )
 
-HEAD_FIELDS = ("iterations", "momentum", "seed")
+HEAD_FIELDS = ("iterations", "momentum", "seed", "init")
 """The options that are the ``griffin_lim`` head's, not the network's."""
 
 __all__ = ["HEAD_FIELDS", "SPEC", "MagnitudeGlOptions"]
