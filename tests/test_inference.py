@@ -409,3 +409,19 @@ def test_cli_writes_one_file_or_one_per_line(cli, voice, tmp_path, capsys, monke
     ]
     code = cli(["synthesize", "Hi", "-o", str(out), "--voice", str(voice), "--speaker", "7"])
     assert code == 1 and "speakers 0 to 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("spinning", "entry"), [(None, "0"), (False, "0"), (True, "1")])
+def test_onnxruntime_threads_sleep_between_runs_unless_asked_to_spin(spinning, entry):
+    from autovoice.bundle import default_voice_path
+
+    options = {} if spinning is None else {"spinning": spinning}
+    engine = VoiceInferenceEngine(
+        default_voice_path(), backend="onnxruntime", backend_options={"onnxruntime": options}
+    )
+    for name in ("acoustic", "vocoder"):
+        runner = engine.stages[name]
+        graph = getattr(runner.session, "graph", None) or runner
+        made = graph.session._session.get_session_options()
+        for pool in ("intra_op", "inter_op"):
+            assert made.get_session_config_entry(f"session.{pool}.allow_spinning") == entry

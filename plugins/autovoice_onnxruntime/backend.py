@@ -97,6 +97,9 @@ class OnnxRuntimeBackend:
             so.intra_op_num_threads = self.options.intra_op_threads
         if self.options.inter_op_threads:
             so.inter_op_num_threads = self.options.inter_op_threads
+        spin = "1" if self.options.spinning else "0"
+        so.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        so.add_session_config_entry("session.inter_op.allow_spinning", spin)
         level = _LEVELS[self.options.graph_optimization]
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         return so

@@ -26,6 +26,12 @@ class OnnxRuntimeOptions:
         doc="Threads for running independent operators in parallel; 0 lets onnxruntime choose.",
         checks=[WHOLE, ge(0)],
     )
+    spinning: bool = setting(
+        False,
+        doc="Let onnxruntime's idle intra-op threads spin, waiting for work, after each run "
+        "(its own default) instead of sleeping; off, they leave the CPU to the numpy work "
+        "between runs (Griffin-Lim, the text front end), which measured faster here.",
+    )
     graph_optimization: str = setting(
         "all",
         doc="How much onnxruntime rewrites the graph when loading it: "
