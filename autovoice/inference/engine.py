@@ -27,11 +27,7 @@ from autovoice.config.structure import structure
 from autovoice.inference import checks, convert
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
 from autovoice.inference.checks import InferenceError
-from autovoice.inference.head_stage import (
-    check_vocoder_choice,
-    stage_head,
-    with_head,
-)
+from autovoice.inference.head_stage import check_vocoder_choice, stage_head, with_head
 from autovoice.inference.sentences import join_with_pauses, split_sentences
 from autovoice.inference.stages import (
     DEFAULT_PREFER,

@@ -127,9 +127,9 @@ class HeadSession:
         mel = np.asarray(feed[GRAPHLESS_INPUT])
         given = np.asarray(inputs[MEL_FRAMES])
         if mel.ndim != 3 or given.shape != mel.shape[:1] or given.dtype.kind not in "iu":
-            raise InferenceError(
-                f"{self.where}: {MEL_FRAMES!r} must be one integer per item of the mel "
-                f"{mel.shape}, got {given.dtype} {given.shape}"
+            raise InferenceError(  # run() puts where in front
+                f"{MEL_FRAMES!r} must be one integer per item of the mel {mel.shape}, got "
+                f"{given.dtype} {given.shape}"
             )
         return [min(max(int(n), 1), mel.shape[-1]) for n in given.tolist()]
 
