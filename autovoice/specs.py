@@ -46,10 +46,13 @@ def import_object(path: str) -> Any:
 
 @attrs.frozen(kw_only=True)
 class Requirement:
-    """A module a plugin imports (``module``) and the distribution providing it (``package``)."""
+    """A module a plugin imports (``module``) and the distribution providing it (``package``;
+    unset, the module's top-level name, as for ``torch`` or ``onnxruntime``)."""
 
     module: str
-    package: str
+    package: str = attrs.field(
+        default=attrs.Factory(lambda self: self.module.split(".")[0], takes_self=True)
+    )
 
     def is_met(self) -> bool:
         """True when ``module`` can be imported; checked without importing it (nor, for a

@@ -305,3 +305,19 @@ def test_dotted_requirements_are_checked_without_importing_parents():
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["True", "False", "False", "False"]
+
+
+def test_a_requirement_installs_its_top_level_module_unless_told_otherwise():
+    assert Requirement(module="onnxruntime").package == "onnxruntime"
+    assert Requirement(module="cuda.bindings").package == "cuda"
+    assert Requirement(module="cuda.bindings", package="cuda-python").package == "cuda-python"
+    spec = backend("x", requires=(Requirement(module="autovoice_nope_mod.sub"),))
+    assert spec.availability().reason == "needs autovoice_nope_mod (pip install autovoice_nope_mod)"
+
+
+def test_lazy_names_are_listed_once_under_their_module():
+    from autovoice._lazy import by_module
+
+    assert by_module({"a.b": ("X", "y"), "a.c": ("Z",)}) == {"X": "a.b", "y": "a.b", "Z": "a.c"}
+    with pytest.raises(ValueError, match=r"'X' is listed under a.b and a.c"):
+        by_module({"a.b": ("X",), "a.c": ("X",)})

@@ -115,3 +115,12 @@ def test_default_controls_leave_the_previous_voice_s_audio_unchanged(tmp_path: P
             )
     for shipped in ("vocoder.onnx", "vocoder.safetensors"):
         assert (after_path / shipped).read_bytes() == (before_path / shipped).read_bytes()
+
+
+def test_a_misspelled_control_is_refused_by_its_name(engine: VoiceInferenceEngine) -> None:
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'pich_shift'.*pitch_shift"):
+        engine.synthesize_speech(TEXT, pich_shift=2.0)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"'energy'"):
+        list(engine.synthesize_stream(TEXT, energy=2.0))  # type: ignore[call-arg]
+    with pytest.raises(InferenceError, match=r"pitch_shift must be between -12.0 and 12.0"):
+        engine.synthesize_timed(TEXT, pitch_shift=13.0)

@@ -148,6 +148,15 @@ def test_presets_grow_and_overrides_apply():
     assert kwargs["encoder_layers"] == PRESETS["tiny"]["encoder_layers"]
 
 
+def test_a_preset_row_of_the_wrong_length_is_refused():
+    from autovoice_models.options import preset_table
+
+    table = preset_table(("d_model", "heads"), tiny=(128, 2), small=(192, 4))
+    assert dict(table["small"]) == {"d_model": 192, "heads": 4}
+    with pytest.raises(ValueError, match=r"preset 'small' has 3 values for 2 columns"):
+        preset_table(("d_model", "heads"), tiny=(128, 2), small=(192, 4, 0.1))
+
+
 def test_inconsistent_sizes_name_the_option():
     with pytest.raises(ConfigError) as error:
         model_kwargs(VoiceTransformerOptions(preset="tiny", heads=3, ff_kernel=4))

@@ -14,7 +14,7 @@ Buffers are allocated once per call and reused by every iteration.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 import numpy as np
@@ -27,8 +27,12 @@ from autovoice.audio.stft import Synthesis
 from autovoice.config.fields import Check, ge, one_of, setting
 from autovoice.config.schema import AudioConfig
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
     "GriffinLimOptions",
+    "PhaseSearch",
     "griffin_lim",
     "griffin_lim_magnitude",
     "mel_to_magnitude",
@@ -244,31 +248,24 @@ def _iterate(
     return wave
 
 
-def griffin_lim(
-    log_mel: Any,
-    audio: AudioConfig,
-    *,
-    iterations: int = 32,
-    momentum: float = 0.99,
-    rng: np.random.Generator | None = None,
-    init: str = "random",
-) -> Floats:
-    """Float32 waveform(s) for a ``(n_mels, frames)`` or ``(batch, n_mels, frames)`` log-mel of
-    ``audio``'s settings: ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``.
+class PhaseSearch(TypedDict, total=False):
+    """How Griffin-Lim searches for a phase: the keyword arguments of
+    :func:`griffin_lim_magnitude` after the STFT settings, which :func:`griffin_lim` passes on."""
 
-    ``rng`` draws the initial phases (None: ``numpy.random.default_rng(0)``, so the result is
-    reproducible); ``init="locked"`` starts from the magnitude's peak-locked phase instead.
-    """
-    _check_settings(audio.n_fft, audio.hop_length, iterations, momentum)
+    iterations: int
+    momentum: float
+    rng: np.random.Generator | None
+    init: str
+
+
+def griffin_lim(log_mel: Any, audio: AudioConfig, **search: Unpack[PhaseSearch]) -> Floats:
+    """Float32 waveform(s) for a ``(n_mels, frames)`` or ``(batch, n_mels, frames)`` log-mel of
+    ``audio``'s settings: ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``, the
+    phase searched as ``search`` says (:func:`griffin_lim_magnitude`)."""
+    magnitude = mel_to_magnitude(log_mel, audio)
+    n_fft, hop_length, win_length = audio.n_fft, audio.hop_length, audio.win_length
     return griffin_lim_magnitude(
-        mel_to_magnitude(log_mel, audio),
-        n_fft=audio.n_fft,
-        hop_length=audio.hop_length,
-        win_length=audio.win_length,
-        iterations=iterations,
-        momentum=momentum,
-        rng=rng,
-        init=init,
+        magnitude, n_fft=n_fft, hop_length=hop_length, win_length=win_length, **search
     )
 
 
@@ -285,8 +282,10 @@ def griffin_lim_magnitude(
 ) -> Floats:
     """Float32 waveform(s) whose STFT magnitude is near ``magnitude``, a ``(n_fft // 2 + 1,
     frames)`` or ``(batch, n_fft // 2 + 1, frames)`` linear magnitude (a magnitude vocoder's
-    output): ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``. ``rng`` and ``init``
-    as for :func:`griffin_lim`."""
+    output): ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``.
+
+    ``rng`` draws the initial phases (None: ``numpy.random.default_rng(0)``, so the result is
+    reproducible); ``init="locked"`` starts from the magnitude's peak-locked phase instead."""
     _check_settings(n_fft, hop_length, iterations, momentum)
     target = np.asarray(magnitude, dtype=np.float32)
     bins = n_fft // 2 + 1

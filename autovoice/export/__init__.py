@@ -11,25 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from autovoice._lazy import lazy_export
+from autovoice._lazy import by_module, lazy_export
 
-_EXPORTS = {
-    "ExportError": "autovoice.export.errors",
-    "ExportValidationError": "autovoice.export.errors",
-    "CheckpointRef": "autovoice.training.checkpoints.references",
-    "resolve_checkpoint": "autovoice.training.checkpoints.references",
-    "read_graph_signature": "autovoice.export.graph",
-    "check_graph": "autovoice.export.graph",
-    "export_onnx": "autovoice.export.onnx",
-    "ValidationCase": "autovoice.export.validate",
-    "ValidationReport": "autovoice.export.validate",
-    "ValidationLengths": "autovoice.export.validate",
-    "acoustic_cases": "autovoice.export.validate",
-    "converter_cases": "autovoice.export.validate",
-    "vocoder_cases": "autovoice.export.validate",
-    "validate_exported_model": "autovoice.export.validate",
-    "export_voice": "autovoice.export.bundle_writer",
-}
+_EXPORTS = by_module(
+    {
+        "autovoice.export.errors": ("ExportError", "ExportValidationError"),
+        "autovoice.training.checkpoints.references": ("CheckpointRef", "resolve_checkpoint"),
+        "autovoice.export.graph": ("read_graph_signature", "check_graph"),
+        "autovoice.export.onnx": ("export_onnx",),
+        "autovoice.export.validate": (
+            "ValidationCase",
+            "ValidationReport",
+            "ValidationLengths",
+            "acoustic_cases",
+            "converter_cases",
+            "vocoder_cases",
+            "validate_exported_model",
+        ),
+        "autovoice.export.bundle_writer": ("export_voice",),
+    }
+)
 
 __all__ = sorted(_EXPORTS)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -15,9 +16,11 @@ __all__ = [
     "CONTROL_RANGES",
     "PACE_RANGE",
     "InferenceError",
+    "SpeechControls",
     "artifact_file",
     "batch_size",
     "control",
+    "controls",
     "pace",
     "speaker",
     "text",
@@ -30,6 +33,14 @@ PACE_RANGE = (0.25, 4.0)
 CONTROL_RANGES = {"pace": PACE_RANGE, "pitch_shift": (-12.0, 12.0), "energy_scale": (0.25, 4.0)}
 """The range of each speech control: pace (speaking rate), pitch shift (semitones) and energy
 scale (a factor on the predicted loudness)."""
+
+
+class SpeechControls(TypedDict, total=False):
+    """The keyword-only controls of every synthesis call, each within :data:`CONTROL_RANGES`
+    (unset: 0 semitones of pitch shift, an energy scale of 1)."""
+
+    pitch_shift: float
+    energy_scale: float
 
 
 class InferenceError(AutovoiceError):
@@ -83,6 +94,19 @@ def control(value: object, name: str) -> float:
     if not (math.isfinite(value) and low <= value <= high):
         raise InferenceError(f"{name} must be between {low} and {high}, got {value}")
     return float(value)
+
+
+def controls(given: Mapping[str, object], defaults: Mapping[str, float]) -> dict[str, float]:
+    """Every control of ``defaults``, from ``given`` where it is set, each checked by
+    :func:`control`; a name that is not a control is a :class:`TypeError`, as Python raises for
+    an unknown keyword argument."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument {unknown[0]!r}; the speech controls are "
+            + ", ".join(defaults)
+        )
+    return {name: control(given.get(name, default), name) for name, default in defaults.items()}
 
 
 def pace(value: object) -> float:

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -26,7 +26,7 @@ from autovoice.config.schema import Config, InferenceConfig
 from autovoice.config.structure import structure
 from autovoice.inference import checks, convert
 from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
-from autovoice.inference.checks import InferenceError
+from autovoice.inference.checks import InferenceError, SpeechControls
 from autovoice.inference.head_stage import check_vocoder_choice, stage_head, with_head
 from autovoice.inference.sentences import join_with_pauses, split_sentences
 from autovoice.inference.stages import (
@@ -50,6 +50,9 @@ from autovoice.specs import BackendSpec
 from autovoice.text import TextFrontEnd, Tokens
 from autovoice.text.frontend import TokenBatch
 from autovoice.text.inline import Lexicon, parse_lexicon, segments
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "CONTROL_DEFAULTS",
@@ -390,9 +393,7 @@ class VoiceInferenceEngine:
         speaker_id: int = 0,
         batch_size: int = 1,
         pace: float = 1.0,
-        *,
-        pitch_shift: float = 0.0,
-        energy_scale: float = 1.0,
+        **controls: Unpack[SpeechControls],
     ) -> Wave:
         """``text`` as one waveform (float32, at :attr:`sample_rate`): split into sentences,
         synthesized ``batch_size`` at a time (sentences of similar length together) and joined
@@ -401,7 +402,6 @@ class VoiceInferenceEngine:
         ``energy_scale`` multiplies the predicted loudness (mean mel magnitude). The ranges are
         :data:`autovoice.inference.checks.CONTROL_RANGES`; a voice exported before pitch and
         energy controls takes only their defaults."""
-        controls = {"pitch_shift": pitch_shift, "energy_scale": energy_scale}
         return self.synthesize_many([text], speaker_id, batch_size, pace, **controls)[0]
 
     def synthesize_many(
@@ -410,14 +410,12 @@ class VoiceInferenceEngine:
         speaker_id: int = 0,
         batch_size: int = 1,
         pace: float = 1.0,
-        *,
-        pitch_shift: float = 0.0,
-        energy_scale: float = 1.0,
+        **controls: Unpack[SpeechControls],
     ) -> list[Wave]:
         """One waveform per text, each as :meth:`synthesize_speech` makes it; the sentences of
         all the texts are batched together, ``batch_size`` at a time."""
         checked = self._texts(texts)
-        request = self._request(speaker_id, pace, pitch_shift, energy_scale)
+        request = self._request(speaker_id, pace, controls)
         size = checks.batch_size(batch_size)
         started = time.perf_counter()
         pieces = [self.sentences(text) for text in checked]
@@ -442,14 +440,12 @@ class VoiceInferenceEngine:
         texts: Sequence[str],
         speaker_id: int = 0,
         pace: float = 1.0,
-        *,
-        pitch_shift: float = 0.0,
-        energy_scale: float = 1.0,
+        **controls: Unpack[SpeechControls],
     ) -> list[Wave]:
         """One waveform per text (float32, at :attr:`sample_rate`), the texts synthesized as one
         padded batch through both stages, each cut to its own length. No sentence splitting."""
         checked = self._texts(texts)
-        request = self._request(speaker_id, pace, pitch_shift, energy_scale)
+        request = self._request(speaker_id, pace, controls)
         started = time.perf_counter()
         result = self._run(checked, request)
         self._record(started, sum(len(w) for w in result.waves), np.asarray(result.seconds))
@@ -461,9 +457,8 @@ class VoiceInferenceEngine:
         speaker_id: int = 0,
         pace: float = 1.0,
         *,
-        pitch_shift: float = 0.0,
-        energy_scale: float = 1.0,
         timestamps: bool = False,
+        **controls: Unpack[SpeechControls],
     ) -> Iterator[SpeechChunk]:
         """``text`` sentence by sentence, as :meth:`synthesize_speech` splits it: each
         :class:`SpeechChunk` is made when the previous one has been taken, so the first can be
@@ -472,7 +467,7 @@ class VoiceInferenceEngine:
         each chunk carries its words and phonemes (as :meth:`synthesize_timed` times them).
         Arguments are checked at the call, before the first chunk is made."""
         (checked,) = self._texts([text])
-        request = self._request(speaker_id, pace, pitch_shift, energy_scale, timestamps)
+        request = self._request(speaker_id, pace, controls, timestamps)
         return self._stream(self.sentences(checked), request)
 
     def synthesize_timed(
@@ -480,20 +475,13 @@ class VoiceInferenceEngine:
         text: str,
         speaker_id: int = 0,
         pace: float = 1.0,
-        *,
-        pitch_shift: float = 0.0,
-        energy_scale: float = 1.0,
+        **controls: Unpack[SpeechControls],
     ) -> TimedSpeech:
         """``text`` as :meth:`synthesize_speech` makes it (one sentence at a time), with the
         start and end of each word and phoneme in seconds into the audio, from the durations
         the acoustic model predicted (see :mod:`autovoice.inference.timing`). A voice exported
         before the acoustic graph gave durations raises an :class:`InferenceError`."""
-        chunks = list(
-            self.synthesize_stream(
-                text, speaker_id, pace, pitch_shift=pitch_shift, energy_scale=energy_scale,
-                timestamps=True,
-            )
-        )  # fmt: skip
+        chunks = list(self.synthesize_stream(text, speaker_id, pace, timestamps=True, **controls))
         return TimedSpeech(
             audio=np.concatenate([chunk.audio for chunk in chunks]),
             sample_rate=self.sample_rate,
@@ -571,17 +559,13 @@ class VoiceInferenceEngine:
         self,
         speaker_id: object,
         pace: object,
-        pitch_shift: object,
-        energy_scale: object,
+        given: Mapping[str, object],
         timestamps: bool = False,
     ) -> _Request:
         """The checked arguments of a synthesis call; a control or timestamps that this voice's
         acoustic graph cannot give raise an error naming the argument."""
         signature = self._stage("acoustic", "speak text").context.signature
-        controls = {
-            "pitch_shift": checks.control(pitch_shift, "pitch_shift"),
-            "energy_scale": checks.control(energy_scale, "energy_scale"),
-        }
+        controls = checks.controls(given, CONTROL_DEFAULTS)
         for name, value in controls.items():
             if name not in signature.input_names and value != CONTROL_DEFAULTS[name]:
                 raise InferenceError(

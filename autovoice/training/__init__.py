@@ -10,31 +10,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from autovoice._lazy import lazy_export
+from autovoice._lazy import by_module, lazy_export
 
-_EXPORTS = {
-    "CheckpointManager": "autovoice.training.checkpoints.manager",
-    "Checkpoint": "autovoice.training.checkpoints.records",
-    "CheckpointRecord": "autovoice.training.checkpoints.records",
-    "CheckpointError": "autovoice.training.checkpoints.records",
-    "CheckpointCorruptError": "autovoice.training.checkpoints.records",
-    "CheckpointWriteError": "autovoice.training.checkpoints.records",
-    "CheckpointWarning": "autovoice.training.checkpoints.records",
-    "NoCheckpointError": "autovoice.training.checkpoints.records",
-    "UnsafeCheckpointError": "autovoice.training.checkpoints.records",
-    "WeightsReport": "autovoice.training.checkpoints.records",
-    "select_retained": "autovoice.training.retention",
-    "Trainer": "autovoice.training.trainer",
-    "TrainingError": "autovoice.training.trainer",
-    "build_trainer": "autovoice.training.build",
-    "Recipe": "autovoice.training.recipe",
-    "OptimizerSpec": "autovoice.training.recipe",
-    "TrainStep": "autovoice.training.recipe",
-    "create_dataloaders": "autovoice.training.data",
-    "preprocess_batch": "autovoice.training.data",
-    "get_dataset_stats": "autovoice.training.data",
-    "LogMel": "autovoice.training.features",
-}
+_EXPORTS = by_module(
+    {
+        "autovoice.training.checkpoints.manager": ("CheckpointManager",),
+        "autovoice.training.checkpoints.records": (
+            "Checkpoint",
+            "CheckpointRecord",
+            "CheckpointError",
+            "CheckpointCorruptError",
+            "CheckpointWriteError",
+            "CheckpointWarning",
+            "NoCheckpointError",
+            "UnsafeCheckpointError",
+            "WeightsReport",
+        ),
+        "autovoice.training.retention": ("select_retained",),
+        "autovoice.training.trainer": ("Trainer", "TrainingError"),
+        "autovoice.training.build": ("build_trainer",),
+        "autovoice.training.recipe": ("Recipe", "RecipeInputs", "OptimizerSpec", "TrainStep"),
+        "autovoice.training.data": ("create_dataloaders", "preprocess_batch", "get_dataset_stats"),
+        "autovoice.training.features": ("LogMel",),
+    }
+)
 
 __all__ = sorted(_EXPORTS)
 

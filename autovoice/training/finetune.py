@@ -49,6 +49,7 @@ def acoustic_model(
 
     from autovoice.config.schema import TrainingConfig
     from autovoice.config.structure import structure
+    from autovoice.training.recipe import RecipeInputs
 
     bundle = VoiceBundle.open(root, verify=True)
     info = bundle.stage("acoustic")
@@ -62,10 +63,11 @@ def acoustic_model(
         where = f"{root}: $.acoustic.options"
         options = structure(dict(info.options), spec.options_type, path=where)
     with torch.random.fork_rng(devices=[]):
-        recipe = spec.create(
-            options, audio=bundle.audio, n_symbols=len(bundle.symbols),
+        inputs = RecipeInputs(
+            audio=bundle.audio, n_symbols=len(bundle.symbols),
             n_speakers=max(len(bundle.speakers), 1), training=TrainingConfig(),
         )  # fmt: skip
+        recipe = spec.create(options, **inputs)
     module = recipe.export_module()
     try:
         module.load_state_dict(load_file(str(info.weights)), strict=True)

@@ -1,6 +1,6 @@
 """The contract between the generic trainer and a model or vocoder plugin.
 
-A plugin's factory, called as ``factory(options, *, audio, n_symbols, n_speakers, training)``,
+A plugin's factory, called as ``factory(options, **inputs)`` with the :class:`RecipeInputs`,
 returns a :class:`Recipe`: the named modules to train, their optimizers, and the steps to run on
 every batch, in order. An acoustic model has one step on one optimizer; a GAN vocoder has a
 discriminator step then a generator step, each on its own optimizer, sharing the generated audio
@@ -14,11 +14,11 @@ import copy
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import attrs
 
-from autovoice.config.schema import TrainingConfig
+from autovoice.config.schema import AudioConfig, TrainingConfig
 from autovoice.signature import GraphSignature
 
 if TYPE_CHECKING:
@@ -29,6 +29,20 @@ LossFn = Callable[[Batch, dict[str, Any]], dict[str, "torch.Tensor"]]
 """``(batch, scratch) -> {"loss": total, "mel_loss": ..., ...}``: the step minimizes ``"loss"``;
 other entries are logged. ``scratch`` is shared by the steps of one batch and then dropped."""
 Model = TypeVar("Model", bound="torch.nn.Module")
+
+
+class RecipeInputs(TypedDict):
+    audio: AudioConfig
+    n_symbols: int
+    n_speakers: int
+    training: TrainingConfig
+
+
+"""What the trainer, export and fine-tuning call every model and vocoder factory with, besides
+its options: ``factory(options, **inputs)``. ``n_symbols`` is the size of the symbol table and
+``n_speakers`` the number of speakers (at least 1). A factory may name them (``*, audio,
+n_symbols, n_speakers, training``) or take ``**inputs: Unpack[RecipeInputs]`` and read the ones
+it needs (a vocoder has no use for the symbols and speakers)."""
 
 
 @attrs.frozen(kw_only=True)

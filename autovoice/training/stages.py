@@ -28,7 +28,7 @@ from autovoice.training.checkpoints.manager import CheckpointManager
 from autovoice.training.checkpoints.records import META_FILE, Checkpoint
 from autovoice.training.checkpoints.references import CheckpointRef, resolve_checkpoint
 from autovoice.training.checkpoints.state import load_modules
-from autovoice.training.recipe import Recipe
+from autovoice.training.recipe import Recipe, RecipeInputs
 
 __all__ = [
     "FIRST_STAGES",
@@ -75,13 +75,13 @@ def build_recipe(config: Config, stage: str, info: Any, registry: Registry) -> R
     if not section.name:
         raise AutovoiceError(f"stage {stage!r} needs $.{kind}.name: which plugin to train")
     spec = registry.get(kind, section.name)
-    recipe: Recipe = spec.create(
-        section.options,
+    inputs = RecipeInputs(
         audio=config.audio,
         n_symbols=info.n_symbols,
         n_speakers=info.n_speakers,
         training=config.training,
     )
+    recipe: Recipe = spec.create(section.options, **inputs)
     _check_role(stage, section.name, recipe)
     return recipe
 

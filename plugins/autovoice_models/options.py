@@ -7,13 +7,14 @@ that each spec module declares only what is its own and every model reports a ba
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 import attrs
 
 from autovoice.config.fields import WHOLE, Check, between, ge, gt, one_of, optional, setting
 from autovoice.errors import ConfigError, ConfigIssue
-from autovoice.specs import Requirement
+from autovoice.specs import ModelSpec, Requirement, VocoderSpec
 
 __all__ = [
     "ODD",
@@ -29,14 +30,34 @@ __all__ = [
     "magnitude_floor",
     "preset",
     "preset_first",
+    "preset_table",
     "segment_size",
     "size",
+    "torch_spec",
     "weight",
 ]
 
 ODD = Check("odd", lambda v: isinstance(v, int) and v % 2 == 1)
-TORCH = (Requirement(module="torch", package="torch"),)
+TORCH = (Requirement(module="torch"),)
 """What every built-in model and vocoder needs to train (the ``train`` extra)."""
+Spec = TypeVar("Spec", ModelSpec, VocoderSpec)
+
+
+def torch_spec(
+    kind: type[Spec], name: str, options_type: type, description: str, **more: Any
+) -> Spec:
+    """The spec of the built-in model or vocoder in the folder ``name``: its factory is that
+    folder's ``recipe:build_recipe``, it trains with torch (the ``train`` extra); ``more``
+    holds the rest of the spec's fields (its head, its module classes)."""
+    return kind(
+        name=name,
+        factory=f"autovoice_models.{name}.recipe:build_recipe",
+        requires=TORCH,
+        extra="train",
+        options_type=options_type,
+        description=description,
+        **more,
+    )
 
 
 def preset(default: str, presets: Iterable[str], doc: str) -> str:
@@ -124,6 +145,21 @@ class TransformerSizes:
 
 
 TRANSFORMER_SIZES = tuple(field.name for field in attrs.fields(TransformerSizes))
+
+
+def preset_table(
+    columns: tuple[str, ...], **rows: tuple[Any, ...]
+) -> MappingProxyType[str, MappingProxyType[str, Any]]:
+    """Presets written as a table: each keyword a preset, its values in the order of
+    ``columns``; a row of another length is a :class:`ValueError`."""
+    for name, row in rows.items():
+        if len(row) != len(columns):
+            raise ValueError(f"preset {name!r} has {len(row)} values for {len(columns)} columns")
+    return MappingProxyType(
+        {name: MappingProxyType(dict(zip(columns, row, strict=True))) for name, row in rows.items()}
+    )
+
+
 """The names of :class:`TransformerSizes`' fields, in order."""
 
 

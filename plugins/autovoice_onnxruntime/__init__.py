@@ -15,7 +15,7 @@ __all__ = ["SPEC", "OnnxRuntimeOptions", "autovoice_backends"]
 SPEC = BackendSpec(
     name="onnxruntime",
     factory="autovoice_onnxruntime.backend:OnnxRuntimeBackend",
-    requires=(Requirement(module="onnxruntime", package="onnxruntime"),),
+    requires=(Requirement(module="onnxruntime"),),
     extra="onnxruntime",
     accepts=("onnx",),
     devices=("cpu", "cuda", "tensorrt"),

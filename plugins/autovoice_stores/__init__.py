@@ -56,7 +56,7 @@ def autovoice_checkpoint_stores() -> list[StoreSpec]:
             factory="autovoice_stores.remote:FsspecStore",
             schemes=FSSPEC_SCHEMES,
             options_type=FsspecStoreOptions,
-            requires=(Requirement(module="fsspec", package="fsspec"),),
+            requires=(Requirement(module="fsspec"),),
             description="Checkpoints at any fsspec URI (memory://, s3://, gs://, sftp://, ...); "
             "the protocol's own package (s3fs, gcsfs, ...) must be installed.",
         ),

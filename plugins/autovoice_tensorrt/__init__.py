@@ -16,7 +16,7 @@ SPEC = BackendSpec(
     name="tensorrt",
     factory="autovoice_tensorrt.backend:TensorRTBackend",
     requires=(
-        Requirement(module="tensorrt", package="tensorrt"),
+        Requirement(module="tensorrt"),
         Requirement(module="cuda.bindings", package="cuda-python"),
     ),
     extra="tensorrt",

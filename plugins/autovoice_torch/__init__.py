@@ -15,10 +15,7 @@ __all__ = ["SPEC", "TorchOptions", "autovoice_backends"]
 SPEC = BackendSpec(
     name="pytorch",
     factory="autovoice_torch.backend:TorchBackend",
-    requires=(
-        Requirement(module="torch", package="torch"),
-        Requirement(module="safetensors", package="safetensors"),
-    ),
+    requires=(Requirement(module="torch"), Requirement(module="safetensors")),
     extra="train",
     accepts=("weights", "checkpoint"),
     devices=("cpu", "cuda"),

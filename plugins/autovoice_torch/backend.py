@@ -26,6 +26,7 @@ from autovoice.config.structure import structure
 from autovoice.errors import AutovoiceError, BackendError
 from autovoice.inference.checks import threads
 from autovoice.signature import GraphSignature, SignatureError, check_graph
+from autovoice.training.recipe import RecipeInputs
 from autovoice_torch.options import TorchOptions
 
 __all__ = ["TorchBackend", "TorchSession", "build_stage_module", "torch_device"]
@@ -82,13 +83,13 @@ def _recipe(stage: Any) -> Any:
         where = f"$.{stage.name}.options"
         options = structure(dict(stage.options), spec.options_type, path=where)
     with torch.random.fork_rng(devices=[]):
-        return spec.create(
-            options,
+        inputs = RecipeInputs(
             audio=stage.audio,
             n_symbols=stage.n_symbols,
             n_speakers=stage.n_speakers,
             training=TrainingConfig(),
         )
+        return spec.create(options, **inputs)
 
 
 def _weights_file(path: Path) -> tuple[Path, bool]:

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from autovoice.config.fields import hop_multiple
 from autovoice.config.schema import AudioConfig, TrainingConfig
 from autovoice.errors import ConfigError, ConfigIssue
 from autovoice.signature import vocoder_signature
 from autovoice.training.features import LogMel
-from autovoice.training.recipe import Batch, LossFn, OptimizerSpec, Recipe, TrainStep
+from autovoice.training.recipe import Batch, LossFn, OptimizerSpec, Recipe, RecipeInputs, TrainStep
 from autovoice_models.hifigan.discriminators import (
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,
@@ -46,6 +47,7 @@ from autovoice_models.hifigan.spec import HifiGanOptions
 BETAS = (0.8, 0.99)
 WEIGHT_DECAY = 0.01  # AdamW's default, which the reference training keeps
 BATCH_KEYS = ("audio", "audio_mels")
+"""What every vocoder step reads of a batch: the audio segment and its mel frames."""
 
 
 @contextmanager
@@ -83,6 +85,21 @@ def trained_copy(net: nn.Module, fresh: _Module) -> _Module:
     in eval mode: what a vocoder exports while ``net`` goes on training."""
     fresh.load_state_dict(net.state_dict())
     return fresh.to(next(net.parameters()).device).eval()
+
+
+_Net = TypeVar("_Net", bound=nn.Module)
+_Options = TypeVar("_Options")
+
+
+class FrameRateTraining(Generic[_Net, _Options]):
+    """What every frame-rate vocoder run keeps (``istft``, ``magnitude_gl``): its network, audio
+    settings and options, and the log-mel features its targets are computed with."""
+
+    def __init__(self, net: _Net, audio: AudioConfig, options: _Options) -> None:
+        self.net = net
+        self.audio = audio
+        self.options = options
+        self.features = LogMel(audio)
 
 
 def first_frames(features: torch.Tensor, frames: int) -> torch.Tensor:
@@ -278,17 +295,11 @@ def gan_recipe(
     return Recipe(modules=modules, optimizers=tuple(optimizers), steps=tuple(steps), **rest)
 
 
-def build_recipe(
-    options: HifiGanOptions | None,
-    *,
-    audio: AudioConfig,
-    n_symbols: int = 0,
-    n_speakers: int = 1,
-    training: TrainingConfig,
-) -> Recipe:
+def build_recipe(options: HifiGanOptions | None, **inputs: Unpack[RecipeInputs]) -> Recipe:
     """The ``hifigan`` factory: modules ``generator`` (+ ``mpd``, ``msd``), optimizers ``gen``
     (+ ``disc``), steps ``discriminator`` (from ``adversarial_start_step``) then ``generator``.
-    ``n_symbols`` and ``n_speakers`` are part of the factory contract and unused here."""
+    A vocoder reads only ``audio`` and ``training`` of the inputs."""
+    audio, training = inputs["audio"], inputs["training"]
     options = options or HifiGanOptions()
     run = build_training(options, audio)
     return gan_recipe(

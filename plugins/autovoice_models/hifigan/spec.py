@@ -82,16 +82,14 @@ class HifiGanOptions:
     )
 
 
-SPEC = VocoderSpec(
-    name="hifigan",
-    factory="autovoice_models.hifigan.recipe:build_recipe",
-    module_class="autovoice_models.hifigan.generator:Generator",
-    requires=kit.TORCH,
-    extra="train",
-    options_type=HifiGanOptions,
-    head="waveform",
-    description="HiFi-GAN: a convolutional GAN vocoder (presets V1, V2, V3) with multi-period "
+SPEC = kit.torch_spec(
+    VocoderSpec,
+    "hifigan",
+    HifiGanOptions,
+    "HiFi-GAN: a convolutional GAN vocoder (presets V1, V2, V3) with multi-period "
     "and multi-scale discriminators.",
+    module_class="autovoice_models.hifigan.generator:Generator",
+    head="waveform",
 )
 
 __all__ = ["DISCRIMINATORS", "SPEC", "HifiGanOptions"]

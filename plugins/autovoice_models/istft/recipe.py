@@ -29,13 +29,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from autovoice.config.fields import hop_multiple
-from autovoice.config.schema import AudioConfig, TrainingConfig
+from autovoice.config.schema import AudioConfig
 from autovoice.errors import ConfigError, ConfigIssue
 from autovoice.signature import GraphSignature, spectrum_signature, vocoder_signature
-from autovoice.training.features import LogMel
-from autovoice.training.recipe import Batch, Recipe
+from autovoice.training.recipe import Batch, Recipe, RecipeInputs
 from autovoice_models.hifigan.losses import (
     MultiResolutionSTFTLoss,
     adversarial_loss,
@@ -43,6 +43,8 @@ from autovoice_models.hifigan.losses import (
     feature_matching_loss,
 )
 from autovoice_models.hifigan.recipe import (
+    BATCH_KEYS,
+    FrameRateTraining,
     first_frames,
     follow,
     frozen,
@@ -61,8 +63,6 @@ from autovoice_models.istft.model import (
     polar,
 )
 from autovoice_models.istft.spec import PRESETS, IstftOptions
-
-BATCH_KEYS = ("audio", "audio_mels")
 
 
 def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
@@ -90,14 +90,11 @@ def _discriminator(name: str, audio: AudioConfig) -> nn.Module | None:
     return None
 
 
-class IstftTraining:
+class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
     """The modules of one run and the losses of its steps."""
 
     def __init__(self, net: IstftNet, audio: AudioConfig, options: IstftOptions) -> None:
-        self.net = net
-        self.audio = audio
-        self.options = options
-        self.features = LogMel(audio)
+        super().__init__(net, audio, options)
         self.stft_loss = MultiResolutionSTFTLoss()
         self.discriminator = _discriminator(options.discriminators, audio)
 
@@ -246,17 +243,11 @@ def _check_audio(options: IstftOptions, audio: AudioConfig) -> None:
         raise ConfigError(issues)
 
 
-def build_recipe(
-    options: IstftOptions | None,
-    *,
-    audio: AudioConfig,
-    n_symbols: int = 0,
-    n_speakers: int = 1,
-    training: TrainingConfig,
-) -> Recipe:
+def build_recipe(options: IstftOptions | None, **inputs: Unpack[RecipeInputs]) -> Recipe:
     """The ``istft`` factory: module ``generator`` (+ ``mrd``), optimizer ``gen`` (+ ``disc``),
     steps ``discriminator`` (with ``mrd``, from ``adversarial_start_step``) then ``generator``.
-    ``n_symbols`` and ``n_speakers`` are unused."""
+    A vocoder reads only ``audio`` and ``training`` of the inputs."""
+    audio, training = inputs["audio"], inputs["training"]
     options = options or IstftOptions()
     _check_audio(options, audio)
     run = IstftTraining(build_net(options, audio), audio, options)

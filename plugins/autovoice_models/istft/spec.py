@@ -105,13 +105,11 @@ class IstftOptions:
     feature_loss_weight: float = kit.weight(2.0, "Weight of the feature-matching loss.")
 
 
-SPEC = VocoderSpec(
-    name="istft",
-    factory="autovoice_models.istft.recipe:build_recipe",
-    requires=kit.TORCH,
-    extra="train",
-    options_type=IstftOptions,
-    description="iSTFT vocoder: ConvNeXt blocks at frame rate predict magnitude and phase, "
+SPEC = kit.torch_spec(
+    VocoderSpec,
+    "istft",
+    IstftOptions,
+    "iSTFT vocoder: ConvNeXt blocks at frame rate predict magnitude and phase, "
     "one inverse STFT makes the waveform (Vocos/APNet family); fast on a CPU.",
 )
 

@@ -17,15 +17,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from typing_extensions import Unpack
 
 from autovoice.audio.griffin_lim import griffin_lim_magnitude
 from autovoice.config.fields import hop_multiple
-from autovoice.config.schema import AudioConfig, TrainingConfig
+from autovoice.config.schema import AudioConfig
 from autovoice.errors import ConfigError
 from autovoice.signature import magnitude_signature
-from autovoice.training.features import LogMel
-from autovoice.training.recipe import Batch, Recipe, TrainStep
+from autovoice.training.recipe import Batch, Recipe, RecipeInputs, TrainStep
 from autovoice_models.hifigan.recipe import (
+    BATCH_KEYS,
+    FrameRateTraining,
     exponential_optimizer,
     first_frames,
     follow,
@@ -33,8 +35,6 @@ from autovoice_models.hifigan.recipe import (
 )
 from autovoice_models.magnitude_gl.model import MagnitudeExport, MagnitudeNet
 from autovoice_models.magnitude_gl.spec import HEAD_FIELDS, MagnitudeGlOptions
-
-BATCH_KEYS = ("audio", "audio_mels")
 
 
 def build_net(options: MagnitudeGlOptions, audio: AudioConfig) -> MagnitudeNet:
@@ -48,14 +48,8 @@ def build_net(options: MagnitudeGlOptions, audio: AudioConfig) -> MagnitudeNet:
     )
 
 
-class MagnitudeTraining:
+class MagnitudeTraining(FrameRateTraining[MagnitudeNet, MagnitudeGlOptions]):
     """The network of one run, the magnitude of its targets and its losses."""
-
-    def __init__(self, net: MagnitudeNet, audio: AudioConfig, options: MagnitudeGlOptions) -> None:
-        self.net = net
-        self.audio = audio
-        self.options = options
-        self.features = LogMel(audio)
 
     def _target(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
         with torch.no_grad():
@@ -120,17 +114,11 @@ def _check_audio(options: MagnitudeGlOptions, audio: AudioConfig) -> None:
         raise ConfigError(issues)
 
 
-def build_recipe(
-    options: MagnitudeGlOptions | None,
-    *,
-    audio: AudioConfig,
-    n_symbols: int = 0,
-    n_speakers: int = 1,
-    training: TrainingConfig,
-) -> Recipe:
+def build_recipe(options: MagnitudeGlOptions | None, **inputs: Unpack[RecipeInputs]) -> Recipe:
     """The ``magnitude_gl`` factory: module ``magnitude``, optimizer ``magnitude`` (AdamW with an
     exponential decay), one step; the graph's magnitude goes to the spec's ``griffin_lim`` head
-    with the Griffin-Lim options. ``n_symbols`` and ``n_speakers`` are unused."""
+    with the Griffin-Lim options. A vocoder reads only ``audio`` and ``training`` of the inputs."""
+    audio, training = inputs["audio"], inputs["training"]
     options = options or MagnitudeGlOptions()
     _check_audio(options, audio)
     run = MagnitudeTraining(build_net(options, audio), audio, options)

@@ -60,15 +60,13 @@ class MagnitudeGlOptions:
     )
 
 
-SPEC = VocoderSpec(
-    name="magnitude_gl",
-    factory="autovoice_models.magnitude_gl.recipe:build_recipe",
-    requires=kit.TORCH,
-    extra="train",
-    options_type=MagnitudeGlOptions,
-    head="griffin_lim",
-    description="Learned-magnitude Griffin-Lim: a convolution network predicts the linear "
+SPEC = kit.torch_spec(
+    VocoderSpec,
+    "magnitude_gl",
+    MagnitudeGlOptions,
+    "Learned-magnitude Griffin-Lim: a convolution network predicts the linear "
     "magnitude from the mel, Griffin-Lim finds the phase; cheap to train on a CPU.",
+    head="griffin_lim",
 )
 
 HEAD_FIELDS = ("iterations", "momentum", "seed", "init")

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from typing_extensions import Unpack
 
-from autovoice.config.schema import AudioConfig, TrainingConfig
-from autovoice.training.recipe import Batch, Recipe, evaluating, single_model_recipe
+from autovoice.config.schema import AudioConfig
+from autovoice.training.recipe import Batch, Recipe, RecipeInputs, evaluating, single_model_recipe
 from autovoice_models.voice_converter.model import (
     BATCH_KEYS,
     VoiceConverter,
@@ -71,17 +72,11 @@ def _media(model: VoiceConverter, batch: Batch) -> dict[str, Any]:
     return images
 
 
-def build_recipe(
-    options: VoiceConverterOptions,
-    *,
-    audio: AudioConfig,
-    n_symbols: int,
-    n_speakers: int,
-    training: TrainingConfig,
-) -> Recipe:
+def build_recipe(options: VoiceConverterOptions, **inputs: Unpack[RecipeInputs]) -> Recipe:
     """The recipe the trainer runs: noam-scheduled AdamW on the model's total loss.
-    ``n_symbols`` is part of every model factory's call and unused here."""
-    model = build_model(options, audio=audio, n_speakers=n_speakers)
+    It reads no ``n_symbols``: mel in, mel out."""
+    audio, training = inputs["audio"], inputs["training"]
+    model = build_model(options, audio=audio, n_speakers=inputs["n_speakers"])
 
     return single_model_recipe(
         model,

@@ -7,7 +7,6 @@ preset's value. :func:`model_kwargs` turns options into the flat keyword argumen
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -28,33 +27,11 @@ __all__ = [
 
 SIZE_FIELDS = (*kit.TRANSFORMER_SIZES, "bottleneck_dim", "dropout")
 
-PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
-    {
-        "tiny": MappingProxyType(
-            {
-                "d_model": 128,
-                "encoder_layers": 2,
-                "decoder_layers": 2,
-                "heads": 2,
-                "ff_dim": 256,
-                "ff_kernel": 5,
-                "bottleneck_dim": 24,
-                "dropout": 0.1,
-            }
-        ),
-        "small": MappingProxyType(
-            {
-                "d_model": 192,
-                "encoder_layers": 4,
-                "decoder_layers": 4,
-                "heads": 2,
-                "ff_dim": 768,
-                "ff_kernel": 5,
-                "bottleneck_dim": 32,
-                "dropout": 0.1,
-            }
-        ),
-    }
+PRESETS = kit.preset_table(
+    SIZE_FIELDS,
+    # d_model, encoder and decoder layers, heads, ff_dim, ff_kernel, bottleneck_dim, dropout
+    tiny=(128, 2, 2, 2, 256, 5, 24, 0.1),
+    small=(192, 4, 4, 2, 768, 5, 32, 0.1),
 )
 """Sizes of the named presets; parameter counts are listed in docs/voice_conversion.md."""
 
@@ -118,13 +95,11 @@ def model_kwargs(options: VoiceConverterOptions) -> dict[str, Any]:
     return _PRESET_SIZES.model_kwargs(options)
 
 
-SPEC = ModelSpec(
-    name="voice_converter",
-    factory="autovoice_models.voice_converter.recipe:build_recipe",
-    requires=kit.TORCH,
-    extra="train",
-    options_type=VoiceConverterOptions,
-    description="VoiceConverter: source mel and target speaker to target mel; a transformer "
+SPEC = kit.torch_spec(
+    ModelSpec,
+    "voice_converter",
+    VoiceConverterOptions,
+    "VoiceConverter: source mel and target speaker to target mel; a transformer "
     "content encoder with an information bottleneck and a speaker-conditioned decoder, trained "
     "on paired (DTW-aligned) or plain voice data.",
 )

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from typing_extensions import Unpack
 
-from autovoice.config.schema import AudioConfig, TrainingConfig
+from autovoice.config.schema import AudioConfig
 from autovoice.signature import acoustic_signature
-from autovoice.training.recipe import Batch, Recipe, evaluating, single_model_recipe
+from autovoice.training.recipe import Batch, Recipe, RecipeInputs, evaluating, single_model_recipe
 from autovoice_models.voice_transformer.model import (
     BATCH_KEYS,
     VoiceTransformer,
@@ -66,16 +67,11 @@ def _media(model: VoiceTransformer, batch: Batch) -> dict[str, Any]:
     }
 
 
-def build_recipe(
-    options: VoiceTransformerOptions,
-    *,
-    audio: AudioConfig,
-    n_symbols: int,
-    n_speakers: int,
-    training: TrainingConfig,
-) -> Recipe:
+def build_recipe(options: VoiceTransformerOptions, **inputs: Unpack[RecipeInputs]) -> Recipe:
     """The recipe the trainer runs: noam-scheduled AdamW on the model's total loss, with a mel
     discriminator and its own optimizer when ``adversarial_weight`` is set."""
+    audio, training = inputs["audio"], inputs["training"]
+    n_symbols, n_speakers = inputs["n_symbols"], inputs["n_speakers"]
     model = build_model(options, audio=audio, n_symbols=n_symbols, n_speakers=n_speakers)
 
     recipe = single_model_recipe(

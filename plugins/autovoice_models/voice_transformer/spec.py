@@ -7,7 +7,6 @@ the preset's value. :func:`model_kwargs` turns options into the flat keyword arg
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -26,51 +25,13 @@ SIZE_FIELDS = (
     "dropout",
 )
 
-PRESETS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
-    {
-        "tiny": MappingProxyType(
-            {
-                "d_model": 128,
-                "encoder_layers": 2,
-                "decoder_layers": 2,
-                "heads": 2,
-                "ff_dim": 512,
-                "ff_kernel": 3,
-                "predictor_channels": 128,
-                "predictor_kernel": 3,
-                "aligner_dim": 80,
-                "dropout": 0.1,
-            }
-        ),
-        "small": MappingProxyType(
-            {
-                "d_model": 192,
-                "encoder_layers": 4,
-                "decoder_layers": 4,
-                "heads": 2,
-                "ff_dim": 768,
-                "ff_kernel": 3,
-                "predictor_channels": 192,
-                "predictor_kernel": 3,
-                "aligner_dim": 80,
-                "dropout": 0.1,
-            }
-        ),
-        "base": MappingProxyType(
-            {
-                "d_model": 256,
-                "encoder_layers": 6,
-                "decoder_layers": 6,
-                "heads": 2,
-                "ff_dim": 1024,
-                "ff_kernel": 3,
-                "predictor_channels": 256,
-                "predictor_kernel": 3,
-                "aligner_dim": 80,
-                "dropout": 0.1,
-            }
-        ),
-    }
+PRESETS = kit.preset_table(
+    SIZE_FIELDS,
+    # d_model, encoder and decoder layers, heads, ff_dim, ff_kernel, predictor channels and
+    # kernel, aligner_dim, dropout
+    tiny=(128, 2, 2, 2, 512, 3, 128, 3, 80, 0.1),
+    small=(192, 4, 4, 2, 768, 3, 192, 3, 80, 0.1),
+    base=(256, 6, 6, 2, 1024, 3, 256, 3, 80, 0.1),
 )
 """Sizes of the named presets; parameter counts are listed in docs/voice_transformer.md."""
 
@@ -159,14 +120,12 @@ def model_kwargs(options: VoiceTransformerOptions) -> dict[str, Any]:
     return _PRESET_SIZES.model_kwargs(options)
 
 
-SPEC = ModelSpec(
-    name="voice_transformer",
-    factory="autovoice_models.voice_transformer.recipe:build_recipe",
+SPEC = kit.torch_spec(
+    ModelSpec,
+    "voice_transformer",
+    VoiceTransformerOptions,
+    "VoiceTransformer: a non-autoregressive transformer (FastPitch family) that "
+    "learns its own alignment, with duration, pitch and energy predictors and speaker embeddings.",
     module_class="autovoice_models.voice_transformer.model:VoiceTransformer",
     export_class="autovoice_models.voice_transformer.model:VoiceTransformerExport",
-    requires=kit.TORCH,
-    extra="train",
-    options_type=VoiceTransformerOptions,
-    description="VoiceTransformer: a non-autoregressive transformer (FastPitch family) that "
-    "learns its own alignment, with duration, pitch and energy predictors and speaker embeddings.",
 )
