@@ -17,6 +17,8 @@ from benchmarks.bench_coldstart import imports_torch, synthesize_args
 from benchmarks.bench_coldstart import peer_ratios as cold_ratios
 from benchmarks.bench_dynamic import MIXED_LENGTHS, text_of, workloads
 from benchmarks.bench_inference import TEXT_128, peer_ratios, ratios
+from benchmarks.bench_quantize import CALIBRATION, HELD_OUT, relative_error
+from benchmarks.bench_quantize import table as quantize_table
 from benchmarks.bench_vocoder import floor_row
 from benchmarks.run import about
 
@@ -424,3 +426,32 @@ def test_charts_are_written_when_matplotlib_is_there(tmp_path) -> None:
     drawn = _report.charts(results, tmp_path / "img", prefix="img/")
     assert drawn == {"coldstart": "img/bench-coldstart.png"}
     assert (tmp_path / "img" / "bench-coldstart.png").stat().st_size > 1000
+
+
+# -- quantization ------------------------------------------------------------------------------
+
+
+def test_relative_error_compares_the_frames_both_outputs_have() -> None:
+    reference = np.full((1, 2, 4), 2.0, np.float32)
+    longer = np.concatenate([reference + 0.5, np.full((1, 2, 3), 99.0, np.float32)], axis=2)
+    assert relative_error(reference, longer) == pytest.approx(0.25)
+    assert relative_error(reference, longer[..., :2] - 1.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="rank"):
+        relative_error(reference, reference[0])
+    with pytest.raises(ValueError, match="all zeros"):
+        relative_error(np.zeros(3), np.ones(3))
+
+
+def test_quantize_rows_say_speed_error_and_refusals() -> None:
+    assert HELD_OUT not in CALIBRATION
+    rows = [
+        {"stage": "acoustic", "variant": "fp32", "size_mb": 9.3, "seconds": 0.02, "speedup": 1.0},
+        {"stage": "acoustic", "variant": "static QDQ", "size_mb": 2.8, "seconds": 0.01,
+         "speedup": 2.0, "relative_error": 0.1875, "same_lengths": False},
+        {"stage": "vocoder", "variant": "dynamic", "error": "RuntimeError: no"},
+    ]  # fmt: skip
+    lines = quantize_table(rows).splitlines()
+    assert (
+        lines[3] == "| acoustic | static QDQ | 2.80 | 10.00 | 2.00x | 0.188 | mel lengths differ |"
+    )
+    assert lines[4] == "| vocoder | dynamic |  |  |  |  | RuntimeError: no |"
