@@ -58,13 +58,15 @@ class _Feeds:
     """onnxruntime's calibration reader over a list of feeds."""
 
     def __init__(self, feeds: Sequence[Mapping[str, np.ndarray]]) -> None:
-        self._feeds: Iterator[Mapping[str, np.ndarray]] = iter(feeds)
+        self._all = list(feeds)
+        self._feeds: Iterator[Mapping[str, np.ndarray]] = iter(self._all)
 
     def get_next(self) -> Mapping[str, np.ndarray] | None:
         return next(self._feeds, None)
 
-    def rewind(self) -> None:  # onnxruntime >= 1.17 may call it; each variant gets a new reader
-        pass
+    def rewind(self) -> None:
+        """Start again from the first feed (a calibration method may read them twice)."""
+        self._feeds = iter(self._all)
 
 
 def _session(path: Path, threads: int) -> Any:

@@ -17,7 +17,7 @@ from benchmarks.bench_coldstart import imports_torch, synthesize_args
 from benchmarks.bench_coldstart import peer_ratios as cold_ratios
 from benchmarks.bench_dynamic import MIXED_LENGTHS, text_of, workloads
 from benchmarks.bench_inference import TEXT_128, peer_ratios, ratios
-from benchmarks.bench_quantize import CALIBRATION, HELD_OUT, relative_error
+from benchmarks.bench_quantize import CALIBRATION, HELD_OUT, _Feeds, relative_error
 from benchmarks.bench_quantize import table as quantize_table
 from benchmarks.bench_vocoder import floor_row
 from benchmarks.run import about
@@ -455,3 +455,11 @@ def test_quantize_rows_say_speed_error_and_refusals() -> None:
         lines[3] == "| acoustic | static QDQ | 2.80 | 10.00 | 2.00x | 0.188 | mel lengths differ |"
     )
     assert lines[4] == "| vocoder | dynamic |  |  |  |  | RuntimeError: no |"
+
+
+def test_the_calibration_reader_gives_each_feed_once_until_rewound() -> None:
+    feeds = [{"mel": np.zeros(1)}, {"mel": np.ones(1)}]
+    reader = _Feeds(feeds)
+    assert [reader.get_next(), reader.get_next(), reader.get_next()] == [*feeds, None]
+    reader.rewind()
+    assert reader.get_next() is feeds[0]
