@@ -287,16 +287,25 @@ TOLERANCE = 1e-4
 
 
 @pytest.mark.parametrize(
-    ("output", "clock"), [("waveform", False), ("spectrum", False), ("spectrum", True)]
+    ("output", "clock", "rotation"),
+    [
+        ("waveform", False, False),
+        ("spectrum", False, False),
+        ("spectrum", True, False),
+        ("spectrum", False, True),
+        ("waveform", False, True),
+    ],
 )
-def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output, clock):
+def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output, clock, rotation):
     """The whole vocoder, head included: ONNX Runtime's waveform within :data:`TOLERANCE` of
     PyTorch's, for batches and lengths other than the traced ones."""
     ort = pytest.importorskip("onnxruntime")
     from autovoice.export.onnx import export_onnx
     from autovoice.heads import get_head
 
-    recipe = _trained_looking(attrs.evolve(SMALL, output=output, frame_clock=clock))
+    recipe = _trained_looking(
+        attrs.evolve(SMALL, output=output, frame_clock=clock, bin_rotation=rotation)
+    )
     module = recipe.export_module()
     head = get_head(recipe.head).bind({}, path="head_options")
     names = recipe.signature.output_names
@@ -433,3 +442,41 @@ def test_the_clock_starts_at_zero_so_a_network_without_it_continues_unchanged():
     with torch.no_grad():
         for a, b in zip(plain.eval().spectrum(mel), clocked.eval().spectrum(mel), strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_bin_rotation_turns_each_bin_as_a_tone_at_its_centre_advances():
+    """The STFT of a tone at bin ``k``'s centre frequency, over the turn the rotation gives
+    bin ``k``, stays the same from frame to frame: relative to the rotation, that tone's phase
+    stands still. Without the turn it would advance by ``2π k hop / n_fft`` a frame."""
+    from autovoice.training.features import LogMel
+    from autovoice_models.istft.model import BinRotation
+
+    rotation = BinRotation(AUDIO.n_fft, AUDIO.hop_length)
+    assert rotation.period == AUDIO.n_fft // AUDIO.hop_length
+    frames = 48
+    ones = torch.ones(1, AUDIO.n_fft // 2 + 1, frames)
+    r, i = rotation(ones, torch.zeros_like(ones))
+    n = np.arange(frames * AUDIO.hop_length)
+    for k in (3, 37, 101):
+        tone = np.cos(2 * np.pi * k * n / AUDIO.n_fft)
+        spectrum = LogMel(AUDIO).spectrum(torch.tensor(tone, dtype=torch.float32)[None])[0]
+        relative = spectrum[k, 4:40] / torch.complex(r[0, k, 4:40], i[0, k, 4:40])
+        turn = torch.angle(relative[1:] / relative[:-1])
+        assert float(turn.abs().max()) < 1e-3, k
+        raw = torch.angle(spectrum[k, 5:40] / spectrum[k, 4:39])
+        assert float(raw.abs().max()) > 0.1 or k % rotation.period == 0
+
+
+def test_bin_rotation_keeps_the_magnitude_and_needs_no_weights():
+    """The rotation is a unit turn with no parameters: a network with it has the same tensors
+    as one without, and the same magnitude."""
+    plain = build_net(attrs.evolve(SMALL, output="spectrum"), AUDIO)
+    turned = build_net(attrs.evolve(SMALL, output="spectrum", bin_rotation=True), AUDIO)
+    result = turned.load_state_dict(plain.state_dict(), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    mel = torch.randn(2, AUDIO.n_mels, 17) - 4
+    with torch.no_grad():
+        a = torch.complex(*plain.eval().spectrum(mel))
+        b = torch.complex(*turned.eval().spectrum(mel))
+    torch.testing.assert_close(a.abs(), b.abs(), rtol=1e-5, atol=1e-6)
+    assert float((torch.angle(a) - torch.angle(b)).abs().max()) > 0.5

@@ -159,6 +159,35 @@ class FrameClock(nn.Module):
         return out
 
 
+class BinRotation(nn.Module):
+    """Turns the phase of bin ``k`` at frame ``t`` by ``2π k t hop / n_fft``: the advance of a
+    tone at the bin's centre frequency. With it, a network that holds its output steady over a
+    steady mel makes tones at the bins' centres (the 21.5 Hz grid of n_fft 1024 at 22.05 kHz)
+    instead of at multiples of ``sample_rate / hop``, and what it predicts is each bin's phase
+    relative to its centre frequency's. The turn repeats every ``n_fft / gcd(n_fft, hop)``
+    frames; it is a fixed table of that many frames (no parameters), taken at ``t`` modulo
+    its period, so every backend computes it the same way. Where ``t`` starts turns bin
+    ``k`` by a fixed angle, which no loss and no listener hears."""
+
+    table: torch.Tensor
+
+    def __init__(self, n_fft: int, hop_length: int) -> None:
+        super().__init__()
+        bins = n_fft // 2 + 1
+        self.period = n_fft // math.gcd(n_fft, hop_length)
+        k = np.arange(bins)[:, None]
+        t = np.arange(self.period)[None, :]
+        angle = 2.0 * np.pi * ((k * t * hop_length) % n_fft) / n_fft
+        table = np.stack([np.cos(angle), np.sin(angle)])
+        self.register_buffer("table", torch.tensor(table, dtype=torch.float32), persistent=False)
+
+    def forward(self, r: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(r, i)`` ``(batch, bins, frames)`` turned frame by frame."""
+        steps = torch.arange(r.shape[-1], device=r.device) % self.period
+        cos, sin = self.table[:, :, steps].to(r.dtype)
+        return r * cos - i * sin, r * sin + i * cos
+
+
 def _irfft_basis(n_fft: int, window: np.ndarray) -> torch.Tensor:
     """``(2 * bins, n_fft)``: row ``k`` maps the real part of bin ``k`` to the windowed inverse
     real FFT, row ``bins + k`` its imaginary part (zero for the DC and Nyquist bins, which the
@@ -196,11 +225,13 @@ class IstftNet(nn.Module):
         layer_scale: float | None = None,
         floor: float = 1e-5,
         frame_clock: bool = False,
+        bin_rotation: bool = False,
     ) -> None:
         super().__init__()
         n_fft, hop_length = audio.n_fft, audio.hop_length
         self.bins = n_fft // 2 + 1
         self.clock = FrameClock(n_fft // hop_length, dim, kernel_size) if frame_clock else None
+        self.rotation = BinRotation(n_fft, hop_length) if bin_rotation else None
         self.envelope = MelEnvelope(audio, floor=floor)
         self.embed = nn.Conv1d(audio.n_mels, dim, kernel_size, padding=kernel_size // 2)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
@@ -224,6 +255,8 @@ class IstftNet(nn.Module):
         out = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
         detail, r, i = out.split(self.bins, dim=1)
         log_magnitude = torch.clamp(self.envelope(log_mel) + detail, max=LOG_MAGNITUDE_MAX)
+        if self.rotation is not None:
+            r, i = self.rotation(r, i)
         return log_magnitude, r, i
 
     def spectrum(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,6 +303,7 @@ class IstftSpectrumExport(nn.Module):
 
 __all__ = [
     "BasisProduct",
+    "BinRotation",
     "ConvNeXtBlock",
     "FrameClock",
     "InverseSTFT",

@@ -76,6 +76,7 @@ def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
         kernel_size=options.kernel_size,
         floor=options.magnitude_floor,
         frame_clock=options.frame_clock,
+        bin_rotation=options.bin_rotation,
     )
 
 
