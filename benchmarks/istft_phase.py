@@ -1,7 +1,7 @@
 """Where an istft vocoder checkpoint loses: its magnitude or its phase, and which part of the
 phase. Run by hand on a checkpoint (a training checkpoint or one kept as weights only)::
 
-    python -m benchmarks.istft_phase training/istft-small/vocoder/step-000047000 [--sentences 12]
+    python -m benchmarks.istft_phase training/istft-small/vocoder/step-000004000 [--sentences 12]
 
 The teacher (``hibari-tts``, a bench peer) reads the first held-out sentences, prepared as the
 copy-synthesis suite prepares them (:func:`benchmarks.bench_copysynth.teacher_recordings`). Each
