@@ -24,7 +24,8 @@ recording (:func:`benchmarks.bench_copysynth.pesq_wb`):
 Then the phase's errors, magnitude-weighted and anti-wrapped (radians; about pi/2 is unrelated):
 of the instantaneous frequency (the difference along time), of the group delay (along
 frequency), and of the phase itself; with two predictors of the instantaneous frequency for
-scale: every bin advancing at its centre frequency (``2 pi k hop / n_fft`` a frame), and, in
+scale: every bin advancing at its centre frequency (``2 pi k hop / n_fft`` a frame; both also
+in each band of :data:`BANDS_HZ`), and, in
 voiced frames below 4 kHz only, beside the network's there, the same, every bin advancing at
 the harmonic of the estimated f0 nearest it, and the phase vocoder's from the true magnitude.
 """
@@ -32,6 +33,7 @@ the harmonic of the estimated f0 nearest it, and the phase vocoder's from the tr
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -44,6 +46,8 @@ from autovoice.audio.phase import peak_locked_phase
 
 GRIFFIN_LIM_ITERATIONS = (4, 16)
 VOICED_BELOW_HZ = 4000.0
+BANDS_HZ = (0, 300, 600, 1000, 2000, 4000, 8000, 11025)
+"""Edges of the bands the instantaneous-frequency error is also given in."""
 
 
 def wrapped(x: np.ndarray) -> np.ndarray:
@@ -172,6 +176,12 @@ class Probe:
                 wrapped(np.diff(np.angle(vocoded["true"].numpy()), axis=1) - true_if),
                 voiced_weight,
             ),
+            **band_errors(
+                wrapped(ours_if - true_if),
+                wrapped(centre - true_if),
+                along_time,
+                bins[:, 0] * rate / self.n_fft,
+            ),
             "group delay": weighted_mean(
                 wrapped(np.diff(ours, axis=0) - np.diff(theirs, axis=0)),
                 np.sqrt(weight[1:] * weight[:-1]),
@@ -179,6 +189,22 @@ class Probe:
             "phase itself": weighted_mean(wrapped(ours - theirs), weight),
         }
         return scores, errors
+
+
+def band_errors(
+    network: np.ndarray, centre: np.ndarray, weight: np.ndarray, hz: np.ndarray
+) -> dict[str, float]:
+    """The weighted mean of ``network``'s and of the centre-frequency predictor's
+    ``(bins, frames)`` errors in each band of :data:`BANDS_HZ` (``hz``: each bin's frequency)."""
+    out: dict[str, float] = {}
+    for low, high in itertools.pairwise(BANDS_HZ):
+        rows = (hz >= low) & (hz < high)
+        band = f"{low}-{high} Hz"
+        out[f"instantaneous frequency, {band}"] = weighted_mean(network[rows], weight[rows])
+        out[f"the same, each bin at its centre frequency, {band}"] = weighted_mean(
+            centre[rows], weight[rows]
+        )
+    return out
 
 
 def pulse_train(f0: np.ndarray, audio: Any) -> np.ndarray:

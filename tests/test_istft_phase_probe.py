@@ -58,6 +58,8 @@ def test_a_network_that_predicts_the_recording_scores_as_the_recording():
     assert result["pesq_wb"]["predicted"] > 4.4
     assert result["phase_error"]["instantaneous frequency"] < 1e-3
     assert result["phase_error"]["group delay"] < 1e-3
+    bands = [k for k in result["phase_error"] if k.startswith("instantaneous frequency, 0-300")]
+    assert bands and all(result["phase_error"][k] < 1e-3 for k in bands)
 
 
 def test_a_noisy_phase_loses_on_the_phase_not_the_magnitude():
@@ -67,6 +69,7 @@ def test_a_noisy_phase_loses_on_the_phase_not_the_magnitude():
     assert pesq["predicted"] < pesq["predicted magnitude, true phase"] - 1.0
     assert pesq["true magnitude, predicted phase"] < pesq["predicted magnitude, true phase"] - 1.0
     assert result["phase_error"]["instantaneous frequency"] > 0.5
+    assert result["phase_error"]["instantaneous frequency, 300-600 Hz"] > 0.5
 
 
 def test_the_phase_vocoder_follows_a_steady_tone_between_bins():
