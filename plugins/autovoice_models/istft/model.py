@@ -123,6 +123,11 @@ class InverseSTFT(nn.Module):
         return kept[:, self.left : self.left + count * self.hop]
 
 
+def frame_steps(like: torch.Tensor, period: int) -> torch.Tensor:
+    """Each frame's index modulo ``period``, for ``like`` ``(..., frames)``."""
+    return torch.arange(like.shape[-1], device=like.device) % period
+
+
 class FrameClock(nn.Module):
     """The frame index ``t`` modulo ``period``, as ``cos(2π j t / period)`` and
     ``sin(2π j t / period)`` (``j = 1 .. period // 2``; the sines that are zero at every whole
@@ -149,8 +154,7 @@ class FrameClock(nn.Module):
 
     def signal(self, like: torch.Tensor) -> torch.Tensor:
         """``(1, waves, frames)`` for a ``(batch, n_mels, frames)`` mel."""
-        steps = torch.arange(like.shape[-1], device=like.device) % self.period
-        angle = steps.to(like.dtype) * (2.0 * math.pi / self.period)
+        angle = frame_steps(like, self.period).to(like.dtype) * (2.0 * math.pi / self.period)
         rows = [torch.sin(j * angle) if sine else torch.cos(j * angle) for j, sine in self.waves]
         return torch.stack(rows).unsqueeze(0)
 
@@ -183,8 +187,7 @@ class BinRotation(nn.Module):
 
     def forward(self, r: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(r, i)`` ``(batch, bins, frames)`` turned frame by frame."""
-        steps = torch.arange(r.shape[-1], device=r.device) % self.period
-        cos, sin = self.table[:, :, steps].to(r.dtype)
+        cos, sin = self.table[:, :, frame_steps(r, self.period)].to(r.dtype)
         return r * cos - i * sin, r * sin + i * cos
 
 
