@@ -266,9 +266,9 @@ def _trained_looking(options: IstftOptions = SMALL):
     with torch.no_grad():
         for param in recipe.modules["generator"].head.parameters():
             param.normal_(0, 0.05)  # something beyond the envelope to export
-        clock = recipe.modules["generator"].clock
-        for param in clock.parameters() if clock is not None else ():
-            param.normal_(0, 0.5)
+        for extra in (recipe.modules["generator"].clock, recipe.modules["generator"].integrator):
+            for param in extra.parameters() if extra is not None else ():
+                param.normal_(0, 0.5)
     return recipe
 
 
@@ -287,16 +287,18 @@ TOLERANCE = 1e-4
 
 
 @pytest.mark.parametrize(
-    ("output", "clock", "rotation"),
+    ("output", "clock", "rotation", "integrated"),
     [
-        ("waveform", False, False),
-        ("spectrum", False, False),
-        ("spectrum", True, False),
-        ("spectrum", False, True),
-        ("waveform", False, True),
+        ("waveform", False, False, False),
+        ("spectrum", False, False, False),
+        ("spectrum", True, False, False),
+        ("spectrum", False, True, False),
+        ("waveform", False, True, False),
+        ("spectrum", False, False, True),
+        ("waveform", False, False, True),
     ],
 )
-def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output, clock, rotation):
+def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output, clock, rotation, integrated):
     """The whole vocoder, head included: ONNX Runtime's waveform within :data:`TOLERANCE` of
     PyTorch's, for batches and lengths other than the traced ones."""
     ort = pytest.importorskip("onnxruntime")
@@ -304,7 +306,13 @@ def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output, clock, ro
     from autovoice.heads import get_head
 
     recipe = _trained_looking(
-        attrs.evolve(SMALL, output=output, frame_clock=clock, bin_rotation=rotation)
+        attrs.evolve(
+            SMALL,
+            output=output,
+            frame_clock=clock,
+            bin_rotation=rotation,
+            integrated_phase=integrated,
+        )
     )
     module = recipe.export_module()
     head = get_head(recipe.head).bind({}, path="head_options")
@@ -430,17 +438,25 @@ def test_without_the_clock_a_steady_mel_makes_the_same_phase_every_frame():
         assert np.abs(clocked[:, 10:20] - clocked[:, 10 + shift : 20 + shift]).max() > 1e-2
 
 
-def test_the_clock_starts_at_zero_so_a_network_without_it_continues_unchanged():
-    """A checkpoint trained without the clock loads into a network with it (the clock's
-    tensors are the only missing ones) and makes the same spectrum."""
+@pytest.mark.parametrize(
+    ("option", "tensors"),
+    [
+        ("frame_clock", ["clock.embed.bias", "clock.embed.weight"]),
+        ("integrated_phase", ["integrator.advance.bias", "integrator.advance.weight"]),
+    ],
+)
+def test_a_part_that_starts_at_zero_lets_a_network_without_it_continue_unchanged(option, tensors):
+    """A checkpoint trained without the frame clock or the phase integrator loads into a
+    network with it (the part's tensors are the only missing ones) and makes the same
+    spectrum."""
     plain = build_net(attrs.evolve(SMALL, output="spectrum"), AUDIO)
-    clocked = build_net(attrs.evolve(SMALL, output="spectrum", frame_clock=True), AUDIO)
-    result = clocked.load_state_dict(plain.state_dict(), strict=False)
-    assert sorted(result.missing_keys) == ["clock.embed.bias", "clock.embed.weight"]
+    grown = build_net(attrs.evolve(SMALL, output="spectrum", **{option: True}), AUDIO)
+    result = grown.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(result.missing_keys) == tensors
     assert not result.unexpected_keys
     mel = torch.randn(2, AUDIO.n_mels, 17) - 4
     with torch.no_grad():
-        for a, b in zip(plain.eval().spectrum(mel), clocked.eval().spectrum(mel), strict=True):
+        for a, b in zip(plain.eval().spectrum(mel), grown.eval().spectrum(mel), strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -480,3 +496,93 @@ def test_bin_rotation_keeps_the_magnitude_and_needs_no_weights():
         b = torch.complex(*turned.eval().spectrum(mel))
     torch.testing.assert_close(a.abs(), b.abs(), rtol=1e-5, atol=1e-6)
     assert float((torch.angle(a) - torch.angle(b)).abs().max()) > 0.5
+
+
+# -- the integrated phase --------------------------------------------------------------------------
+
+
+def _tone_net(frequency: float, *, integrated: bool):
+    """A network whose heads ignore the backbone (weights zero) and whose biases make a steady
+    frame: the magnitude and phase of one frame of a tone at ``frequency`` and, integrated, the
+    tone's phase advance per frame in every bin. Fed zeros, the envelope is constant."""
+    from autovoice_models.istft.model import LOG_MAGNITUDE_MAX
+
+    features = LogMel(AUDIO)
+    n = np.arange(64 * AUDIO.hop_length)
+    tone = torch.tensor(0.3 * np.cos(2 * np.pi * frequency * n / AUDIO.sample_rate))
+    spectrum = features.spectrum(tone.float()[None])[0]
+    frame = spectrum[:, 30]
+    advance = torch.angle(spectrum[:, 31] / spectrum[:, 30])
+    net = build_net(attrs.evolve(SMALL, output="spectrum", integrated_phase=integrated), AUDIO)
+    mel = torch.zeros(1, AUDIO.n_mels, 64)
+    with torch.no_grad():
+        envelope = net.envelope(mel)[0, :, 0]
+        net.head.weight.zero_()
+        log_magnitude = torch.log(frame.abs().clamp(min=1e-9)).clamp(max=LOG_MAGNITUDE_MAX)
+        net.head.bias.copy_(torch.cat([log_magnitude - envelope, frame.real, frame.imag]))
+        if integrated:
+            net.integrator.advance.weight.zero_()
+            net.integrator.advance.bias.copy_(advance)
+        wave = net.eval().waveform(mel)[0].double()
+    return wave, tone
+
+
+@pytest.mark.parametrize("frequency", [200.0, 313.7])
+def test_a_steady_advance_makes_a_steady_tone_off_the_frame_rate_grid(frequency):
+    """The same network output every frame: with the advance summed it is the tone itself
+    (between bins and off the multiples of sample_rate / hop, 86 Hz); without, the frames'
+    phases disagree and the overlap-add is another sound."""
+    inner = slice(8 * AUDIO.hop_length, 56 * AUDIO.hop_length)
+
+    def correlation(wave, tone):
+        return max(
+            float(np.corrcoef(wave[inner].numpy(), np.roll(tone.numpy(), lag)[inner])[0, 1])
+            for lag in range(-AUDIO.n_fft, AUDIO.n_fft)
+        )
+
+    integrated, tone = _tone_net(frequency, integrated=True)
+    steady, _ = _tone_net(frequency, integrated=False)
+    assert correlation(integrated, tone) > 0.999
+    assert correlation(steady, tone) < 0.9
+    # and the integrated one keeps the tone's level, where the steady frames cancel
+    level = float(tone[inner].std())
+    assert abs(float(integrated[inner].std()) / level - 1) < 0.02
+
+
+def test_the_integrated_phase_is_the_running_sum_of_the_advance_and_never_looks_back():
+    """Frame ``t`` is turned by the sum of the advances of frames ``0 .. t``; what comes after
+    a frame (padding, say) does not change it."""
+    net = _trained_looking(attrs.evolve(SMALL, output="spectrum", integrated_phase=True))
+    net = net.modules["generator"].eval()
+    features = torch.randn(2, 30, 32)
+    with torch.no_grad():
+        angle = net.integrator(features)
+        advance = net.integrator.advance(features).transpose(1, 2)
+        shorter = net.integrator(features[:, :20])
+    torch.testing.assert_close(angle[..., 5], advance[..., :6].sum(-1), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(angle[..., :20], shorter, rtol=0, atol=0)
+
+
+def test_the_integrated_phase_leaves_the_instantaneous_phase_loss_out():
+    """Its absolute phase drifts by the sum of the advance's errors: only the differences are
+    asked for. The same losses, weighted with and without the option."""
+    from autovoice_models.istft.recipe import IstftTraining
+
+    losses = {
+        name: torch.tensor(value)
+        for name, value in {
+            "magnitude_loss": 0.0,
+            "ip_loss": 1.0,
+            "gd_loss": 0.25,
+            "iaf_loss": 0.5,
+            "spectrum_loss": 0.0,
+            "consistency_loss": 0.0,
+            "mel_loss": 0.0,
+            "stft_loss": 0.0,
+        }.items()
+    }
+    weights = {"phase_loss_weight": 2.0}
+    for integrated, want in ((False, 2.0 * 1.75), (True, 2.0 * 0.75)):
+        options = attrs.evolve(SMALL, integrated_phase=integrated, **weights)
+        run = IstftTraining(build_net(options, AUDIO), AUDIO, options)
+        assert float(run.weighted(losses)) == pytest.approx(want)

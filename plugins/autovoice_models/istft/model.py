@@ -188,7 +188,39 @@ class BinRotation(nn.Module):
     def forward(self, r: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(r, i)`` ``(batch, bins, frames)`` turned frame by frame."""
         cos, sin = self.table[:, :, frame_steps(r, self.period)].to(r.dtype)
-        return r * cos - i * sin, r * sin + i * cos
+        return turn(r, i, cos, sin)
+
+
+class PhaseIntegrator(nn.Module):
+    """Each bin's phase advance per frame, read from the backbone by a linear layer, summed
+    over frames (a running sum from the first frame): the angle that turns the directly
+    predicted phase. GANSynth's instantaneous-frequency representation, added to APNet's
+    direct phase.
+
+    A convolution over frames given a steady mel makes the same output every frame; the
+    directly predicted phase then repeats every frame, and the only steady tones it can make
+    are at multiples of ``sample_rate / hop``. A steady *advance*, summed, makes a steady tone at
+    any frequency: the harmonics of a 200 Hz voice as well as those of an 86 Hz one. The layer
+    starts at zero, so a network trained without it starts where it left off. The sum runs
+    forward in time only, so padding after an utterance's end never reaches its frames."""
+
+    def __init__(self, dim: int, bins: int) -> None:
+        super().__init__()
+        self.advance = nn.Linear(dim, bins)
+        nn.init.zeros_(self.advance.weight)
+        nn.init.zeros_(self.advance.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``(batch, frames, dim)`` backbone features to the angle ``(batch, bins, frames)``."""
+        angle: torch.Tensor = torch.cumsum(self.advance(features), dim=1)
+        return angle.transpose(1, 2)
+
+
+def turn(
+    r: torch.Tensor, i: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The direction ``(r, i)`` turned by the angle whose cosine and sine are given."""
+    return r * cos - i * sin, r * sin + i * cos
 
 
 def _irfft_basis(n_fft: int, window: np.ndarray) -> torch.Tensor:
@@ -229,6 +261,7 @@ class IstftNet(nn.Module):
         floor: float = 1e-5,
         frame_clock: bool = False,
         bin_rotation: bool = False,
+        integrated_phase: bool = False,
     ) -> None:
         super().__init__()
         n_fft, hop_length = audio.n_fft, audio.hop_length
@@ -246,6 +279,7 @@ class IstftNet(nn.Module):
         self.head = nn.Linear(dim, 3 * self.bins)
         nn.init.zeros_(self.head.weight[: self.bins])
         nn.init.zeros_(self.head.bias)
+        self.integrator = PhaseIntegrator(dim, self.bins) if integrated_phase else None
         self.istft = InverseSTFT(n_fft=n_fft, hop_length=hop_length, win_length=audio.win_length)
 
     def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -255,11 +289,15 @@ class IstftNet(nn.Module):
         x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
-        out = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
+        features = self.final_norm(x.transpose(1, 2))
+        out = self.head(features).transpose(1, 2)
         detail, r, i = out.split(self.bins, dim=1)
         log_magnitude = torch.clamp(self.envelope(log_mel) + detail, max=LOG_MAGNITUDE_MAX)
         if self.rotation is not None:
             r, i = self.rotation(r, i)
+        if self.integrator is not None:
+            angle = self.integrator(features)
+            r, i = turn(r, i, torch.cos(angle), torch.sin(angle))
         return log_magnitude, r, i
 
     def spectrum(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -314,5 +352,7 @@ __all__ = [
     "IstftSpectrumExport",
     "IstftWaveExport",
     "MelEnvelope",
+    "PhaseIntegrator",
     "polar",
+    "turn",
 ]

@@ -5,7 +5,9 @@ makes the waveform with the inverse STFT, and minimizes a weighted sum of (APNet
 the multi-resolution STFT loss of Parallel WaveGAN):
 
 - ``magnitude_loss``: L1 of the log-magnitude against the real clip's;
-- ``ip_loss + gd_loss + iaf_loss``: the anti-wrapped phase losses (:mod:`.losses`);
+- ``ip_loss + gd_loss + iaf_loss``: the anti-wrapped phase losses (:mod:`.losses`), without
+  ``ip_loss`` where the phase is integrated (``integrated_phase``: its absolute value drifts by
+  the sum of the advance's errors, which no listener hears);
 - ``spectrum_loss``: L1 of the real and imaginary parts against the real clip's;
 - ``consistency_loss``: L1 of the predicted spectrum against the STFT of the waveform it makes
   (a spectrum no waveform has is not a spectrum at all);
@@ -77,6 +79,7 @@ def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
         floor=options.magnitude_floor,
         frame_clock=options.frame_clock,
         bin_rotation=options.bin_rotation,
+        integrated_phase=options.integrated_phase,
     )
 
 
@@ -156,7 +159,9 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
 
     def weighted(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         o = self.options
-        phase = losses["ip_loss"] + losses["gd_loss"] + losses["iaf_loss"]
+        phase = losses["gd_loss"] + losses["iaf_loss"]
+        if not o.integrated_phase:
+            phase = phase + losses["ip_loss"]
         total: torch.Tensor = (
             o.magnitude_loss_weight * losses["magnitude_loss"]
             + o.phase_loss_weight * phase

@@ -61,6 +61,14 @@ class IstftOptions:
         "output makes tones at the bins' centres, not at multiples of sample_rate / hop "
         "(docs/istft.md).",
     )
+    integrated_phase: bool = setting(
+        False,
+        doc="Predict each bin's phase advance per frame as well, and turn the phase by its "
+        "running sum over frames (GANSynth's instantaneous frequency): a steady advance makes "
+        "a steady tone at any frequency, where a steady phase repeats every frame. The "
+        "instantaneous-phase loss is then left out (an integrated phase drifts by the sum of "
+        "its errors); group delay and instantaneous frequency stay (docs/istft.md).",
+    )
     segment_size: int = kit.segment_size(16384)
     learning_rate: float | None = kit.learning_rate()
     lr_decay: float = kit.lr_decay(0.5)
