@@ -11,6 +11,11 @@ recording (:func:`benchmarks.bench_copysynth.pesq_wb`):
 
 - ``predicted``: the network's magnitude and phase (what the vocoder makes);
 - ``predicted magnitude, true phase`` and ``true magnitude, predicted phase``: which half loses;
+- ``predicted, the true phase in LOW-HIGH Hz`` (bands of :data:`SWAP_BANDS_HZ`): which band's
+  phase loses;
+- ``predicted magnitude, true phase turned by a fixed random angle per bin``: whether the
+  relation between bins matters (the same turn at every frame, so each bin's phase advance is
+  the recording's);
 - ``predicted magnitude, N Griffin-Lim iterations from the predicted phase``: whether a few
   phase-retrieval iterations repair the phase (fast Griffin-Lim, momentum 0.99);
 - ``predicted magnitude, a pulse train's phase where voiced``: the harmonic phase a
@@ -48,6 +53,10 @@ GRIFFIN_LIM_ITERATIONS = (4, 16)
 VOICED_BELOW_HZ = 4000.0
 BANDS_HZ = (0, 300, 600, 1000, 2000, 4000, 8000, 11025)
 """Edges of the bands the instantaneous-frequency error is also given in."""
+SWAP_BANDS_HZ = ((0, 300), (300, 600), (600, 1000), (0, 1000), (1000, 11025))
+"""Bands whose predicted phase is swapped for the recording's, one mix each."""
+FIXED_TURN_SEED = 0
+"""Seed of the random fixed turn per bin of the ``true phase, turned`` mix."""
 
 
 def wrapped(x: np.ndarray) -> np.ndarray:
@@ -133,6 +142,12 @@ class Probe:
                     0,
                 ),
                 "predicted magnitude, true phase": (magnitude, true_phase, 0),
+                **swapped_bands(magnitude, phase, true_phase, self.audio),
+                "predicted magnitude, true phase turned by a fixed random angle per bin": (
+                    magnitude,
+                    true_phase * fixed_turns(true_phase.shape[0]),
+                    0,
+                ),
                 "true magnitude, predicted phase": (true.abs(), phase, 0),
                 **{
                     f"predicted magnitude, {n} Griffin-Lim iterations from the predicted phase": (
@@ -189,6 +204,30 @@ class Probe:
             "phase itself": weighted_mean(wrapped(ours - theirs), weight),
         }
         return scores, errors
+
+
+def swapped_bands(
+    magnitude: torch.Tensor, phase: torch.Tensor, true_phase: torch.Tensor, audio: Any
+) -> dict[str, tuple[torch.Tensor, torch.Tensor, int]]:
+    """One mix per band of :data:`SWAP_BANDS_HZ`: the predicted magnitude and phase, with the
+    recording's unit phase in that band's bins."""
+    hz = torch.arange(magnitude.shape[0]) * (audio.sample_rate / audio.n_fft)
+    out = {}
+    for low, high in SWAP_BANDS_HZ:
+        rows = ((hz >= low) & (hz < high))[:, None]
+        out[f"predicted, the true phase in {low}-{high} Hz"] = (
+            magnitude,
+            torch.where(rows, true_phase, phase),
+            0,
+        )
+    return out
+
+
+def fixed_turns(bins: int) -> torch.Tensor:
+    """``(bins, 1)`` unit phasors at angles drawn uniformly, the same for every frame."""
+    gen = torch.Generator().manual_seed(FIXED_TURN_SEED)
+    angle = (torch.rand(bins, 1, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
+    return torch.polar(torch.ones_like(angle), angle).to(torch.complex64)
 
 
 def band_errors(

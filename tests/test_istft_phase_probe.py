@@ -70,6 +70,20 @@ def test_a_noisy_phase_loses_on_the_phase_not_the_magnitude():
     assert pesq["true magnitude, predicted phase"] < pesq["predicted magnitude, true phase"] - 1.0
     assert result["phase_error"]["instantaneous frequency"] > 0.5
     assert result["phase_error"]["instantaneous frequency, 300-600 Hz"] > 0.5
+    # the recording's phase in a band mends that band only: all of it mends nearly all
+    everything = pesq["predicted, the true phase in 0-1000 Hz"]
+    assert everything > pesq["predicted"] + 1.0
+    assert pesq["predicted, the true phase in 1000-11025 Hz"] < everything - 0.5
+    assert pesq["predicted, the true phase in 0-300 Hz"] < everything - 0.5
+
+
+def test_each_bins_advance_alone_is_not_enough():
+    """The recording's phase turned by a fixed angle per bin advances as the recording's in
+    every bin, and still loses: the relation between neighbouring bins is heard."""
+    reference = _recording()
+    pesq = probe(Oracle(reference, noise=0.0), AUDIO, [reference])["pesq_wb"]
+    turned = pesq["predicted magnitude, true phase turned by a fixed random angle per bin"]
+    assert turned < pesq["predicted magnitude, true phase"] - 1.0
 
 
 def test_the_phase_vocoder_follows_a_steady_tone_between_bins():
