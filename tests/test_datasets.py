@@ -89,6 +89,10 @@ def test_voice_item(demo: Path, registry: Registry) -> None:
         assert offsets, "audio_mel is not a slice of the mel"
         start = offsets[0] * HOP
         np.testing.assert_allclose(item["audio"], wave[start : start + 16 * HOP], atol=1e-6)
+        # the segment's f0 is the same frames' of the utterance's pitch
+        assert item["audio_pitch"].shape == (16,)
+        pitch = item["pitch"][offsets[0] : offsets[0] + 16]
+        np.testing.assert_array_equal(item["audio_pitch"], pitch)
         own = log_mel(item["audio"], cfg.audio)  # the segment's own mel
         np.testing.assert_allclose(own[:, 3:-3], item["audio_mel"][:, 3:-3], atol=1e-4)
 
@@ -110,6 +114,13 @@ def test_short_utterance_segment_is_padded_with_silence(demo: Path, registry: Re
     np.testing.assert_array_equal(item["audio_mel"][:, :n], item["mel"])
     assert np.all(item["audio_mel"][:, n:] == np.float32(np.log(cfg.audio.log_clamp)))
     assert np.all(item["audio"][n * HOP + HOP :] == 0.0)
+    np.testing.assert_array_equal(item["audio_pitch"][:n], item["pitch"])
+    assert np.all(item["audio_pitch"][n:] == 0.0)
+
+
+def test_no_segment_pitch_without_pitch(demo: Path, registry: Registry) -> None:
+    ds = make(registry, "voice", VoiceOptions(segment_size=4 * HOP, pitch=False), config(demo))
+    assert "audio_pitch" not in ds[0] and "pitch" not in ds[0]
 
 
 def test_segment_must_hold_whole_frames(demo: Path, registry: Registry) -> None:

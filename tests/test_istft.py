@@ -266,7 +266,8 @@ def _trained_looking(options: IstftOptions = SMALL):
     with torch.no_grad():
         for param in recipe.modules["generator"].head.parameters():
             param.normal_(0, 0.05)  # something beyond the envelope to export
-        for extra in (recipe.modules["generator"].clock, recipe.modules["generator"].integrator):
+        net = recipe.modules["generator"]
+        for extra in (net.clock, net.integrator, net.harmonic):
             for param in extra.parameters() if extra is not None else ():
                 param.normal_(0, 0.5)
     return recipe
@@ -287,18 +288,22 @@ TOLERANCE = 1e-4
 
 
 @pytest.mark.parametrize(
-    ("output", "clock", "rotation", "integrated"),
+    ("output", "clock", "rotation", "integrated", "harmonic"),
     [
-        ("waveform", False, False, False),
-        ("spectrum", False, False, False),
-        ("spectrum", True, False, False),
-        ("spectrum", False, True, False),
-        ("waveform", False, True, False),
-        ("spectrum", False, False, True),
-        ("waveform", False, False, True),
+        ("waveform", False, False, False, 0.0),
+        ("spectrum", False, False, False, 0.0),
+        ("spectrum", True, False, False, 0.0),
+        ("spectrum", False, True, False, 0.0),
+        ("waveform", False, True, False, 0.0),
+        ("spectrum", False, False, True, 0.0),
+        ("waveform", False, False, True, 0.0),
+        ("spectrum", False, False, False, 1000.0),
+        ("waveform", False, False, False, 1000.0),
     ],
 )
-def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output, clock, rotation, integrated):
+def test_the_graph_runs_on_onnxruntime_as_on_pytorch(
+    tmp_path, output, clock, rotation, integrated, harmonic
+):
     """The whole vocoder, head included: ONNX Runtime's waveform within :data:`TOLERANCE` of
     PyTorch's, for batches and lengths other than the traced ones."""
     ort = pytest.importorskip("onnxruntime")
@@ -312,6 +317,7 @@ def test_the_graph_runs_on_onnxruntime_as_on_pytorch(tmp_path, output, clock, ro
             frame_clock=clock,
             bin_rotation=rotation,
             integrated_phase=integrated,
+            harmonic_below_hz=harmonic,
         )
     )
     module = recipe.export_module()
@@ -441,16 +447,20 @@ def test_without_the_clock_a_steady_mel_makes_the_same_phase_every_frame():
 @pytest.mark.parametrize(
     ("option", "tensors"),
     [
-        ("frame_clock", ["clock.embed.bias", "clock.embed.weight"]),
-        ("integrated_phase", ["integrator.advance.bias", "integrator.advance.weight"]),
+        ({"frame_clock": True}, ["clock.embed.bias", "clock.embed.weight"]),
+        ({"integrated_phase": True}, ["integrator.advance.bias", "integrator.advance.weight"]),
+        (
+            {"harmonic_below_hz": 1000.0},
+            [f"harmonic.{p}.{t}" for p in ("direction", "f0") for t in ("bias", "weight")],
+        ),
     ],
 )
 def test_a_part_that_starts_at_zero_lets_a_network_without_it_continue_unchanged(option, tensors):
-    """A checkpoint trained without the frame clock or the phase integrator loads into a
-    network with it (the part's tensors are the only missing ones) and makes the same
-    spectrum."""
+    """A checkpoint trained without the frame clock, the phase integrator or the harmonic
+    phase loads into a network with it (the part's tensors are the only missing ones) and
+    makes the same spectrum."""
     plain = build_net(attrs.evolve(SMALL, output="spectrum"), AUDIO)
-    grown = build_net(attrs.evolve(SMALL, output="spectrum", **{option: True}), AUDIO)
+    grown = build_net(attrs.evolve(SMALL, output="spectrum", **option), AUDIO)
     result = grown.load_state_dict(plain.state_dict(), strict=False)
     assert sorted(result.missing_keys) == tensors
     assert not result.unexpected_keys
@@ -586,3 +596,108 @@ def test_the_integrated_phase_leaves_the_instantaneous_phase_loss_out():
         options = attrs.evolve(SMALL, integrated_phase=integrated, **weights)
         run = IstftTraining(build_net(options, AUDIO), AUDIO, options)
         assert float(run.weighted(losses)) == pytest.approx(want)
+
+
+# -- the harmonic phase ----------------------------------------------------------------------------
+
+
+def _harmonic(f0: float):
+    """A harmonic phase below 1 kHz whose f0 head predicts ``f0`` and whose own direction is
+    ``(1, 0)`` in every bin, whatever the features."""
+    from autovoice_models.istft.model import HarmonicPhase
+
+    part = HarmonicPhase(16, AUDIO, 1000.0)
+    with torch.no_grad():
+        part.f0.bias.fill_(math.log(f0))
+        part.direction.bias[: part.bins] = 1.0
+    return part
+
+
+def test_the_harmonic_phase_turns_each_bin_at_its_harmonics_frequency():
+    """Bin ``k`` advances by ``h 2π f0 hop / sample_rate`` a frame, ``h`` the harmonic
+    nearest its centre: the bins of one harmonic together, and the harmonics in step."""
+    f0 = 203.7
+    part = _harmonic(f0)
+    assert part.bins == int(np.ceil(1000.0 / (AUDIO.sample_rate / AUDIO.n_fft)))
+    features = torch.randn(2, 40, 16)
+    with torch.no_grad():
+        log_f0 = part.log_f0(features)
+        r, i = part(features, log_f0)
+    torch.testing.assert_close(log_f0, torch.full((2, 40), math.log(f0)))
+    advance = torch.angle(
+        torch.complex(r[..., 1:], i[..., 1:]) / torch.complex(r[..., :-1], i[..., :-1])
+    )
+    hz = np.arange(part.bins) * AUDIO.sample_rate / AUDIO.n_fft
+    harmonic = np.maximum(np.round(hz / f0), 1)
+    want = harmonic * 2 * np.pi * f0 * AUDIO.hop_length / AUDIO.sample_rate
+    error = np.angle(np.exp(1j * (advance.numpy() - want[None, :, None])))
+    assert np.abs(error).max() < 1e-3
+    # bins 8 to 11 (172 to 237 Hz) are the first harmonic's: they turn as one
+    assert len(set(harmonic[8:12])) == 1
+
+
+def test_the_harmonic_phase_stays_exact_over_a_long_utterance():
+    """The fundamental's phase is kept modulo 2π: after 20000 frames (four minutes) every
+    bin still advances by its harmonic's step to float32 rounding."""
+    f0 = 251.3
+    part = _harmonic(f0)
+    with torch.no_grad():
+        r, i = part(torch.zeros(1, 20000, 16), part.log_f0(torch.zeros(1, 20000, 16)))
+    z = torch.complex(r[..., -50:], i[..., -50:]).to(torch.complex128)
+    advance = torch.angle(z[..., 1:] / z[..., :-1]).numpy()
+    hz = np.arange(part.bins) * AUDIO.sample_rate / AUDIO.n_fft
+    want = np.maximum(np.round(hz / f0), 1) * 2 * np.pi * f0 * AUDIO.hop_length / AUDIO.sample_rate
+    assert np.abs(np.angle(np.exp(1j * (advance - want[None, :, None])))).max() < 0.05
+
+
+@pytest.mark.parametrize("frames", [1, 63, 64, 65, 3000])
+def test_the_running_sum_of_turns_is_exact_modulo_one_turn(frames):
+    from autovoice_models.istft.model import running_turns
+
+    rng = np.random.default_rng(frames)
+    turns = rng.uniform(0, 8, (2, frames))
+    got = running_turns(torch.tensor(turns, dtype=torch.float32)).double().numpy()
+    want = np.cumsum(turns.astype(np.float32).astype(np.float64), axis=1) % 1.0
+    error = np.abs(got - want)
+    assert np.minimum(error, 1 - error).max() < 1e-4
+    assert got.min() >= 0 and got.max() < 1
+
+
+def test_the_f0_loss_counts_voiced_frames_only():
+    from autovoice_models.istft.recipe import f0_loss
+
+    pitch = torch.tensor([[0.0, 100.0, 200.0, 0.0]])
+    log_f0 = torch.log(torch.tensor([[50.0, 100.0, 100.0, 400.0]]))
+    assert float(f0_loss(log_f0, pitch)) == pytest.approx(math.log(2.0) / 2)
+    assert float(f0_loss(log_f0, torch.zeros(1, 4))) == 0.0
+
+
+def test_the_harmonic_recipe_trains_its_f0_and_needs_the_pitch(tmp_path):
+    from autovoice.audio.pitch import estimate_pitch
+
+    torch.manual_seed(0)
+    batch = speech_batch(tmp_path / "corpus", size=2)
+    frames = batch["audio_mels"].shape[-1]
+    batch["audio_pitch"] = torch.from_numpy(
+        np.stack([
+            estimate_pitch(a.numpy(), sample_rate=AUDIO.sample_rate,
+                           hop_length=AUDIO.hop_length, n_frames=frames)
+            for a in batch["audio"]
+        ])
+    )  # fmt: skip
+    assert float((batch["audio_pitch"] > 0).float().mean()) > 0.05
+    options = attrs.evolve(SMALL, harmonic_below_hz=1000.0)
+    recipe = build_recipe(options, audio=AUDIO, training=TrainingConfig())
+    assert "audio_pitch" in recipe.batch_keys
+    optimizer = _optimizer(recipe, "gen")
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        out = recipe.steps[0].loss(batch, {})
+        out["loss"].backward()
+        optimizer.step()
+        losses.append(float(out["f0_loss"]))
+    assert losses[-1] < 0.6 * losses[0], losses
+    del batch["audio_pitch"]
+    with pytest.raises(ConfigError, match=r"\$\.data\.options\.pitch"):
+        recipe.steps[0].loss(batch, {})

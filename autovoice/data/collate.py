@@ -14,7 +14,8 @@ item key           batch key           shape
 =================  ==================  =====================================================
 
 Every other array is stacked (``speaker`` → ``speakers`` (B,), ``audio`` → ``audio``
-(B, segment), ``audio_mel`` → ``audio_mels``); strings are listed (``id`` → ``ids``).
+(B, segment), ``audio_mel`` → ``audio_mels``, ``audio_pitch`` → ``audio_pitch`` (B, frames));
+strings are listed (``id`` → ``ids``).
 Keys ending in ``_length`` are dropped: the lengths come from the arrays themselves.
 """
 
@@ -50,7 +51,7 @@ PAIRED_KEYS = (
 """A paired (voice conversion) batch's audio side: both mels with their lengths, both
 speakers."""
 
-_UNCHANGED = frozenset({"audio", "tokens", "pitch"})
+_UNCHANGED = frozenset({"audio", "tokens", "pitch", "audio_pitch"})
 
 
 class CollateError(AutovoiceError):

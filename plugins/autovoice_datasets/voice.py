@@ -6,7 +6,8 @@ int64, ``token_length`` and ``mel_length`` int64, ``pitch`` (T,) float32 f0 in H
 unvoiced) unless the ``pitch`` option is off; with ``segment_size > 0`` also ``audio``
 (segment_size,) float32 and ``audio_mel`` (n_mels, segment_size // hop_length) float32, where
 frame ``k`` of ``audio_mel`` is frame ``offset + k`` of ``mel`` and ``audio`` starts at sample
-``offset * hop_length``. Utterances shorter than a segment are padded with silence.
+``offset * hop_length``, and with ``pitch`` ``audio_pitch`` (segment_size // hop_length,) the f0
+of the same frames. Utterances shorter than a segment are padded with silence.
 """
 
 from __future__ import annotations
@@ -40,14 +41,21 @@ def audio_segment(
     hop_length: int,
     silence: float,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A random frame-aligned segment of ``wave`` and the ``mel`` frames that cover it."""
+    pitch: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """A random frame-aligned segment of ``wave`` (``audio``) and the ``mel`` frames that cover
+    it (``audio_mel``); with ``pitch`` (f0 per mel frame), its f0 over the same frames too
+    (``audio_pitch``, 0 past the end)."""
     frames = segment_size // hop_length
     offset = int(rng.integers(0, max(0, mel.shape[1] - frames) + 1))
     start = offset * hop_length
-    audio = _fit(wave[start : start + segment_size], segment_size, 0.0)
-    audio_mel = _fit(mel[:, offset : offset + frames], frames, silence)
-    return audio.astype(np.float32), audio_mel.astype(np.float32)
+    out = {
+        "audio": _fit(wave[start : start + segment_size], segment_size, 0.0).astype(np.float32),
+        "audio_mel": _fit(mel[:, offset : offset + frames], frames, silence).astype(np.float32),
+    }
+    if pitch is not None:
+        out["audio_pitch"] = _fit(pitch[offset : offset + frames], frames, 0.0).astype(np.float32)
+    return out
 
 
 def predicted_mel_name(utt_id: str) -> str:
@@ -130,14 +138,16 @@ class VoiceDataset(EpochItems):
                 source.pitch(utt, n_frames) if wave is None else source.pitch_of(wave, n_frames)
             )
         if self.segment_size:
-            out["audio"], out["audio_mel"] = audio_segment(
+            segment = audio_segment(
                 source.wave(utt) if wave is None else wave,
                 self._predicted(utt.id, mel) if self.mel_dir else mel,
                 segment_size=self.segment_size,
                 hop_length=source.audio.hop_length,
                 silence=self.silence,
                 rng=rng,
+                pitch=out.get("pitch"),
             )
+            out.update(segment)
         return out
 
 

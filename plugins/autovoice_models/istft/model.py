@@ -32,6 +32,7 @@ from autovoice_models.envelope import MelEnvelope
 
 TINY = 1e-8
 """Summed squared windows at or below this count as no coverage (gain 0)."""
+TWO_PI = 2.0 * math.pi
 LOG_MAGNITUDE_MAX = math.log(100.0)
 """The predicted log-magnitude is clamped here (a full-scale sine peaks near n_fft / 4)."""
 
@@ -216,6 +217,81 @@ class PhaseIntegrator(nn.Module):
         return angle.transpose(1, 2)
 
 
+F0_RANGE_HZ = (50.0, 600.0)
+"""The predicted f0 is clamped to this range."""
+F0_START_HZ = 150.0
+"""The f0 an untrained harmonic head predicts."""
+
+
+class HarmonicPhase(nn.Module):
+    """A second phase direction for the bins below ``below_hz``, locked to the harmonics of an
+    f0 the network predicts: the fundamental's phase ``θ`` is the running sum of its advance
+    ``2π f0 hop / sample_rate`` per frame, and bin ``k`` at frame ``t`` turns by ``h θ``, ``h``
+    the harmonic nearest the bin's centre frequency. Every bin of a harmonic then turns at that
+    harmonic's frequency, and all the harmonics at one rate, so an error in f0 moves the whole
+    harmonic series together (which the waveform's shape survives), where an error in each bin
+    alone breaks the relation between bins (which it does not; docs/istft.md). The network
+    gives each bin its own direction relative to that turn, ``(r, i)`` from a linear layer that
+    starts at zero, added to the direct phase's: a network trained without it starts where it
+    left off. The fundamental's phase is kept modulo 2π (``h`` is whole, so ``h θ`` is the
+    same), which keeps its products exact in float32."""
+
+    centre: torch.Tensor
+
+    def __init__(self, dim: int, audio: AudioConfig, below_hz: float) -> None:
+        super().__init__()
+        bins = audio.n_fft // 2 + 1
+        hz = np.arange(bins) * audio.sample_rate / audio.n_fft
+        self.bins = int(np.count_nonzero(hz < below_hz))
+        self.register_buffer(
+            "centre", torch.tensor(hz[: self.bins], dtype=torch.float32), persistent=False
+        )
+        self.step = 2.0 * math.pi * audio.hop_length / audio.sample_rate
+        self.f0 = nn.Linear(dim, 1)
+        nn.init.zeros_(self.f0.weight)
+        nn.init.constant_(self.f0.bias, math.log(F0_START_HZ))
+        self.direction = nn.Linear(dim, 2 * self.bins)
+        nn.init.zeros_(self.direction.weight)
+        nn.init.zeros_(self.direction.bias)
+
+    def log_f0(self, features: torch.Tensor) -> torch.Tensor:
+        """``(batch, frames, dim)`` features to the log of f0 in Hz, ``(batch, frames)``."""
+        low, high = (math.log(f) for f in F0_RANGE_HZ)
+        out: torch.Tensor = torch.clamp(self.f0(features)[..., 0], low, high)
+        return out
+
+    def forward(
+        self, features: torch.Tensor, log_f0: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The locked direction ``(r, i)``, ``(batch, bins below below_hz, frames)`` each."""
+        f0 = torch.exp(log_f0)
+        theta = TWO_PI * running_turns(f0 * (self.step / TWO_PI))[:, None, :]
+        harmonic = torch.clamp(torch.round(self.centre[None, :, None] / f0[:, None, :]), min=1.0)
+        angle = harmonic * theta
+        r, i = self.direction(features).transpose(1, 2).split(self.bins, dim=1)
+        return turn(r, i, torch.cos(angle), torch.sin(angle))
+
+
+SUM_BLOCK = 64
+"""Frames per block of :func:`running_turns`' two-level sum."""
+
+
+def running_turns(turns: torch.Tensor) -> torch.Tensor:
+    """The running sum over the last axis of ``(batch, frames)`` turns, modulo one turn, kept
+    exact in float32 for any length: sums within blocks of :data:`SUM_BLOCK` frames stay below
+    that many turns, and each block starts from the sum of the blocks before it, each taken
+    modulo one turn first (a plain running sum of 20000 frames loses radians)."""
+    batch, frames = turns.shape
+    pad = (SUM_BLOCK - frames % SUM_BLOCK) % SUM_BLOCK
+    blocks = F.pad(turns - torch.floor(turns), (0, pad)).reshape(batch, -1, SUM_BLOCK)
+    inner = torch.cumsum(blocks, dim=2)
+    totals = inner[..., -1]
+    totals = totals - torch.floor(totals)
+    starts = torch.cumsum(totals, dim=1) - totals
+    summed = (inner + (starts - torch.floor(starts))[..., None]).reshape(batch, -1)[:, :frames]
+    return summed - torch.floor(summed)
+
+
 def turn(
     r: torch.Tensor, i: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,6 +338,7 @@ class IstftNet(nn.Module):
         frame_clock: bool = False,
         bin_rotation: bool = False,
         integrated_phase: bool = False,
+        harmonic_below_hz: float = 0.0,
     ) -> None:
         super().__init__()
         n_fft, hop_length = audio.n_fft, audio.hop_length
@@ -280,9 +357,20 @@ class IstftNet(nn.Module):
         nn.init.zeros_(self.head.weight[: self.bins])
         nn.init.zeros_(self.head.bias)
         self.integrator = PhaseIntegrator(dim, self.bins) if integrated_phase else None
+        self.harmonic = (
+            HarmonicPhase(dim, audio, harmonic_below_hz) if harmonic_below_hz > 0 else None
+        )
         self.istft = InverseSTFT(n_fft=n_fft, hop_length=hop_length, win_length=audio.win_length)
 
     def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        log_magnitude, r, i, _ = self.predict(log_mel)
+        return log_magnitude, r, i
+
+    def predict(
+        self, log_mel: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward`'s log-magnitude and ``(r, i)``, and the log-f0 ``(batch, frames)``
+        of the harmonic phase (None without it)."""
         x = self.embed(log_mel)
         if self.clock is not None:
             x = x + self.clock(log_mel)
@@ -298,7 +386,14 @@ class IstftNet(nn.Module):
         if self.integrator is not None:
             angle = self.integrator(features)
             r, i = turn(r, i, torch.cos(angle), torch.sin(angle))
-        return log_magnitude, r, i
+        log_f0 = None
+        if self.harmonic is not None:
+            log_f0 = self.harmonic.log_f0(features)
+            locked_r, locked_i = self.harmonic(features, log_f0)
+            low = self.harmonic.bins
+            r = torch.cat([r[:, :low] + locked_r, r[:, low:]], dim=1)
+            i = torch.cat([i[:, :low] + locked_i, i[:, low:]], dim=1)
+        return log_magnitude, r, i, log_f0
 
     def spectrum(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and imaginary parts, ``(batch, bins, frames)`` each."""
@@ -347,6 +442,7 @@ __all__ = [
     "BinRotation",
     "ConvNeXtBlock",
     "FrameClock",
+    "HarmonicPhase",
     "InverseSTFT",
     "IstftNet",
     "IstftSpectrumExport",
@@ -354,5 +450,6 @@ __all__ = [
     "MelEnvelope",
     "PhaseIntegrator",
     "polar",
+    "running_turns",
     "turn",
 ]

@@ -12,7 +12,9 @@ the multi-resolution STFT loss of Parallel WaveGAN):
 - ``consistency_loss``: L1 of the predicted spectrum against the STFT of the waveform it makes
   (a spectrum no waveform has is not a spectrum at all);
 - ``mel_loss``: L1 of the waveform's log-mel against the real clip's;
-- ``stft_loss``: spectral convergence and log-magnitude L1 at three other resolutions.
+- ``stft_loss``: spectral convergence and log-magnitude L1 at three other resolutions;
+- ``f0_loss`` (with ``harmonic_below_hz``): L1 of the harmonic phase's predicted log-f0 against
+  the recording's, over its voiced frames (``audio_pitch`` in the batch).
 
 With ``discriminators = "mrd"`` (a multi-resolution spectrogram discriminator) or ``"phase"``
 (:class:`~autovoice_models.istft.discriminators.PhaseDiscriminator`) a discriminator step runs
@@ -80,6 +82,7 @@ def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
         frame_clock=options.frame_clock,
         bin_rotation=options.bin_rotation,
         integrated_phase=options.integrated_phase,
+        harmonic_below_hz=options.harmonic_below_hz,
     )
 
 
@@ -104,7 +107,7 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
 
     def generate(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything the losses read: log-magnitude, phase, spectrum and waveform."""
-        log_magnitude, r, i = self.net(mel)
+        log_magnitude, r, i, log_f0 = self.net.predict(mel)
         real, imag = polar(log_magnitude, r, i)
         wave = self.net.istft(real, imag)
         return {
@@ -113,6 +116,7 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
             "real": real,
             "imag": imag,
             "wave": wave,
+            **({} if log_f0 is None else {"log_f0": log_f0}),
         }
 
     def _targets(self, audio: torch.Tensor, frames: int) -> dict[str, torch.Tensor]:
@@ -155,6 +159,8 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
             ),
             "stft_loss": follow(self.stft_loss, wave)(wave, audio[..., : wave.shape[-1]]),
         }
+        if "log_f0" in out:
+            losses["f0_loss"] = f0_loss(out["log_f0"], _pitch_of(batch))
         return losses
 
     def weighted(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -170,6 +176,8 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
             + o.mel_loss_weight * losses["mel_loss"]
             + o.stft_loss_weight * losses["stft_loss"]
         )
+        if "f0_loss" in losses:
+            total = total + o.f0_loss_weight * losses["f0_loss"]
         return total
 
     def discriminator_step(self, batch: Batch, scratch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -228,6 +236,36 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
         return IstftWaveExport(copy).eval()
 
 
+PITCH_KEY = "audio_pitch"
+"""The batch key of each segment's f0 per frame (Hz, 0 unvoiced): the voice dataset's, with its
+``pitch`` option on."""
+
+
+def _pitch_of(batch: Batch) -> torch.Tensor:
+    if PITCH_KEY not in batch:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "$.data.options.pitch",
+                    "$.vocoder.options.harmonic_below_hz trains the predicted f0 against the "
+                    "recording's: set $.data.options.pitch = true so that batches carry it",
+                )
+            ]
+        )
+    pitch: torch.Tensor = batch[PITCH_KEY]
+    return pitch
+
+
+def f0_loss(log_f0: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+    """L1 of ``log_f0`` ``(batch, frames)`` against the log of ``pitch`` (Hz, 0 unvoiced) over
+    the voiced frames both have (0 when none is voiced)."""
+    frames = min(log_f0.shape[-1], pitch.shape[-1])
+    log_f0, pitch = log_f0[..., :frames], pitch[..., :frames].to(log_f0.dtype)
+    voiced = pitch > 0
+    error = torch.abs(log_f0 - torch.log(torch.clamp(pitch, min=1.0))) * voiced
+    return error.sum() / voiced.sum().clamp(min=1)
+
+
 def graph_signature(options: IstftOptions, audio: AudioConfig) -> GraphSignature:
     """``mel`` to ``audio`` (inverse STFT in the graph) or to ``real`` and ``imag``."""
     if options.output == "spectrum":
@@ -272,8 +310,8 @@ def build_recipe(options: IstftOptions | None, **inputs: Unpack[RecipeInputs]) -
         head="istft" if options.output == "spectrum" else "waveform",
         export_module=run.export_module,
         media=run.media,
-        batch_keys=BATCH_KEYS,
+        batch_keys=BATCH_KEYS + ((PITCH_KEY,) if options.harmonic_below_hz > 0 else ()),
     )
 
 
-__all__ = ["IstftTraining", "build_net", "build_recipe", "graph_signature"]
+__all__ = ["PITCH_KEY", "IstftTraining", "build_net", "build_recipe", "f0_loss", "graph_signature"]

@@ -69,6 +69,20 @@ class IstftOptions:
         "instantaneous-phase loss is then left out (an integrated phase drifts by the sum of "
         "its errors); group delay and instantaneous frequency stay (docs/istft.md).",
     )
+    harmonic_below_hz: float = setting(
+        0.0,
+        doc="Above 0: lock the phase of the bins below this frequency to the harmonics of an "
+        "f0 the network predicts (its fundamental's phase summed over frames, each bin turned "
+        "by its harmonic's multiple of it), so that an f0 error moves the harmonics together; "
+        "the predicted f0 is trained against the recording's (f0_loss_weight), which needs "
+        "$.data.options.pitch = true. 0: off (docs/istft.md).",
+        checks=[ge(0)],
+    )
+    f0_loss_weight: float = kit.weight(
+        10.0,
+        "With harmonic_below_hz: L1 distance of the predicted log-f0 to the recording's, over "
+        "the frames the recording is voiced in.",
+    )
     segment_size: int = kit.segment_size(16384)
     learning_rate: float | None = kit.learning_rate()
     lr_decay: float = kit.lr_decay(0.5)
