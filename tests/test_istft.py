@@ -573,9 +573,17 @@ def test_the_integrated_phase_is_the_running_sum_of_the_advance_and_never_looks_
     torch.testing.assert_close(angle[..., :20], shorter, rtol=0, atol=0)
 
 
-def test_the_integrated_phase_leaves_the_instantaneous_phase_loss_out():
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"integrated_phase": True},
+        {"harmonic_below_hz": 1000.0, "harmonic_only": True},
+    ],
+)
+def test_a_summed_phase_leaves_the_instantaneous_phase_loss_out(option):
     """Its absolute phase drifts by the sum of the advance's errors: only the differences are
-    asked for. The same losses, weighted with and without the option."""
+    asked for. The same losses, weighted with and without the option (and a harmonic phase
+    added to the direct one keeps it)."""
     from autovoice_models.istft.recipe import IstftTraining
 
     losses = {
@@ -592,10 +600,50 @@ def test_the_integrated_phase_leaves_the_instantaneous_phase_loss_out():
         }.items()
     }
     weights = {"phase_loss_weight": 2.0}
-    for integrated, want in ((False, 2.0 * 1.75), (True, 2.0 * 0.75)):
-        options = attrs.evolve(SMALL, integrated_phase=integrated, **weights)
+    cases = [({}, 2.0 * 1.75), (option, 2.0 * 0.75), ({"harmonic_below_hz": 1000.0}, 2.0 * 1.75)]
+    for chosen, want in cases:
+        options = attrs.evolve(SMALL, **chosen, **weights)
         run = IstftTraining(build_net(options, AUDIO), AUDIO, options)
-        assert float(run.weighted(losses)) == pytest.approx(want)
+        value = float(run.weighted({**losses, "f0_loss": torch.tensor(0.0)}))
+        assert value == pytest.approx(want), chosen
+
+
+def test_harmonic_only_gives_the_low_bins_the_locked_phase_alone():
+    """Below the cutoff an untrained network's phase is each harmonic in cosine phase, turning
+    at its harmonic's rate, whatever the direct head says; above, the direct phase."""
+    options = attrs.evolve(SMALL, output="spectrum", harmonic_below_hz=1000.0, harmonic_only=True)
+    net = _trained_looking(options).modules["generator"].eval()
+    with torch.no_grad():
+        net.harmonic.direction.weight.zero_()
+        net.harmonic.direction.bias.zero_()
+        net.harmonic.direction.bias[: net.harmonic.bins] = 1.0
+        net.harmonic.f0.weight.zero_()
+        net.harmonic.f0.bias.fill_(math.log(200.0))
+        mel = torch.randn(1, AUDIO.n_mels, 30) - 4
+        _, r, i, _ = net.predict(mel)
+        plain = build_net(attrs.evolve(options, harmonic_below_hz=0.0), AUDIO)
+        plain.load_state_dict(net.state_dict(), strict=False)
+        _, pr, pi = plain.eval()(mel)
+    low = net.harmonic.bins
+    advance = torch.angle(
+        torch.complex(r[0, :low, 1:], i[0, :low, 1:])
+        / torch.complex(r[0, :low, :-1], i[0, :low, :-1])
+    )
+    hz = np.arange(low) * AUDIO.sample_rate / AUDIO.n_fft
+    want = (
+        np.maximum(np.round(hz / 200.0), 1)
+        * 2
+        * np.pi
+        * 200.0
+        * AUDIO.hop_length
+        / AUDIO.sample_rate
+    )
+    assert np.abs(np.angle(np.exp(1j * (advance.numpy() - want[:, None])))).max() < 1e-3
+    torch.testing.assert_close(r[:, low:], pr[:, low:])
+    torch.testing.assert_close(i[:, low:], pi[:, low:])
+    # an untrained harmonic-only network starts in cosine phase, not at a zero direction
+    fresh = build_net(options, AUDIO)
+    assert float(fresh.harmonic.direction.bias[: fresh.harmonic.bins].min()) == 1.0
 
 
 # -- the harmonic phase ----------------------------------------------------------------------------

@@ -233,12 +233,16 @@ class HarmonicPhase(nn.Module):
     alone breaks the relation between bins (which it does not; docs/istft.md). The network
     gives each bin its own direction relative to that turn, ``(r, i)`` from a linear layer that
     starts at zero, added to the direct phase's: a network trained without it starts where it
-    left off. The fundamental's phase is kept modulo 2π (``h`` is whole, so ``h θ`` is the
+    left off (``start`` sets the real part it starts at instead: 1 for a phase that has no
+    direct one to add to, so that every harmonic starts in cosine phase). The fundamental's
+    phase is kept modulo 2π (``h`` is whole, so ``h θ`` is the
     same), which keeps its products exact in float32."""
 
     centre: torch.Tensor
 
-    def __init__(self, dim: int, audio: AudioConfig, below_hz: float) -> None:
+    def __init__(
+        self, dim: int, audio: AudioConfig, below_hz: float, *, start: float = 0.0
+    ) -> None:
         super().__init__()
         bins = audio.n_fft // 2 + 1
         hz = np.arange(bins) * audio.sample_rate / audio.n_fft
@@ -253,6 +257,7 @@ class HarmonicPhase(nn.Module):
         self.direction = nn.Linear(dim, 2 * self.bins)
         nn.init.zeros_(self.direction.weight)
         nn.init.zeros_(self.direction.bias)
+        nn.init.constant_(self.direction.bias[: self.bins], start)
 
     def log_f0(self, features: torch.Tensor) -> torch.Tensor:
         """``(batch, frames, dim)`` features to the log of f0 in Hz, ``(batch, frames)``."""
@@ -339,6 +344,7 @@ class IstftNet(nn.Module):
         bin_rotation: bool = False,
         integrated_phase: bool = False,
         harmonic_below_hz: float = 0.0,
+        harmonic_only: bool = False,
     ) -> None:
         super().__init__()
         n_fft, hop_length = audio.n_fft, audio.hop_length
@@ -358,8 +364,11 @@ class IstftNet(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.integrator = PhaseIntegrator(dim, self.bins) if integrated_phase else None
         self.harmonic = (
-            HarmonicPhase(dim, audio, harmonic_below_hz) if harmonic_below_hz > 0 else None
+            HarmonicPhase(dim, audio, harmonic_below_hz, start=float(harmonic_only))
+            if harmonic_below_hz > 0
+            else None
         )
+        self.harmonic_only = harmonic_only
         self.istft = InverseSTFT(n_fft=n_fft, hop_length=hop_length, win_length=audio.win_length)
 
     def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -391,8 +400,10 @@ class IstftNet(nn.Module):
             log_f0 = self.harmonic.log_f0(features)
             locked_r, locked_i = self.harmonic(features, log_f0)
             low = self.harmonic.bins
-            r = torch.cat([r[:, :low] + locked_r, r[:, low:]], dim=1)
-            i = torch.cat([i[:, :low] + locked_i, i[:, low:]], dim=1)
+            if not self.harmonic_only:
+                locked_r, locked_i = r[:, :low] + locked_r, i[:, :low] + locked_i
+            r = torch.cat([locked_r, r[:, low:]], dim=1)
+            i = torch.cat([locked_i, i[:, low:]], dim=1)
         return log_magnitude, r, i, log_f0
 
     def spectrum(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,8 +6,8 @@ the multi-resolution STFT loss of Parallel WaveGAN):
 
 - ``magnitude_loss``: L1 of the log-magnitude against the real clip's;
 - ``ip_loss + gd_loss + iaf_loss``: the anti-wrapped phase losses (:mod:`.losses`), without
-  ``ip_loss`` where the phase is integrated (``integrated_phase``: its absolute value drifts by
-  the sum of the advance's errors, which no listener hears);
+  ``ip_loss`` where the phase is integrated (``integrated_phase``, or ``harmonic_only``: its
+  absolute value drifts by the sum of the advance's errors, which no listener hears);
 - ``spectrum_loss``: L1 of the real and imaginary parts against the real clip's;
 - ``consistency_loss``: L1 of the predicted spectrum against the STFT of the waveform it makes
   (a spectrum no waveform has is not a spectrum at all);
@@ -83,6 +83,7 @@ def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
         bin_rotation=options.bin_rotation,
         integrated_phase=options.integrated_phase,
         harmonic_below_hz=options.harmonic_below_hz,
+        harmonic_only=options.harmonic_only,
     )
 
 
@@ -166,7 +167,7 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
     def weighted(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         o = self.options
         phase = losses["gd_loss"] + losses["iaf_loss"]
-        if not o.integrated_phase:
+        if not (o.integrated_phase or (o.harmonic_below_hz > 0 and o.harmonic_only)):
             phase = phase + losses["ip_loss"]
         total: torch.Tensor = (
             o.magnitude_loss_weight * losses["magnitude_loss"]

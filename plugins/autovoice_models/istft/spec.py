@@ -67,7 +67,8 @@ class IstftOptions:
         "running sum over frames (GANSynth's instantaneous frequency): a steady advance makes "
         "a steady tone at any frequency, where a steady phase repeats every frame. The "
         "instantaneous-phase loss is then left out (an integrated phase drifts by the sum of "
-        "its errors); group delay and instantaneous frequency stay (docs/istft.md).",
+        "its errors); group delay and instantaneous frequency stay. Lost from a warm start: "
+        "each bin drifts alone (docs/istft.md).",
     )
     harmonic_below_hz: float = setting(
         0.0,
@@ -77,6 +78,14 @@ class IstftOptions:
         "the predicted f0 is trained against the recording's (f0_loss_weight), which needs "
         "$.data.options.pitch = true. 0: off (docs/istft.md).",
         checks=[ge(0)],
+    )
+    harmonic_only: bool = setting(
+        False,
+        doc="With harmonic_below_hz: the locked direction alone gives the phase of the bins "
+        "below it (the direct phase is left out there), and the instantaneous-phase loss is "
+        "left out, as the locked phase drifts from the recording's with the f0's errors. "
+        "Off: the locked direction is added to the direct one, which starts a trained "
+        "network where it left off.",
     )
     f0_loss_weight: float = kit.weight(
         10.0,
