@@ -749,3 +749,14 @@ def test_the_harmonic_recipe_trains_its_f0_and_needs_the_pitch(tmp_path):
     del batch["audio_pitch"]
     with pytest.raises(ConfigError, match=r"\$\.data\.options\.pitch"):
         recipe.steps[0].loss(batch, {})
+
+
+def test_the_locked_phase_sends_no_gradient_to_the_f0():
+    """f0 learns from its own loss only: the locked direction's gradient stops at it."""
+    part = _harmonic(180.0)
+    features = torch.randn(1, 12, 16)
+    log_f0 = part.log_f0(features)
+    r, i = part(features, log_f0)
+    (r.sum() + i.sum()).backward()
+    assert part.f0.weight.grad is None or float(part.f0.weight.grad.abs().max()) == 0.0
+    assert float(part.direction.weight.grad.abs().max()) > 0
