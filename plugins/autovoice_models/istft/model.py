@@ -275,9 +275,8 @@ class HarmonicPhase(nn.Module):
         f0 = torch.exp(log_f0.detach())
         theta = TWO_PI * running_turns(f0 * (self.step / TWO_PI))[:, None, :]
         harmonic = torch.clamp(torch.round(self.centre[None, :, None] / f0[:, None, :]), min=1.0)
-        angle = harmonic * theta
         r, i = self.direction(features).transpose(1, 2).split(self.bins, dim=1)
-        return turn(r, i, torch.cos(angle), torch.sin(angle))
+        return turn_by(r, i, harmonic * theta)
 
 
 SUM_BLOCK = 64
@@ -305,6 +304,13 @@ def turn(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The direction ``(r, i)`` turned by the angle whose cosine and sine are given."""
     return r * cos - i * sin, r * sin + i * cos
+
+
+def turn_by(
+    r: torch.Tensor, i: torch.Tensor, angle: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The direction ``(r, i)`` turned by ``angle`` (radians)."""
+    return turn(r, i, torch.cos(angle), torch.sin(angle))
 
 
 def _irfft_basis(n_fft: int, window: np.ndarray) -> torch.Tensor:
@@ -396,8 +402,7 @@ class IstftNet(nn.Module):
         if self.rotation is not None:
             r, i = self.rotation(r, i)
         if self.integrator is not None:
-            angle = self.integrator(features)
-            r, i = turn(r, i, torch.cos(angle), torch.sin(angle))
+            r, i = turn_by(r, i, self.integrator(features))
         log_f0 = None
         if self.harmonic is not None:
             log_f0 = self.harmonic.log_f0(features)
@@ -466,4 +471,5 @@ __all__ = [
     "polar",
     "running_turns",
     "turn",
+    "turn_by",
 ]

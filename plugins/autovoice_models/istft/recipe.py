@@ -67,6 +67,7 @@ from autovoice_models.istft.model import (
     polar,
 )
 from autovoice_models.istft.spec import PRESETS, IstftOptions
+from autovoice_models.voice_transformer.targets import frame_log_f0
 
 
 def build_net(options: IstftOptions, audio: AudioConfig) -> IstftNet:
@@ -261,9 +262,8 @@ def f0_loss(log_f0: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
     """L1 of ``log_f0`` ``(batch, frames)`` against the log of ``pitch`` (Hz, 0 unvoiced) over
     the voiced frames both have (0 when none is voiced)."""
     frames = min(log_f0.shape[-1], pitch.shape[-1])
-    log_f0, pitch = log_f0[..., :frames], pitch[..., :frames].to(log_f0.dtype)
-    voiced = pitch > 0
-    error = torch.abs(log_f0 - torch.log(torch.clamp(pitch, min=1.0))) * voiced
+    target, voiced = frame_log_f0(pitch[..., :frames].to(log_f0.dtype))
+    error = torch.abs(log_f0[..., :frames] - target) * voiced
     return error.sum() / voiced.sum().clamp(min=1)
 
 
