@@ -27,8 +27,14 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from autovoice.audio.griffin_lim import GriffinLimOptions, griffin_lim, griffin_lim_magnitude
+from autovoice.audio.griffin_lim import (
+    GriffinLimOptions,
+    griffin_lim,
+    griffin_lim_magnitude,
+    griffin_lim_spectrum,
+)
 from autovoice.audio.stft import inverse_stft
+from autovoice.config.fields import ge, setting
 from autovoice.config.schema import AudioConfig
 from autovoice.config.structure import structure, unstructure
 from autovoice.errors import AutovoiceError, unknown_name_message
@@ -42,6 +48,7 @@ __all__ = [
     "BoundHead",
     "Head",
     "HeadError",
+    "IstftHeadOptions",
     "get_head",
     "graphless_heads",
 ]
@@ -89,15 +96,31 @@ def _griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: 
     )
 
 
+@attrs.frozen(kw_only=True)
+class IstftHeadOptions:
+    """The options of the ``istft`` head (a bundle's ``$.vocoder.head_options``)."""
+
+    projections: int = setting(
+        0,
+        doc="Griffin-Lim projections after the inverse STFT, started from the spectrum's own "
+        "phase (its magnitude kept); 0: the inverse STFT alone. A vocoder trained with them "
+        "in the loop names as many as it trained with.",
+        checks=[ge(0)],
+    )
+
+
 def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
     shape = "(batch, n_fft // 2 + 1, frames)"
-    return inverse_stft(
-        _batched(values, REAL, shape),
-        _batched(values, IMAG, shape),
-        n_fft=audio.n_fft,
-        hop_length=audio.hop_length,
-        win_length=audio.win_length,
-    )
+    real, imag = _batched(values, REAL, shape), _batched(values, IMAG, shape)
+    settings = {
+        "n_fft": audio.n_fft,
+        "hop_length": audio.hop_length,
+        "win_length": audio.win_length,
+    }
+    projections = 0 if options is None else options.projections
+    if projections:
+        return griffin_lim_spectrum(real, imag, iterations=projections, **settings)
+    return inverse_stft(real, imag, **settings)
 
 
 def _mel_griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
@@ -210,6 +233,7 @@ HEADS: Mapping[str, Head] = {
             description="The graph outputs a complex spectrum (real, imag); one inverse STFT.",
             reads=(REAL, IMAG),
             run=_istft,
+            options_type=IstftHeadOptions,
             label="istft",
             peak_compared=(REAL, IMAG),
         ),

@@ -68,13 +68,13 @@ def griffin_lim_flops(
     return frame * sample_rate / hop_length
 
 
-HEAD_WORK: dict[str, tuple[bool, bool]] = {
-    "istft": (False, False),
-    "griffin_lim": (False, True),
-    "mel_griffin_lim": (True, True),
+HEAD_WORK: dict[str, tuple[bool, str]] = {
+    "istft": (False, "projections"),
+    "griffin_lim": (False, "iterations"),
+    "mel_griffin_lim": (True, "iterations"),
 }
-"""Head -> (inverts the mel filterbank, iterates Griffin-Lim); every such head ends in one
-inverse STFT. A head not listed (``waveform``) does no counted work."""
+"""Head -> (inverts the mel filterbank, the option counting its Griffin-Lim iterations); every
+such head ends in one inverse STFT. A head not listed (``waveform``) does no counted work."""
 
 
 def head_flops(
@@ -84,13 +84,13 @@ def head_flops(
     with ``options`` (its ``head_options``): what :func:`griffin_lim_flops` counts of it."""
     if head not in HEAD_WORK:
         return 0.0
-    inverts_mel, iterates = HEAD_WORK[head]
+    inverts_mel, iterations = HEAD_WORK[head]
     return griffin_lim_flops(
         sample_rate=sample_rate,
         n_fft=n_fft,
         hop_length=hop_length,
         n_mels=n_mels if inverts_mel else 0,
-        iterations=int(dict(options).get("iterations", 0)) if iterates else 0,
+        iterations=int(dict(options).get(iterations, 0)),
     )
 
 

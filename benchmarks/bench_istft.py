@@ -8,7 +8,9 @@ median of the repeats:
   matrix product and overlap-add that ONNX gets);
 - ``onnxruntime graph``: the graph with ``output = "waveform"``, inverse STFT inside;
 - ``onnxruntime + istft head``: the graph with ``output = "spectrum"``, then the numpy ``istft``
-  head (``numpy.fft.irfft`` and an overlap-add).
+  head (``numpy.fft.irfft`` and an overlap-add);
+- ``onnxruntime + istft head, 1 projection``: the same with the head's ``projections = 1`` (one
+  STFT and one more inverse STFT, :data:`PROJECTIONS`).
 
 Each is also given as a multiple of its floor: its counted FLOPs (every convolution and linear
 layer, plus the basis product or the head's FFT estimate) at the machine's matrix-product
@@ -29,6 +31,8 @@ from benchmarks._flops import count_flops, head_flops
 from benchmarks._peak import peaks
 
 SECONDS = 5.0
+PROJECTIONS = 1
+"""Griffin-Lim projections of the head's second row (the head option ``projections``)."""
 
 
 def _rtf(call: Any, seconds: float, warmup: int, repeats: int) -> float:
@@ -89,21 +93,24 @@ def bench_preset(
             rows["onnxruntime graph"] = (_rtf(run, seconds, warmup, repeats), cost)
             params = sum(p.numel() for p in module.parameters())
         else:
-            head = get_head(recipe.head or "istft").bind({}, path="head_options")
             names = recipe.signature.output_names
+            for projections in (0, PROJECTIONS):
+                table = {"projections": projections}
+                head = get_head(recipe.head or "istft").bind(table, path="head_options")
 
-            def spectrum_then_head(
-                session: Any = session, head: Any = head, names: Any = names
-            ) -> None:
-                values = dict(zip(names, session.run(None, {"mel": mel}), strict=True))
-                head.synthesise(values, audio)
+                def spectrum_then_head(
+                    session: Any = session, head: Any = head, names: Any = names
+                ) -> None:
+                    values = dict(zip(names, session.run(None, {"mel": mel}), strict=True))
+                    head.synthesise(values, audio)
 
-            cost = network + head_flops(
-                "istft", {}, sample_rate=audio.sample_rate, n_fft=audio.n_fft,
-                hop_length=audio.hop_length, n_mels=audio.n_mels,
-            )  # fmt: skip
-            rtf = _rtf(spectrum_then_head, seconds, warmup, repeats)
-            rows["onnxruntime + istft head"] = (rtf, cost)
+                cost = network + head_flops(
+                    "istft", table, sample_rate=audio.sample_rate, n_fft=audio.n_fft,
+                    hop_length=audio.hop_length, n_mels=audio.n_mels,
+                )  # fmt: skip
+                rtf = _rtf(spectrum_then_head, seconds, warmup, repeats)
+                way = "onnxruntime + istft head"
+                rows[f"{way}, {projections} projection" if projections else way] = (rtf, cost)
     ways = {
         name: {
             "rtf": rtf,

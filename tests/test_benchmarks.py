@@ -115,6 +115,8 @@ def test_head_flops_count_what_each_head_does() -> None:
     assert set(HEAD_WORK) | {"waveform"} == set(HEADS)
     assert head_flops("waveform", {}, **shape) == 0.0
     assert head_flops("istft", {}, **shape) == pytest.approx((fft_flops(8) + 16) * 50)
+    projected = head_flops("istft", {"projections": 2}, **shape)
+    assert projected == griffin_lim_flops(**{**shape, "n_mels": 0}, iterations=2)
     options = {"iterations": 2}
     magnitude = head_flops("griffin_lim", options, **shape)
     assert magnitude == griffin_lim_flops(**{**shape, "n_mels": 0}, iterations=2)

@@ -100,6 +100,36 @@ def test_the_istft_head_inverts_the_features_framing(n_fft, hop, win, samples):
     np.testing.assert_array_equal(inverse_stft(real[0], imag[0], **_stft(audio)), got[0])
 
 
+def test_projections_keep_the_magnitude_and_make_the_spectrum_more_nearly_a_waveforms():
+    """The istft head's projections: none is the inverse STFT; each makes the waveform's own
+    STFT closer to the spectrum's magnitude; a spectrum a waveform has is left as it is."""
+    audio = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=64, f_max=4000.0)
+    rng = np.random.default_rng(4)
+    t = np.arange(60 * 64) / 8000
+    wave = (0.4 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 1300 * t))[None]
+    spectrum = stft(wave, **_stft(audio))
+    target = np.abs(spectrum)
+    noisy = target * np.exp(1j * (np.angle(spectrum) + rng.normal(0, 1.0, spectrum.shape)))
+    real, imag = noisy.real.astype(np.float32), noisy.imag.astype(np.float32)
+
+    def bound(projections: int) -> Any:
+        return get_head("istft").bind({"projections": projections}, path="$")
+
+    np.testing.assert_array_equal(
+        bound(0).synthesise({"real": real, "imag": imag}, audio),
+        inverse_stft(real, imag, **_stft(audio)),
+    )
+    distances = []
+    for projections in (0, 1, 4):
+        out = bound(projections).synthesise({"real": real, "imag": imag}, audio)
+        rebuilt = stft_magnitude(out, **_stft(audio))
+        distances.append(np.linalg.norm(rebuilt - target) / np.linalg.norm(target))
+    assert distances[0] > 0.3 and distances[1] < 0.8 * distances[0]
+    assert distances[2] < distances[1]
+    parts = {"real": spectrum.real.astype(np.float32), "imag": spectrum.imag.astype(np.float32)}
+    np.testing.assert_allclose(bound(3).synthesise(parts, audio), wave, rtol=0, atol=1e-4)
+
+
 def _window_sums(frames: int, n_fft: int, hop: int, win: int) -> np.ndarray:
     """The summed squared window under each output sample, one frame at a time (float64)."""
     pad = (n_fft - hop) // 2
@@ -135,9 +165,11 @@ def test_a_window_with_gaps_gives_silence_in_them():
         (np.zeros((BINS, 4)), np.zeros((BINS, 4)), r"'real' must be \(batch"),
     ],
 )
-def test_the_istft_head_refuses_what_is_no_spectrum(real, imag, says):
+@pytest.mark.parametrize("projections", [0, 2])
+def test_the_istft_head_refuses_what_is_no_spectrum(real, imag, says, projections):
+    head = get_head("istft").bind({"projections": projections}, path="$")
     with pytest.raises(HeadError, match=says):
-        istft_head(real, imag, AUDIO)
+        head.synthesise({"real": real, "imag": imag}, AUDIO)
 
 
 # -- the other heads ----------------------------------------------------------------------------
@@ -176,8 +208,14 @@ def test_head_options_are_checked():
         gl.bind({"iters": 3}, path="$.o")
     with pytest.raises(HeadError, match=r"\$\.o: expected a table"):
         gl.bind([1], path="$.o")  # type: ignore[arg-type]
-    with pytest.raises(HeadError, match=r"\$\.o: head 'istft' takes no options"):
-        get_head("istft").bind({"seed": 1}, path="$.o")
+    with pytest.raises(HeadError, match=r"\$\.o: head 'waveform' takes no options"):
+        get_head("waveform").bind({"seed": 1}, path="$.o")
+    istft = get_head("istft")
+    assert istft.bind({}, path="$").table == {"projections": 0}
+    with pytest.raises(HeadError, match=r"\$\.o\.projections: must be >= 0"):
+        istft.bind({"projections": -1}, path="$.o")
+    with pytest.raises(HeadError, match=r"\$\.o\.seed: unknown"):
+        istft.bind({"seed": 1}, path="$.o")
 
 
 def test_waveform_and_griffin_lim_heads():
@@ -537,7 +575,7 @@ def _voice_with(tmp_path: Path, vocoder: dict[str, Any], version: int = 2) -> Pa
         ({"head": 3}, r"\$\.vocoder\.head: expected str"),
         ({"head": "istf"}, r"\$\.vocoder\.head: unknown head 'istf'; did you mean 'istft'"),
         ({"head_options": [1]}, r"\$\.vocoder\.head_options: expected dict"),
-        ({"head_options": {"seed": 1}}, r"\$\.vocoder\.head_options: head 'istft' takes no"),
+        ({"head_options": {"seed": 1}}, r"\$\.vocoder\.head_options\.seed: unknown"),
         ({"head": "griffin_lim"}, r"\$\.vocoder\.signature: head 'griffin_lim' reads 'magnitude'"),
         (
             {"head": "mel_griffin_lim", "head_options": {"momentum": 1.5}},
@@ -567,7 +605,7 @@ def test_a_format_1_graph_whose_outputs_no_head_reads_is_an_error(tmp_path):
 def test_a_format_1_spectrum_graph_reads_as_istft(tmp_path):
     root = _voice_with(tmp_path, {"head": None, "head_options": None}, version=1)
     stage = VoiceBundle.open(root).stage("vocoder")
-    assert (stage.head, stage.head_options) == ("istft", {})
+    assert (stage.head, stage.head_options) == ("istft", {"projections": 0})
 
 
 # -- the guides ---------------------------------------------------------------------------------

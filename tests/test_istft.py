@@ -365,6 +365,33 @@ def test_the_spectrum_graph_and_the_istft_head_make_the_waveform_graphs_audio():
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
+def test_the_projections_trained_through_are_the_ones_the_head_runs():
+    """With ``projections``, training makes the waveform the istft head makes of the exported
+    graph's spectrum (the same projections, numpy against torch), the recipe names them in its
+    head options, the consistency loss still reads the network's own spectrum, and a graph
+    that ends in the waveform cannot take them."""
+    from autovoice.heads import get_head
+    from autovoice_models.istft.recipe import IstftTraining
+
+    options = attrs.evolve(SMALL, output="spectrum", projections=2)
+    recipe = _trained_looking(options)
+    assert recipe.head == "istft" and dict(recipe.head_options) == {"projections": 2}
+    net = recipe.modules["generator"].eval()
+    mel = torch.randn(2, AUDIO.n_mels, 23) - 4
+    with torch.no_grad():
+        out = IstftTraining(net, AUDIO, options).generate(mel)
+        plain = IstftTraining(net, AUDIO, attrs.evolve(options, projections=0)).generate(mel)
+        real, imag = recipe.export_module()(mel)
+    head = get_head("istft").bind(recipe.head_options, path="head_options")
+    want = head.synthesise({"real": real.numpy(), "imag": imag.numpy()}, AUDIO)
+    np.testing.assert_allclose(out["wave"].numpy(), want, rtol=0, atol=1e-5)
+    assert np.abs(out["wave"].numpy() - plain["wave"].numpy()).max() > 1e-3
+    features = LogMel(AUDIO)
+    torch.testing.assert_close(out["rebuilt"], features.spectrum(plain["wave"])[..., :23])
+    with pytest.raises(ConfigError, match=r"\$\.vocoder\.options\.projections"):
+        build_recipe(attrs.evolve(SMALL, projections=1), audio=AUDIO, training=TrainingConfig())
+
+
 def test_flop_counts_include_the_basis_product_of_the_graph():
     from benchmarks._flops import count_flops
 

@@ -33,7 +33,14 @@ import numpy.typing as npt
 from autovoice.audio.features import hann_window, stft_padding
 from autovoice.audio.process import AudioValueError
 
-__all__ = ["WINDOW_FLOOR", "Synthesis", "inverse_stft", "overlap_add", "synthesis_gain"]
+__all__ = [
+    "WINDOW_FLOOR",
+    "Synthesis",
+    "check_parts",
+    "inverse_stft",
+    "overlap_add",
+    "synthesis_gain",
+]
 
 Floats = npt.NDArray[np.float32]
 WINDOW_FLOOR = np.float32(1e-8)
@@ -90,7 +97,9 @@ class Synthesis:
         return out
 
 
-def _check_parts(real: Any, imag: Any, bins: int) -> tuple[Floats, Floats]:
+def check_parts(real: Any, imag: Any, bins: int) -> tuple[Floats, Floats]:
+    """``real`` and ``imag`` as float32 arrays of one shape ``(bins, frames)`` or ``(batch, bins,
+    frames)``, finite; an :class:`AudioValueError` naming the part that is not."""
     parts = np.asarray(real, dtype=np.float32), np.asarray(imag, dtype=np.float32)
     for name, part in zip(("real", "imag"), parts, strict=True):
         if part.ndim not in (2, 3) or part.shape[-2] != bins or part.shape[-1] < 1:
@@ -114,7 +123,7 @@ def inverse_stft(real: Any, imag: Any, *, n_fft: int, hop_length: int, win_lengt
     if not 0 < hop_length <= n_fft:
         raise AudioValueError(f"need 0 < hop_length <= n_fft, got {hop_length}, {n_fft}")
     window = hann_window(win_length, n_fft)
-    re, im = _check_parts(real, imag, n_fft // 2 + 1)
+    re, im = check_parts(real, imag, n_fft // 2 + 1)
     single = re.ndim == 2
     spectrum = np.empty((*re.shape[:-2], re.shape[-1], re.shape[-2]), np.complex64)
     spectrum.real, spectrum.imag = np.swapaxes(re, -1, -2), np.swapaxes(im, -1, -2)

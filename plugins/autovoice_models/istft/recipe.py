@@ -112,14 +112,20 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
         log_magnitude, r, i, log_f0 = self.net.predict(mel)
         real, imag = polar(log_magnitude, r, i)
         wave = self.net.istft(real, imag)
-        return {
+        out = {
             "log_magnitude": log_magnitude,
             "phase": torch.atan2(i, r),
             "real": real,
             "imag": imag,
-            "wave": wave,
             **({} if log_f0 is None else {"log_f0": log_f0}),
         }
+        for step in range(self.options.projections):
+            rebuilt = first_frames(follow(self.features, wave).spectrum(wave), real.shape[-1])
+            if step == 0:
+                out["rebuilt"] = rebuilt
+            wave = self.net.istft(*polar(log_magnitude, rebuilt.real, rebuilt.imag))
+        out["wave"] = wave
+        return out
 
     def _targets(self, audio: torch.Tensor, frames: int) -> dict[str, torch.Tensor]:
         features = follow(self.features, audio)
@@ -148,7 +154,7 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
         wave = out["wave"]
         features = follow(self.features, wave)
         spectrum = features.spectrum(wave)
-        regenerated = spectrum[..., : out["real"].shape[-1]]
+        regenerated = out.get("rebuilt", spectrum[..., : out["real"].shape[-1]])
         losses = {
             "magnitude_loss": F.l1_loss(out["log_magnitude"], target["log_magnitude"]),
             **phase_losses(out["phase"], target["phase"], target.get("weight")),
@@ -284,6 +290,15 @@ def _check_audio(options: IstftOptions, audio: AudioConfig) -> None:
                 "the istft vocoder's overlap-add needs whole hops per frame",
             )
         )
+    if options.projections and options.output != "spectrum":
+        issues.append(
+            ConfigIssue(
+                "$.vocoder.options.projections",
+                f"{options.projections} Griffin-Lim projections run in the istft head, after "
+                'the graph: set $.vocoder.options.output = "spectrum" (it is '
+                f"{options.output!r}, whose graph ends in the inverse STFT)",
+            )
+        )
     if issues:
         raise ConfigError(issues)
 
@@ -309,6 +324,7 @@ def build_recipe(options: IstftOptions | None, **inputs: Unpack[RecipeInputs]) -
         validate=run.validate,
         signature=graph_signature(options, audio),
         head="istft" if options.output == "spectrum" else "waveform",
+        head_options={"projections": options.projections} if options.output == "spectrum" else {},
         export_module=run.export_module,
         media=run.media,
         batch_keys=BATCH_KEYS + ((PITCH_KEY,) if options.harmonic_below_hz > 0 else ()),

@@ -92,6 +92,15 @@ class IstftOptions:
         "With harmonic_below_hz: L1 distance of the predicted log-f0 to the recording's, over "
         "the frames the recording is voiced in.",
     )
+    projections: int = setting(
+        0,
+        doc="Griffin-Lim projections after the inverse STFT, in training and at synthesis (the "
+        "istft head's projections): each takes the STFT of the waveform, keeps its phase and "
+        "the predicted magnitude, and inverts again, which makes the spectrum more nearly one "
+        "that a waveform has. Trained with them in the loop, the network learns a phase they "
+        "finish well. 0: one inverse STFT (docs/istft.md).",
+        checks=[WHOLE, ge(0)],
+    )
     segment_size: int = kit.segment_size(16384)
     learning_rate: float | None = kit.learning_rate()
     lr_decay: float = kit.lr_decay(0.5)
