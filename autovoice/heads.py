@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autovoice.audio.griffin_lim import (
+    MOMENTUM,
     GriffinLimOptions,
     griffin_lim,
     griffin_lim_magnitude,
@@ -107,6 +108,11 @@ class IstftHeadOptions:
         "in the loop names as many as it trained with.",
         checks=[ge(0)],
     )
+    momentum: float = setting(
+        0.0,
+        doc="Momentum of the projections, as fast Griffin-Lim's (0: plain projections).",
+        checks=[MOMENTUM],
+    )
 
 
 def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
@@ -117,9 +123,10 @@ def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -
         "hop_length": audio.hop_length,
         "win_length": audio.win_length,
     }
-    projections = 0 if options is None else options.projections
-    if projections:
-        return griffin_lim_spectrum(real, imag, iterations=projections, **settings)
+    if options is not None and options.projections:
+        return griffin_lim_spectrum(
+            real, imag, iterations=options.projections, momentum=options.momentum, **settings
+        )
     return inverse_stft(real, imag, **settings)
 
 
@@ -161,6 +168,9 @@ class Head:
     """Whether the engine runs this head (and its graph) item by item on each item's own
     frames, several items at a time (see :class:`autovoice.inference.head_stage.HeadSession`):
     for heads whose work is per item and outweighs the graph (Griffin-Lim)."""
+    per_item_with: Callable[[Any], bool] | None = attrs.field(default=None, eq=False, repr=False)
+    """For a head that iterates only with some options: whether its options make it per item
+    (the ``istft`` head with projections)."""
 
     def missing(self, outputs: list[str]) -> list[str]:
         """The outputs it reads that ``outputs`` (a graph's output names) lacks."""
@@ -188,6 +198,13 @@ class BoundHead:
 
     head: Head
     options: Any
+
+    @property
+    def per_item(self) -> bool:
+        """Whether the engine runs it item by item (:attr:`Head.per_item`, or what its options
+        make of :attr:`Head.per_item_with`)."""
+        with_options = self.head.per_item_with
+        return self.head.per_item or (with_options is not None and with_options(self.options))
 
     @property
     def table(self) -> dict[str, Any]:
@@ -234,6 +251,7 @@ HEADS: Mapping[str, Head] = {
             reads=(REAL, IMAG),
             run=_istft,
             options_type=IstftHeadOptions,
+            per_item_with=lambda options: options.projections > 0,
             label="istft",
             peak_compared=(REAL, IMAG),
         ),

@@ -211,7 +211,9 @@ def test_head_options_are_checked():
     with pytest.raises(HeadError, match=r"\$\.o: head 'waveform' takes no options"):
         get_head("waveform").bind({"seed": 1}, path="$.o")
     istft = get_head("istft")
-    assert istft.bind({}, path="$").table == {"projections": 0}
+    assert istft.bind({}, path="$").table == {"projections": 0, "momentum": 0.0}
+    with pytest.raises(HeadError, match=r"\$\.o\.momentum: must be in \[0, 1\)"):
+        istft.bind({"momentum": 1.0}, path="$.o")
     with pytest.raises(HeadError, match=r"\$\.o\.projections: must be >= 0"):
         istft.bind({"projections": -1}, path="$.o")
     with pytest.raises(HeadError, match=r"\$\.o\.seed: unknown"):
@@ -254,17 +256,38 @@ class FrameGraph:
         self.fed.append(dict(inputs))
         mel = inputs["mel"]
         bins = SMALL.n_fft // 2 + 1
-        return {"magnitude": np.exp(np.repeat(mel[:, :1], bins, axis=1)) * 0.5}
+        magnitude = np.exp(np.repeat(mel[:, :1], bins, axis=1)) * 0.5
+        phase = np.repeat(mel[:, 1:2], bins, axis=1) * np.arange(1, bins + 1)[:, None]
+        return {
+            "magnitude": magnitude,
+            "real": magnitude * np.cos(phase),
+            "imag": magnitude * np.sin(phase),
+        }
 
 
 SMALL = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=64, f_max=4000.0)
 
 
-@pytest.mark.parametrize("name", ["griffin_lim", "mel_griffin_lim"])
+PER_ITEM = {
+    "griffin_lim": {"iterations": 4},
+    "mel_griffin_lim": {"iterations": 4},
+    "istft": {"projections": 4, "momentum": 0.9},
+}
+"""Heads that run item by item, with options that make them so."""
+
+
+def test_the_istft_head_runs_item_by_item_when_it_projects():
+    assert not get_head("istft").bind({}, path="$").per_item
+    assert get_head("istft").bind(PER_ITEM["istft"], path="$").per_item
+    assert get_head("griffin_lim").bind({"iterations": 0}, path="$").per_item
+    assert not get_head("waveform").bind({}, path="$").per_item
+
+
+@pytest.mark.parametrize("name", sorted(PER_ITEM))
 @pytest.mark.parametrize("workers", [1, 2])
 def test_given_each_items_frames_the_stage_gives_each_item_what_it_gets_alone(name, workers):
-    graph = FrameGraph() if name == "griffin_lim" else None
-    head = get_head(name).bind({"iterations": 4}, path="$")
+    graph = FrameGraph() if name != "mel_griffin_lim" else None
+    head = get_head(name).bind(PER_ITEM[name], path="$")
     session = HeadSession(graph, head, SMALL, "vocoder stage", workers)
     mel = np.random.default_rng(3).normal(-3.0, 1.0, (3, SMALL.n_mels, 40)).astype(np.float32)
     frames = np.array([25, 40, 9], np.int64)
@@ -605,7 +628,7 @@ def test_a_format_1_graph_whose_outputs_no_head_reads_is_an_error(tmp_path):
 def test_a_format_1_spectrum_graph_reads_as_istft(tmp_path):
     root = _voice_with(tmp_path, {"head": None, "head_options": None}, version=1)
     stage = VoiceBundle.open(root).stage("vocoder")
-    assert (stage.head, stage.head_options) == ("istft", {"projections": 0})
+    assert (stage.head, stage.head_options) == ("istft", {"projections": 0, "momentum": 0.0})
 
 
 # -- the guides ---------------------------------------------------------------------------------

@@ -366,21 +366,33 @@ def test_the_spectrum_graph_and_the_istft_head_make_the_waveform_graphs_audio():
 
 
 def test_the_projections_trained_through_are_the_ones_the_head_runs():
-    """With ``projections``, training makes the waveform the istft head makes of the exported
-    graph's spectrum (the same projections, numpy against torch), the recipe names them in its
-    head options, the consistency loss still reads the network's own spectrum, and a graph
-    that ends in the waveform cannot take them."""
+    """With ``projections`` in training, training makes the waveform the istft head makes of
+    the exported graph's spectrum (the same projections, numpy against torch; without, the
+    plain inverse STFT's), the recipe names them in its head options, the consistency loss
+    still reads the network's own spectrum, and a graph that ends in the waveform cannot take
+    them."""
     from autovoice.heads import get_head
     from autovoice_models.istft.recipe import IstftTraining
 
-    options = attrs.evolve(SMALL, output="spectrum", projections=2)
+    options = attrs.evolve(
+        SMALL,
+        output="spectrum",
+        projections=3,
+        projection_momentum=0.9,
+        projections_in_training=True,
+    )
     recipe = _trained_looking(options)
-    assert recipe.head == "istft" and dict(recipe.head_options) == {"projections": 2}
+    assert recipe.head == "istft"
+    assert dict(recipe.head_options) == {"projections": 3, "momentum": 0.9}
     net = recipe.modules["generator"].eval()
     mel = torch.randn(2, AUDIO.n_mels, 23) - 4
     with torch.no_grad():
         out = IstftTraining(net, AUDIO, options).generate(mel)
         plain = IstftTraining(net, AUDIO, attrs.evolve(options, projections=0)).generate(mel)
+        untrained = attrs.evolve(options, projections_in_training=False)
+        torch.testing.assert_close(
+            IstftTraining(net, AUDIO, untrained).generate(mel)["wave"], plain["wave"]
+        )
         real, imag = recipe.export_module()(mel)
     head = get_head("istft").bind(recipe.head_options, path="head_options")
     want = head.synthesise({"real": real.numpy(), "imag": imag.numpy()}, AUDIO)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = [
+    "MOMENTUM",
     "GriffinLimOptions",
     "PhaseSearch",
     "griffin_lim",
@@ -49,6 +50,8 @@ CHUNK_FRAMES = 32
 """Frames of the STFT computed and updated at a time (their scratch stays in cache)."""
 
 
+MOMENTUM = Check("in [0, 1)", lambda v: 0.0 <= v < 1.0)
+"""The check of a fast Griffin-Lim momentum setting."""
 INITS = ("random", "locked")
 """Where Griffin-Lim may start: random phases, or the peak-locked phase of the magnitude."""
 
@@ -63,7 +66,7 @@ class GriffinLimOptions:
     momentum: float = setting(
         0.99,
         doc="Momentum of the fast Griffin-Lim iteration (0: the plain algorithm).",
-        checks=[Check("in [0, 1)", lambda v: 0.0 <= v < 1.0)],
+        checks=[MOMENTUM],
     )
     seed: int = setting(0, doc="Seed of the initial random phases.", checks=[ge(0)])
     init: str = setting(

@@ -87,7 +87,8 @@ class HeadSession:
     every call, so equal mels give equal audio.
 
     Given each item's :data:`~autovoice.signature.MEL_FRAMES` (the graph never sees them), a
-    head marked ``per_item`` (Griffin-Lim) runs with its graph on each item's own frames, a
+    head that is ``per_item`` (Griffin-Lim; the istft head with projections) runs with its
+    graph on each item's own frames, a
     batch of one as if the item were alone, never on the padding, up to ``workers`` items at a
     time, the longest first (numpy's FFTs release the GIL; the graph runner's lock keeps one
     graph call at a time, which the other items' heads overlap). Each row is silent past its
@@ -110,7 +111,7 @@ class HeadSession:
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {name: value for name, value in inputs.items() if name != MEL_FRAMES}
         try:
-            if MEL_FRAMES in inputs and self.head.head.per_item:
+            if MEL_FRAMES in inputs and self.head.per_item:
                 return {AUDIO: self._item_by_item(feed, self._frames(inputs, feed))}
             return {AUDIO: self._audio(feed)}
         except AutovoiceError as exc:

@@ -119,13 +119,27 @@ class IstftTraining(FrameRateTraining[IstftNet, IstftOptions]):
             "imag": imag,
             **({} if log_f0 is None else {"log_f0": log_f0}),
         }
-        for step in range(self.options.projections):
-            rebuilt = first_frames(follow(self.features, wave).spectrum(wave), real.shape[-1])
-            if step == 0:
-                out["rebuilt"] = rebuilt
-            wave = self.net.istft(*polar(log_magnitude, rebuilt.real, rebuilt.imag))
-        out["wave"] = wave
+        trained = self.options.projections_in_training
+        out["wave"] = self.project(wave, log_magnitude, out) if trained else wave
         return out
+
+    def project(
+        self, wave: torch.Tensor, log_magnitude: torch.Tensor, out: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """``wave`` after ``options.projections`` steps of (fast) Griffin-Lim towards the
+        predicted magnitude, as :func:`autovoice.audio.griffin_lim.griffin_lim_spectrum` runs
+        them; the first STFT goes into ``out["rebuilt"]``."""
+        weight = self.options.projection_momentum / (1.0 + self.options.projection_momentum)
+        previous: torch.Tensor | None = None
+        for _ in range(self.options.projections):
+            spectrum = follow(self.features, wave).spectrum(wave)
+            rebuilt = first_frames(spectrum, log_magnitude.shape[-1])
+            step = rebuilt if previous is None else rebuilt - weight * previous
+            if previous is None:
+                out["rebuilt"] = rebuilt
+            previous = rebuilt
+            wave = self.net.istft(*polar(log_magnitude, step.real, step.imag))
+        return wave
 
     def _targets(self, audio: torch.Tensor, frames: int) -> dict[str, torch.Tensor]:
         features = follow(self.features, audio)
@@ -324,7 +338,11 @@ def build_recipe(options: IstftOptions | None, **inputs: Unpack[RecipeInputs]) -
         validate=run.validate,
         signature=graph_signature(options, audio),
         head="istft" if options.output == "spectrum" else "waveform",
-        head_options={"projections": options.projections} if options.output == "spectrum" else {},
+        head_options=(
+            {"projections": options.projections, "momentum": options.projection_momentum}
+            if options.output == "spectrum"
+            else {}
+        ),
         export_module=run.export_module,
         media=run.media,
         batch_keys=BATCH_KEYS + ((PITCH_KEY,) if options.harmonic_below_hz > 0 else ()),

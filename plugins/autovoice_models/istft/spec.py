@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from autovoice.audio.griffin_lim import MOMENTUM
 from autovoice.config.fields import WHOLE, ge, one_of, setting
 from autovoice.specs import VocoderSpec
 from autovoice_models import options as kit
@@ -94,12 +95,25 @@ class IstftOptions:
     )
     projections: int = setting(
         0,
-        doc="Griffin-Lim projections after the inverse STFT, in training and at synthesis (the "
-        "istft head's projections): each takes the STFT of the waveform, keeps its phase and "
-        "the predicted magnitude, and inverts again, which makes the spectrum more nearly one "
-        "that a waveform has. Trained with them in the loop, the network learns a phase they "
-        "finish well. 0: one inverse STFT (docs/istft.md).",
+        doc="Griffin-Lim projections after the inverse STFT at synthesis (the istft head's "
+        "projections), started from the predicted phase: each takes the STFT of the "
+        "waveform, keeps its phase (with projection_momentum, extrapolated as fast "
+        "Griffin-Lim does) and the predicted magnitude, and inverts again. 0: one inverse STFT "
+        "(docs/istft.md).",
         checks=[WHOLE, ge(0)],
+    )
+    projection_momentum: float = setting(
+        0.0,
+        doc="Momentum of the projections (fast Griffin-Lim's, as the griffin_lim head's "
+        "momentum); 0: plain projections.",
+        checks=[MOMENTUM],
+    )
+    projections_in_training: bool = setting(
+        False,
+        doc="Train with the projections in the loop: the waveform the losses see is the "
+        "projected one (the consistency loss still reads the network's own spectrum). From "
+        "the kept checkpoint it did no better than adding them after training "
+        "(docs/istft.md).",
     )
     segment_size: int = kit.segment_size(16384)
     learning_rate: float | None = kit.learning_rate()
