@@ -55,6 +55,9 @@ __all__ = [
 ]
 
 Floats = npt.NDArray[np.float32]
+Views = Callable[[Mapping[str, np.ndarray], AudioConfig], dict[str, np.ndarray]]
+"""``(graph outputs, audio) -> {name: array}``: what export validation compares of a graph's
+outputs (:attr:`Head.compared_as`)."""
 Run = Callable[[Mapping[str, np.ndarray], AudioConfig, Any], Floats]
 """``(values, audio, options) -> (batch, samples)``: the values are the graph's outputs (the
 stage's inputs for a head with no graph), ``options`` an instance of the head's options type."""
@@ -108,11 +111,23 @@ class IstftHeadOptions:
         "in the loop names as many as it trained with.",
         checks=[ge(0)],
     )
-    momentum: float = setting(
+    projection_momentum: float = setting(
         0.0,
         doc="Momentum of the projections, as fast Griffin-Lim's (0: plain projections).",
         checks=[MOMENTUM],
     )
+
+
+def _spectrum_views(values: Mapping[str, np.ndarray], audio: AudioConfig) -> dict[str, np.ndarray]:
+    """The waveform of one inverse STFT of a spectrum's parts, and its magnitude."""
+    shape = "(batch, n_fft // 2 + 1, frames)"
+    real, imag = _batched(values, REAL, shape), _batched(values, IMAG, shape)
+    return {
+        AUDIO: inverse_stft(
+            real, imag, n_fft=audio.n_fft, hop_length=audio.hop_length, win_length=audio.win_length
+        ),
+        MAGNITUDE: np.hypot(real.astype(np.float64), imag.astype(np.float64)),
+    }
 
 
 def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
@@ -125,7 +140,11 @@ def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -
     }
     if options is not None and options.projections:
         return griffin_lim_spectrum(
-            real, imag, iterations=options.projections, momentum=options.momentum, **settings
+            real,
+            imag,
+            iterations=options.projections,
+            momentum=options.projection_momentum,
+            **settings,
         )
     return inverse_stft(real, imag, **settings)
 
@@ -160,10 +179,15 @@ class Head:
     plugin: str = ""
     """For a head with no graph: the vocoder plugin name its bundle stage records."""
     log_compared: tuple[str, ...] = ()
-    """Graph outputs that export validation compares as logs (their values span decades)."""
+    """Graph outputs (or :attr:`compared_as` views) that export validation compares as logs
+    (their values span decades)."""
     peak_compared: tuple[str, ...] = ()
-    """Graph outputs that export validation compares relative to their peak (a spectrum's
-    parts: their scale is the loudness, tens for speech at full scale)."""
+    """Graph outputs (or views) that export validation compares relative to their peak."""
+    compared_as: Views | None = attrs.field(default=None, eq=False, repr=False)
+    """What export validation compares in place of the graph's outputs: named views of them,
+    ``(values, audio) -> {name: array}``; None: the outputs themselves. A spectrum's direction
+    is ill-conditioned where its parts are near zero, so the ``istft`` head has its waveform
+    (one inverse STFT) and its magnitude compared, which is all that it uses of them."""
     per_item: bool = False
     """Whether the engine runs this head (and its graph) item by item on each item's own
     frames, several items at a time (see :class:`autovoice.inference.head_stage.HeadSession`):
@@ -253,7 +277,9 @@ HEADS: Mapping[str, Head] = {
             options_type=IstftHeadOptions,
             per_item_with=lambda options: options.projections > 0,
             label="istft",
-            peak_compared=(REAL, IMAG),
+            log_compared=(MAGNITUDE,),
+            peak_compared=(AUDIO,),
+            compared_as=_spectrum_views,
         ),
         Head(
             name=MEL_GRIFFIN_LIM,

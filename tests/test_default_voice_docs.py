@@ -49,27 +49,32 @@ def test_the_commands_run(
 
 
 @pytest.mark.slow
-def test_the_kept_vocoder_exports_with_the_shipped_acoustic_model(
+def test_the_shipped_voice_exports_again_from_its_own_stages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As the page says: the shipped voice's acoustic model becomes a checkpoint again
-    (``write_acoustic_checkpoint``), and the export takes it with the fine-tuned vocoder kept
-    under ``training/`` as weights only; the voice it makes speaks."""
+    (``write_acoustic_checkpoint``), and the export takes it with the shipped voice's vocoder
+    stage, kept byte for byte; the voice it makes speaks as the shipped one does."""
+    import numpy as np
+
     from autovoice.commands.plugins import registry
     from autovoice.config import load_config
     from autovoice.inference import VoiceInferenceEngine
     from autovoice.training.finetune import write_acoustic_checkpoint
 
     user_folder(tmp_path, monkeypatch)
-    kept = ROOT / "training" / "istft-small" / "finetune-vocoder" / "step-000005000"
-    assert not (kept / "state.pt").exists()
     config = load_config(ROOT / "configs" / "default-voice-acoustic.toml")
     shipped = ROOT / "autovoice" / "voices" / "default"
     acoustic = write_acoustic_checkpoint(
         shipped, config, tmp_path / "acoustic", registry=registry(), step=1
     )
-    assert main(["export", str(acoustic), str(kept), "--out", str(tmp_path / "voice")]) == 0
-    engine = VoiceInferenceEngine(tmp_path / "voice", backend="onnxruntime")
-    assert engine.bundle.stage("vocoder").plugin == "istft"
-    wave = engine.synthesize_speech("The kept vocoder speaks.")
-    assert wave.size > engine.sample_rate // 2 and float(abs(wave).max()) > 0.01
+    assert main(["export", str(acoustic), str(shipped), "--out", str(tmp_path / "voice")]) == 0
+    for name in ("vocoder.onnx", "vocoder.safetensors"):
+        assert (tmp_path / "voice" / name).read_bytes() == (shipped / name).read_bytes()
+    text = "The shipped vocoder speaks."
+    again = VoiceInferenceEngine(tmp_path / "voice", backend="onnxruntime")
+    assert again.bundle.stage("vocoder").plugin == "istft"
+    wave = again.synthesize_speech(text)
+    original = VoiceInferenceEngine(shipped, backend="onnxruntime").synthesize_speech(text)
+    assert wave.size > again.sample_rate // 2 and float(abs(wave).max()) > 0.01
+    np.testing.assert_allclose(wave, original, rtol=0, atol=1e-4)

@@ -184,7 +184,8 @@ def test_the_registry_names_what_each_head_reads():
     }
     assert [h.name for h in HEADS.values() if not h.graph] == ["mel_griffin_lim"]
     assert {h.name: h.log_compared for h in HEADS.values() if h.log_compared} == {
-        "griffin_lim": ("magnitude",)
+        "griffin_lim": ("magnitude",),
+        "istft": ("magnitude",),  # of its views: the spectrum's magnitude and waveform
     }
     assert get_head("istft").missing(spectrum_signature(80, 1024).output_names) == []
     assert get_head("istft").missing(vocoder_signature(80).output_names) == ["real", "imag"]
@@ -211,9 +212,9 @@ def test_head_options_are_checked():
     with pytest.raises(HeadError, match=r"\$\.o: head 'waveform' takes no options"):
         get_head("waveform").bind({"seed": 1}, path="$.o")
     istft = get_head("istft")
-    assert istft.bind({}, path="$").table == {"projections": 0, "momentum": 0.0}
-    with pytest.raises(HeadError, match=r"\$\.o\.momentum: must be in \[0, 1\)"):
-        istft.bind({"momentum": 1.0}, path="$.o")
+    assert istft.bind({}, path="$").table == {"projections": 0, "projection_momentum": 0.0}
+    with pytest.raises(HeadError, match=r"\$\.o\.projection_momentum: must be in \[0, 1\)"):
+        istft.bind({"projection_momentum": 1.0}, path="$.o")
     with pytest.raises(HeadError, match=r"\$\.o\.projections: must be >= 0"):
         istft.bind({"projections": -1}, path="$.o")
     with pytest.raises(HeadError, match=r"\$\.o\.seed: unknown"):
@@ -271,7 +272,7 @@ SMALL = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=64, 
 PER_ITEM = {
     "griffin_lim": {"iterations": 4},
     "mel_griffin_lim": {"iterations": 4},
-    "istft": {"projections": 4, "momentum": 0.9},
+    "istft": {"projections": 4, "projection_momentum": 0.9},
 }
 """Heads that run item by item, with options that make them so."""
 
@@ -363,8 +364,8 @@ def test_the_engine_tells_the_stage_each_items_frames_and_keeps_them_from_the_gr
 
     session.head = Recording()
     waves = voice.synthesize_batch(texts)  # the graph would refuse an input it does not take
-    assert [v["magnitude"].shape[0] for v in seen] == [1, 1, 1]
-    frames = sorted(v["magnitude"].shape[-1] for v in seen)
+    assert [v["real"].shape[0] for v in seen] == [1, 1, 1]  # the istft head, projecting
+    frames = sorted(v["real"].shape[-1] for v in seen)
     hop = voice.hop_length
     assert frames == sorted(len(w) // hop + TAIL_FRAMES for w in waves)
 
@@ -628,7 +629,8 @@ def test_a_format_1_graph_whose_outputs_no_head_reads_is_an_error(tmp_path):
 def test_a_format_1_spectrum_graph_reads_as_istft(tmp_path):
     root = _voice_with(tmp_path, {"head": None, "head_options": None}, version=1)
     stage = VoiceBundle.open(root).stage("vocoder")
-    assert (stage.head, stage.head_options) == ("istft", {"projections": 0, "momentum": 0.0})
+    defaults = {"projections": 0, "projection_momentum": 0.0}
+    assert (stage.head, stage.head_options) == ("istft", defaults)
 
 
 # -- the guides ---------------------------------------------------------------------------------

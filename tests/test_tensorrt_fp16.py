@@ -161,9 +161,13 @@ def test_the_shipped_vocoder_in_fp16_is_close_to_fp32() -> None:
     half = _converted(model, keep=list(_default_keep()))
     n_mels = json.loads((VOICE / "manifest.json").read_text())["audio"]["n_mels"]
     mel = (np.random.default_rng(0).normal(size=(1, n_mels, 40)) - 5).astype(np.float32)
-    (want,), (got,) = _run(model, {"mel": mel}), _run(half, {"mel": mel})
-    assert np.isfinite(got).all()
-    assert np.abs(got - want).max() <= 5e-3 * np.abs(want).max()
+    wanted, found = _run(model, {"mel": mel}), _run(half, {"mel": mel})
+    assert len(wanted) == len(found) == len(model.graph.output)
+    for want, got in zip(wanted, found, strict=True):
+        # the istft vocoder's spectrum parts: 3.8e-2 and 1.0e-2 of their peak measured here
+        # (docs/tensorrt.md); an overflow or a lost normalization is far beyond
+        assert np.isfinite(got).all()
+        assert np.abs(got - want).max() <= 6e-2 * np.abs(want).max()
 
 
 def test_the_shipped_acoustic_model_in_fp16_keeps_lengths_and_mel_close() -> None:

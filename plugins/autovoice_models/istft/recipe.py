@@ -339,7 +339,10 @@ def build_recipe(options: IstftOptions | None, **inputs: Unpack[RecipeInputs]) -
         signature=graph_signature(options, audio),
         head="istft" if options.output == "spectrum" else "waveform",
         head_options=(
-            {"projections": options.projections, "momentum": options.projection_momentum}
+            {
+                "projections": options.projections,
+                "projection_momentum": options.projection_momentum,
+            }
             if options.output == "spectrum"
             else {}
         ),
