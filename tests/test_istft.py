@@ -345,6 +345,34 @@ def test_the_graph_runs_on_onnxruntime_as_on_pytorch(
         np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.parametrize("harmonic", [0.0, 1000.0])
+def test_the_graph_holds_every_linear_weight_as_the_module_does(tmp_path, harmonic):
+    """Each linear layer's weight is in the exported graph byte for byte, not transposed, so a
+    bundle's graph reads it from the stage's safetensors instead of keeping a copy (the shipped
+    vocoder's graph went from 6.7 MB to 0.2 MB)."""
+    onnx = pytest.importorskip("onnx")
+    from autovoice.export.onnx import export_onnx
+
+    recipe = _trained_looking(attrs.evolve(SMALL, output="spectrum", harmonic_below_hz=harmonic))
+    module = recipe.export_module()
+    example = {"mel": np.zeros((2, AUDIO.n_mels, 21), np.float32) - 4}
+    path = export_onnx(
+        module, recipe.signature, tmp_path / "v.onnx", opset=17, example_inputs=example
+    )
+    held = {
+        onnx.numpy_helper.to_array(tensor).tobytes()
+        for tensor in onnx.load(str(path)).graph.initializer
+    }
+    linear = {
+        name: layer.weight
+        for name, layer in module.named_modules()
+        if isinstance(layer, torch.nn.Linear)
+    }
+    assert len(linear) == 2 * SMALL.layers + 1 + (2 if harmonic else 0)
+    for name, weight in linear.items():
+        assert weight.detach().numpy().tobytes() in held, name
+
+
 def test_the_spectrum_graph_and_the_istft_head_make_the_waveform_graphs_audio():
     """``output = "spectrum"`` leaves the inverse STFT to the numpy head; the two placements
     give the same waveform."""

@@ -37,6 +37,15 @@ LOG_MAGNITUDE_MAX = math.log(100.0)
 """The predicted log-magnitude is clamped here (a full-scale sine peaks near n_fft / 4)."""
 
 
+def frame_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``layer`` applied to every frame of ``x`` ``(..., features)``, through a 2-D matrix: the
+    exported graph then multiplies by the layer's weight as stored (ONNX ``Gemm`` with a
+    transposed operand), where on 3-D input it would hold a transposed copy, which a bundle
+    cannot share with its safetensors."""
+    out: torch.Tensor = layer(x.reshape(-1, x.shape[-1]))
+    return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
 class ConvNeXtBlock(nn.Module):
     """``x + gamma * mlp(norm(depthwise_conv(x)))`` over frames, ``(batch, dim, frames)``."""
 
@@ -50,7 +59,7 @@ class ConvNeXtBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.dwconv(x).transpose(1, 2)
-        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y))))
+        y = frame_linear(self.pwconv2, F.gelu(frame_linear(self.pwconv1, self.norm(y))))
         out: torch.Tensor = x + (self.gamma * y).transpose(1, 2)
         return out
 
@@ -213,7 +222,7 @@ class PhaseIntegrator(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``(batch, frames, dim)`` backbone features to the angle ``(batch, bins, frames)``."""
-        angle: torch.Tensor = torch.cumsum(self.advance(features), dim=1)
+        angle: torch.Tensor = torch.cumsum(frame_linear(self.advance, features), dim=1)
         return angle.transpose(1, 2)
 
 
@@ -262,7 +271,7 @@ class HarmonicPhase(nn.Module):
     def log_f0(self, features: torch.Tensor) -> torch.Tensor:
         """``(batch, frames, dim)`` features to the log of f0 in Hz, ``(batch, frames)``."""
         low, high = (math.log(f) for f in F0_RANGE_HZ)
-        out: torch.Tensor = torch.clamp(self.f0(features)[..., 0], low, high)
+        out: torch.Tensor = torch.clamp(frame_linear(self.f0, features)[..., 0], low, high)
         return out
 
     def forward(
@@ -275,7 +284,7 @@ class HarmonicPhase(nn.Module):
         f0 = torch.exp(log_f0.detach())
         theta = TWO_PI * running_turns(f0 * (self.step / TWO_PI))[:, None, :]
         harmonic = torch.clamp(torch.round(self.centre[None, :, None] / f0[:, None, :]), min=1.0)
-        r, i = self.direction(features).transpose(1, 2).split(self.bins, dim=1)
+        r, i = torch.chunk(frame_linear(self.direction, features).transpose(1, 2), 2, dim=1)
         return turn_by(r, i, harmonic * theta)
 
 
@@ -396,8 +405,8 @@ class IstftNet(nn.Module):
         for block in self.blocks:
             x = block(x)
         features = self.final_norm(x.transpose(1, 2))
-        out = self.head(features).transpose(1, 2)
-        detail, r, i = out.split(self.bins, dim=1)
+        out = frame_linear(self.head, features).transpose(1, 2)
+        detail, r, i = torch.chunk(out, 3, dim=1)
         log_magnitude = torch.clamp(self.envelope(log_mel) + detail, max=LOG_MAGNITUDE_MAX)
         if self.rotation is not None:
             r, i = self.rotation(r, i)
