@@ -107,8 +107,8 @@ class IstftHeadOptions:
     projections: int = setting(
         0,
         doc="Griffin-Lim projections after the inverse STFT, started from the spectrum's own "
-        "phase (its magnitude kept); 0: the inverse STFT alone. A vocoder trained with them "
-        "in the loop names as many as it trained with.",
+        "phase (its magnitude kept); 0: the inverse STFT alone. The istft vocoder's options "
+        "of the same names set them.",
         checks=[ge(0)],
     )
     projection_momentum: float = setting(

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from autovoice.audio.features import hann_window, mel_filterbank, stft_padding
 from autovoice.audio.phase import peak_locked_phase
 from autovoice.audio.process import AudioValueError
-from autovoice.audio.stft import Synthesis, check_parts
+from autovoice.audio.stft import Synthesis, stacked_spectrum
 from autovoice.config.fields import Check, ge, one_of, setting
 from autovoice.config.schema import AudioConfig
 
@@ -331,15 +331,11 @@ def griffin_lim_spectrum(
     spectrum's magnitude, and inverts again. 0 iterations: the spectrum's inverse STFT
     (:func:`autovoice.audio.stft.inverse_stft`)."""
     _check_settings(n_fft, hop_length, iterations, momentum)
-    parts = check_parts(real, imag, n_fft // 2 + 1)
-    single = parts[0].ndim == 2
-    re, im = (np.swapaxes(p[None] if single else p, -1, -2) for p in parts)
-    spectrum = np.empty(re.shape, np.complex64)
-    spectrum.real, spectrum.imag = re, im
+    spectrum, single = stacked_spectrum(real, imag, n_fft // 2 + 1)
     magnitude = np.abs(spectrum)
     phase = (spectrum / np.maximum(magnitude, _TINY)).astype(np.complex64)
     phase[magnitude <= _TINY] = 1.0
     window = hann_window(win_length, n_fft)
-    transforms = _Transforms(re.shape[0], re.shape[1], n_fft, hop_length, window)
+    transforms = _Transforms(spectrum.shape[0], spectrum.shape[1], n_fft, hop_length, window)
     wave = _iterate(magnitude, phase, transforms, iterations, float(momentum))
     return wave[0] if single else wave

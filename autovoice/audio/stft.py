@@ -36,9 +36,9 @@ from autovoice.audio.process import AudioValueError
 __all__ = [
     "WINDOW_FLOOR",
     "Synthesis",
-    "check_parts",
     "inverse_stft",
     "overlap_add",
+    "stacked_spectrum",
     "synthesis_gain",
 ]
 
@@ -97,9 +97,7 @@ class Synthesis:
         return out
 
 
-def check_parts(real: Any, imag: Any, bins: int) -> tuple[Floats, Floats]:
-    """``real`` and ``imag`` as float32 arrays of one shape ``(bins, frames)`` or ``(batch, bins,
-    frames)``, finite; an :class:`AudioValueError` naming the part that is not."""
+def _check_parts(real: Any, imag: Any, bins: int) -> tuple[Floats, Floats]:
     parts = np.asarray(real, dtype=np.float32), np.asarray(imag, dtype=np.float32)
     for name, part in zip(("real", "imag"), parts, strict=True):
         if part.ndim not in (2, 3) or part.shape[-2] != bins or part.shape[-1] < 1:
@@ -116,6 +114,17 @@ def check_parts(real: Any, imag: Any, bins: int) -> tuple[Floats, Floats]:
     return parts
 
 
+def stacked_spectrum(real: Any, imag: Any, bins: int) -> tuple[npt.NDArray[np.complex64], bool]:
+    """The complex spectrum of parts ``(bins, frames)`` or ``(batch, bins, frames)`` (float32,
+    finite, of one shape; an :class:`AudioValueError` naming the part that is not), as
+    ``(batch, frames, bins)`` complex64, and whether the parts had no batch axis."""
+    re, im = _check_parts(real, imag, bins)
+    single = re.ndim == 2
+    spectrum = np.empty((*re.shape[:-2], re.shape[-1], re.shape[-2]), np.complex64)
+    spectrum.real, spectrum.imag = np.swapaxes(re, -1, -2), np.swapaxes(im, -1, -2)
+    return (spectrum[None] if single else spectrum), single
+
+
 def inverse_stft(real: Any, imag: Any, *, n_fft: int, hop_length: int, win_length: int) -> Floats:
     """Float32 waveform(s) of the complex spectrum ``real + 1j * imag``, each part
     ``(n_fft // 2 + 1, frames)`` or ``(batch, n_fft // 2 + 1, frames)``: ``(frames *
@@ -123,11 +132,7 @@ def inverse_stft(real: Any, imag: Any, *, n_fft: int, hop_length: int, win_lengt
     if not 0 < hop_length <= n_fft:
         raise AudioValueError(f"need 0 < hop_length <= n_fft, got {hop_length}, {n_fft}")
     window = hann_window(win_length, n_fft)
-    re, im = check_parts(real, imag, n_fft // 2 + 1)
-    single = re.ndim == 2
-    spectrum = np.empty((*re.shape[:-2], re.shape[-1], re.shape[-2]), np.complex64)
-    spectrum.real, spectrum.imag = np.swapaxes(re, -1, -2), np.swapaxes(im, -1, -2)
-    stacked = spectrum[None] if single else spectrum
+    stacked, single = stacked_spectrum(real, imag, n_fft // 2 + 1)
     batch, count, _ = stacked.shape
     synthesis = Synthesis(batch, count, n_fft, hop_length, window)
     wave = synthesis(stacked, np.empty((batch, count * hop_length), np.float32))

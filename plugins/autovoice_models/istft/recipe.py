@@ -66,7 +66,7 @@ from autovoice_models.istft.model import (
     IstftWaveExport,
     polar,
 )
-from autovoice_models.istft.spec import PRESETS, IstftOptions
+from autovoice_models.istft.spec import HEAD_FIELDS, PRESETS, IstftOptions
 from autovoice_models.voice_transformer.targets import frame_log_f0
 
 
@@ -339,10 +339,7 @@ def build_recipe(options: IstftOptions | None, **inputs: Unpack[RecipeInputs]) -
         signature=graph_signature(options, audio),
         head="istft" if options.output == "spectrum" else "waveform",
         head_options=(
-            {
-                "projections": options.projections,
-                "projection_momentum": options.projection_momentum,
-            }
+            {name: getattr(options, name) for name in HEAD_FIELDS}
             if options.output == "spectrum"
             else {}
         ),

@@ -6,6 +6,7 @@ import attrs
 
 from autovoice.audio.griffin_lim import MOMENTUM
 from autovoice.config.fields import WHOLE, ge, one_of, setting
+from autovoice.heads import IstftHeadOptions
 from autovoice.specs import VocoderSpec
 from autovoice_models import options as kit
 
@@ -181,4 +182,7 @@ SPEC = kit.torch_spec(
     "one inverse STFT makes the waveform (Vocos/APNet family); fast on a CPU.",
 )
 
-__all__ = ["DISCRIMINATORS", "OUTPUTS", "PRESETS", "SPEC", "IstftOptions"]
+HEAD_FIELDS = tuple(attrs.fields_dict(IstftHeadOptions))
+"""The options that are the ``istft`` head's (they go into the bundle's head options)."""
+
+__all__ = ["DISCRIMINATORS", "HEAD_FIELDS", "OUTPUTS", "PRESETS", "SPEC", "IstftOptions"]
