@@ -10,7 +10,10 @@ wraps it in the head once; nothing else in the core knows one vocoder from anoth
 - ``griffin_lim`` reads ``magnitude`` ``(batch, bins, frames)`` and finds a phase by fast
   Griffin-Lim (options ``iterations``, ``momentum``, ``seed``);
 - ``istft`` reads ``real`` and ``imag`` ``(batch, bins, frames)``, the parts of a complex
-  spectrum, and runs one inverse STFT (:func:`autovoice.audio.stft.inverse_stft`);
+  spectrum, and runs one inverse STFT (:func:`autovoice.audio.stft.inverse_stft`), or first
+  Griffin-Lim projections from the spectrum's own phase, over the whole band or below a
+  fraction of it (options ``projections``, ``projection_momentum``,
+  ``projection_decimation``);
 - ``mel_griffin_lim`` has no graph: it reads the stage's ``mel`` and runs Griffin-Lim from the
   filterbank's pseudo-inverse (options as ``griffin_lim``).
 
@@ -30,6 +33,7 @@ import numpy.typing as npt
 from autovoice.audio.griffin_lim import (
     MOMENTUM,
     GriffinLimOptions,
+    decimated_window,
     griffin_lim,
     griffin_lim_magnitude,
     griffin_lim_spectrum,
@@ -116,6 +120,15 @@ class IstftHeadOptions:
         doc="Momentum of the projections, as fast Griffin-Lim's (0: plain projections).",
         checks=[MOMENTUM],
     )
+    projection_decimation: int = setting(
+        1,
+        doc="The projections run on the band below sample_rate / (2 * D) alone, as the STFT "
+        "of that band at 1 / D of the sample rate (about 1 / D of the work); the phase they "
+        "find replaces the spectrum's own below 75% of that band's top, blended into it up to "
+        "85%, and the spectrum's phase is kept above. D must divide the voice's framing "
+        "(n_fft, hop_length, win_length and the padding); 1: the whole band.",
+        checks=[ge(1)],
+    )
 
 
 def _spectrum_views(values: Mapping[str, np.ndarray], audio: AudioConfig) -> dict[str, np.ndarray]:
@@ -144,9 +157,24 @@ def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -
             imag,
             iterations=options.projections,
             momentum=options.projection_momentum,
+            decimation=options.projection_decimation,
             **settings,
         )
     return inverse_stft(real, imag, **settings)
+
+
+def _istft_fits(options: Any, audio: AudioConfig) -> None:
+    if options is None or options.projection_decimation == 1:
+        return
+    try:
+        decimated_window(
+            options.projection_decimation,
+            n_fft=audio.n_fft,
+            hop_length=audio.hop_length,
+            win_length=audio.win_length,
+        )
+    except AutovoiceError as exc:
+        raise HeadError(f"projection_decimation: {str(exc).removeprefix('decimation: ')}") from None
 
 
 def _mel_griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
@@ -195,6 +223,12 @@ class Head:
     per_item_with: Callable[[Any], bool] | None = attrs.field(default=None, eq=False, repr=False)
     """For a head that iterates only with some options: whether its options make it per item
     (the ``istft`` head with projections)."""
+    fits: Callable[[Any, AudioConfig], None] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
+    """For a head whose options must suit the voice's audio settings: ``(options, audio)``,
+    a :class:`HeadError` naming the option that does not (the ``istft`` head's
+    ``projection_decimation`` must divide the framing)."""
 
     def missing(self, outputs: list[str]) -> list[str]:
         """The outputs it reads that ``outputs`` (a graph's output names) lacks."""
@@ -229,6 +263,16 @@ class BoundHead:
         make of :attr:`Head.per_item_with`)."""
         with_options = self.head.per_item_with
         return self.head.per_item or (with_options is not None and with_options(self.options))
+
+    def check(self, audio: AudioConfig, *, path: str) -> None:
+        """A :class:`HeadError` naming ``path`` (``$.vocoder.head_options``) when the options do
+        not suit a voice of ``audio``'s settings (:attr:`Head.fits`)."""
+        if self.head.fits is None:
+            return
+        try:
+            self.head.fits(self.options, audio)
+        except HeadError as exc:
+            raise HeadError(f"{path}.{exc}") from None
 
     @property
     def table(self) -> dict[str, Any]:
@@ -276,6 +320,7 @@ HEADS: Mapping[str, Head] = {
             run=_istft,
             options_type=IstftHeadOptions,
             per_item_with=lambda options: options.projections > 0,
+            fits=_istft_fits,
             label="istft",
             log_compared=(MAGNITUDE,),
             peak_compared=(AUDIO,),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import attrs
+
 __all__ = [
     "conv1d_flops",
     "conv_transpose1d_flops",
@@ -54,27 +56,46 @@ def fft_flops(n: int) -> float:
 
 
 def griffin_lim_flops(
-    *, sample_rate: int, n_fft: int, hop_length: int, n_mels: int, iterations: int
+    *,
+    sample_rate: int,
+    n_fft: int,
+    hop_length: int,
+    n_mels: int,
+    iterations: int,
+    decimation: int = 1,
 ) -> float:
     """Estimated operations of Griffin-Lim per second of audio. Per frame: the mel inverse (a
     matrix product), then each iteration an inverse and a forward real FFT and the elementwise
     work between them (window, overlap-add, the momentum update: about 3 per sample and 12 per
     frequency bin), and a last inverse FFT with its window and overlap-add. ``n_mels`` 0 leaves
     the mel inverse out (Griffin-Lim from a magnitude), ``iterations`` 0 the iteration (one
-    inverse STFT)."""
+    inverse STFT). With ``decimation`` ``d`` the iterations run on ``n_fft / d`` points (the
+    band-limited projections of the ``istft`` head), the last inverse FFT on all of them."""
     bins = n_fft // 2 + 1
-    iteration = 2 * fft_flops(n_fft) + 3 * n_fft + 12 * bins
+    points = n_fft // decimation
+    iteration = 2 * fft_flops(points) + 3 * points + 12 * (points // 2 + 1)
     frame = 2 * n_mels * bins + iterations * iteration + fft_flops(n_fft) + 2 * n_fft
     return frame * sample_rate / hop_length
 
 
-HEAD_WORK: dict[str, tuple[bool, str]] = {
-    "istft": (False, "projections"),
-    "griffin_lim": (False, "iterations"),
-    "mel_griffin_lim": (True, "iterations"),
+@attrs.frozen
+class HeadWork:
+    """What a head computes, as :func:`griffin_lim_flops` counts it: whether it inverts the
+    mel filterbank, and the names of its options that count iterations and (where it has
+    one) their decimation."""
+
+    inverts_mel: bool
+    iterations: str
+    decimation: str = ""
+
+
+HEAD_WORK: dict[str, HeadWork] = {
+    "istft": HeadWork(False, "projections", "projection_decimation"),
+    "griffin_lim": HeadWork(False, "iterations"),
+    "mel_griffin_lim": HeadWork(True, "iterations"),
 }
-"""Head -> (inverts the mel filterbank, the option counting its Griffin-Lim iterations); every
-such head ends in one inverse STFT. A head not listed (``waveform``) does no counted work."""
+"""Head -> its work; every such head ends in one inverse STFT. A head not listed
+(``waveform``) does no counted work."""
 
 
 def head_flops(
@@ -84,13 +105,14 @@ def head_flops(
     with ``options`` (its ``head_options``): what :func:`griffin_lim_flops` counts of it."""
     if head not in HEAD_WORK:
         return 0.0
-    inverts_mel, iterations = HEAD_WORK[head]
+    work, table = HEAD_WORK[head], dict(options)
     return griffin_lim_flops(
         sample_rate=sample_rate,
         n_fft=n_fft,
         hop_length=hop_length,
-        n_mels=n_mels if inverts_mel else 0,
-        iterations=int(dict(options).get(iterations, 0)),
+        n_mels=n_mels if work.inverts_mel else 0,
+        iterations=int(table.get(work.iterations, 0)),
+        decimation=int(table.get(work.decimation, 1)) if work.decimation else 1,
     )
 
 

@@ -117,6 +117,9 @@ def test_head_flops_count_what_each_head_does() -> None:
     assert head_flops("istft", {}, **shape) == pytest.approx((fft_flops(8) + 16) * 50)
     projected = head_flops("istft", {"projections": 2}, **shape)
     assert projected == griffin_lim_flops(**{**shape, "n_mels": 0}, iterations=2)
+    banded = head_flops("istft", {"projections": 2, "projection_decimation": 2}, **shape)
+    iteration = 2 * fft_flops(4) + 3 * 4 + 12 * 3  # 4 points, 3 bins
+    assert banded == pytest.approx((2 * iteration + fft_flops(8) + 16) * 50)
     options = {"iterations": 2}
     magnitude = head_flops("griffin_lim", options, **shape)
     assert magnitude == griffin_lim_flops(**{**shape, "n_mels": 0}, iterations=2)

@@ -78,3 +78,15 @@ def test_the_shipped_voice_exports_again_from_its_own_stages(
     original = VoiceInferenceEngine(shipped, backend="onnxruntime").synthesize_speech(text)
     assert wave.size > again.sample_rate // 2 and float(abs(wave).max()) > 0.01
     np.testing.assert_allclose(wave, original, rtol=0, atol=1e-4)
+    # the head options set at export: the graph and weights kept, the head run otherwise
+    sets = ["--set", "vocoder.head_options.projections=4"]
+    sets += ["--set", "vocoder.head_options.projection_decimation=1"]
+    out = tmp_path / "full-band"
+    assert main(["export", str(acoustic), str(shipped), "--out", str(out), *sets]) == 0
+    for name in ("vocoder.onnx", "vocoder.safetensors"):
+        assert (out / name).read_bytes() == (shipped / name).read_bytes()
+    stage = VoiceInferenceEngine(out, backend="onnxruntime").bundle.manifest["vocoder"]
+    assert stage["head_options"]["projections"] == stage["options"]["projections"] == 4
+    assert stage["options"]["projection_decimation"] == 1
+    other = VoiceInferenceEngine(out, backend="onnxruntime").synthesize_speech(text)
+    assert other.shape == original.shape and np.abs(other - original).max() > 1e-3

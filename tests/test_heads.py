@@ -23,7 +23,7 @@ from autovoice.audio.features import hann_window, stft_magnitude
 from autovoice.audio.griffin_lim import griffin_lim, griffin_lim_magnitude
 from autovoice.audio.stft import inverse_stft
 from autovoice.bundle import MANIFEST, BundleError, VoiceBundle, file_table
-from autovoice.config import AudioConfig
+from autovoice.config import AudioConfig, ExportConfig
 from autovoice.heads import HEADS, HeadError, get_head
 from autovoice.inference import VoiceInferenceEngine
 from autovoice.inference import engine as engine_module
@@ -130,6 +130,65 @@ def test_projections_keep_the_magnitude_and_make_the_spectrum_more_nearly_a_wave
     np.testing.assert_allclose(bound(3).synthesise(parts, audio), wave, rtol=0, atol=1e-4)
 
 
+def test_the_low_band_of_an_stft_is_the_stft_of_that_band_at_a_lower_rate():
+    """What band-limited projections rest on: for a signal below ``sample_rate / (2 d)``, the
+    lowest ``n_fft / (2 d) + 1`` bins of its STFT are ``d`` times the STFT of its every ``d``-th
+    sample, framed at ``n_fft / d`` points every ``hop / d`` with the decimated window."""
+    from autovoice.audio.griffin_lim import decimated_window
+
+    rng = np.random.default_rng(7)
+    framing = {"n_fft": 256, "hop_length": 64, "win_length": 256}
+    t = np.arange(40 * 64) / 8000
+    wave = sum(rng.uniform(0.1, 0.3) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in
+               (130.0, 310.0, 570.0, 820.0))  # fmt: skip
+    full = stft(wave, **framing)
+    window = decimated_window(4, **framing)
+    np.testing.assert_array_equal(window, hann_window(64, 64))
+    low = stft(wave[::4], n_fft=64, hop_length=16, win_length=64)
+    edge = 6  # the ends, where the reflect padding differs at the two rates
+    got, want = full[:33, edge:-edge], 4 * low[:, edge:-edge]
+    assert np.abs(got - want).max() < 1e-3 * np.abs(want).max()
+
+
+def test_band_limited_projections_search_the_low_band_and_keep_the_rest():
+    """``projection_decimation``: the projections bring the STFT of the waveform closer to the
+    magnitude below the band's top as full ones do; above it the waveform is the plain inverse
+    STFT's; a spectrum a waveform has is kept."""
+    audio = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=64, f_max=4000.0)
+    rng = np.random.default_rng(5)
+    t = np.arange(80 * 64) / 8000
+    wave = (0.4 * np.sin(2 * np.pi * 220 * t) + 0.3 * np.sin(2 * np.pi * 470 * t)
+            + 0.2 * np.sin(2 * np.pi * 2300 * t))[None]  # fmt: skip
+    spectrum = stft(wave, **_stft(audio))
+    target = np.abs(spectrum)
+    noisy = target * np.exp(1j * (np.angle(spectrum) + rng.normal(0, 1.0, spectrum.shape)))
+    real, imag = noisy.real.astype(np.float32), noisy.imag.astype(np.float32)
+
+    def run(parts: dict[str, np.ndarray], **options: Any) -> np.ndarray:
+        head = get_head("istft").bind({"projection_momentum": 0.99, **options}, path="$")
+        out: np.ndarray = head.synthesise(parts, audio)
+        return out
+
+    noisy_parts = {"real": real, "imag": imag}
+    plain = run(noisy_parts, projections=0)
+    banded = run(noisy_parts, projections=16, projection_decimation=4)
+    whole = run(noisy_parts, projections=16)
+    low = slice(0, 24)  # below 75% of the band's top (bin 32 of 129: 1 kHz)
+
+    def distance(out: np.ndarray, bins: slice) -> float:
+        rebuilt = stft_magnitude(out, **_stft(audio))[0, bins]
+        return float(np.linalg.norm(rebuilt - target[0, bins]) / np.linalg.norm(target[0, bins]))
+
+    assert distance(banded, low) < 0.2 * distance(plain, low)  # measured 0.06 against 0.40
+    assert distance(whole, low) < distance(banded, low) < 3 * distance(whole, low)
+    changed = stft(banded - plain, **_stft(audio))[0, :, 4:-4]  # away from the reflected ends
+    assert np.abs(changed[40:]).max() < 1e-3 * np.abs(spectrum[0, 40:]).max()
+    assert np.abs(changed[low]).max() > 0.1 * np.abs(spectrum[0, low]).max()
+    exact = {"real": spectrum.real.astype(np.float32), "imag": spectrum.imag.astype(np.float32)}
+    kept = run(exact, projections=8, projection_decimation=4)
+    np.testing.assert_allclose(kept, wave, rtol=0, atol=1e-3)  # the ends included
+
+
 def _window_sums(frames: int, n_fft: int, hop: int, win: int) -> np.ndarray:
     """The summed squared window under each output sample, one frame at a time (float64)."""
     pad = (n_fft - hop) // 2
@@ -212,13 +271,34 @@ def test_head_options_are_checked():
     with pytest.raises(HeadError, match=r"\$\.o: head 'waveform' takes no options"):
         get_head("waveform").bind({"seed": 1}, path="$.o")
     istft = get_head("istft")
-    assert istft.bind({}, path="$").table == {"projections": 0, "projection_momentum": 0.0}
+    assert istft.bind({}, path="$").table == {
+        "projections": 0,
+        "projection_momentum": 0.0,
+        "projection_decimation": 1,
+    }
+    with pytest.raises(HeadError, match=r"\$\.o\.projection_decimation: must be >= 1"):
+        istft.bind({"projection_decimation": 0}, path="$.o")
     with pytest.raises(HeadError, match=r"\$\.o\.projection_momentum: must be in \[0, 1\)"):
         istft.bind({"projection_momentum": 1.0}, path="$.o")
     with pytest.raises(HeadError, match=r"\$\.o\.projections: must be >= 0"):
         istft.bind({"projections": -1}, path="$.o")
     with pytest.raises(HeadError, match=r"\$\.o\.seed: unknown"):
         istft.bind({"seed": 1}, path="$.o")
+
+
+def test_a_head_checks_its_options_against_the_voices_framing():
+    """Band-limited projections need a framing that decimates: the bound head says which
+    option does not suit the voice, naming where its options are."""
+    audio = AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=64, f_max=4000.0)
+    istft = get_head("istft")
+    istft.bind({"projections": 4, "projection_decimation": 8}, path="$").check(audio, path="$.v")
+    odd = istft.bind({"projections": 4, "projection_decimation": 3}, path="$")
+    with pytest.raises(HeadError, match=r"\$\.v\.projection_decimation: 3 does not divide"):
+        odd.check(audio, path="$.v")
+    narrow = AudioConfig(sample_rate=8000, n_fft=256, win_length=200, hop_length=64, f_max=4000.0)
+    with pytest.raises(HeadError, match=r"projection_decimation: 8 does not divide"):
+        istft.bind({"projection_decimation": 8}, path="$").check(narrow, path="$.v")
+    get_head("griffin_lim").bind({}, path="$").check(narrow, path="$.v")  # nothing to check
 
 
 def test_waveform_and_griffin_lim_heads():
@@ -605,6 +685,10 @@ def _voice_with(tmp_path: Path, vocoder: dict[str, Any], version: int = 2) -> Pa
             {"head": "mel_griffin_lim", "head_options": {"momentum": 1.5}},
             r"\$\.vocoder\.head_options\.momentum",
         ),
+        (
+            {"head_options": {"projections": 4, "projection_decimation": 3}},
+            r"\$\.vocoder\.head_options\.projection_decimation: 3 does not divide the framing",
+        ),
     ],
 )
 def test_bad_head_fields_name_the_manifest_field(tmp_path, vocoder, says):
@@ -626,10 +710,38 @@ def test_a_format_1_graph_whose_outputs_no_head_reads_is_an_error(tmp_path):
         VoiceBundle.open(root)
 
 
+def test_an_export_sets_the_head_options_of_a_kept_vocoder(tmp_path):
+    """``--set vocoder.head_options.NAME=VALUE``: a voice's vocoder stage, kept, with its head
+    run otherwise; the options are checked as a bundle's, naming the option."""
+    from autovoice.export.bundle_writer import export_settings, head_overrides, keep_vocoder
+    from autovoice.export.errors import ExportError
+
+    voice = graph_voice(tmp_path / "voice", "spectrum", {"projections": 2})
+    sets = ["vocoder.head_options.projections=48", "vocoder.head_options.projection_decimation=8"]
+    assert head_overrides([*sets, "export.validate=false"]) == {
+        "projections": 48,
+        "projection_decimation": 8,
+    }
+    assert not export_settings(ExportConfig(), [*sets, "export.validate=false"]).validate
+    with pytest.raises(ExportError, match=r"--set vocoder\.options\.x=1: only export\.\*"):
+        export_settings(ExportConfig(), ["vocoder.options.x=1"])
+    kept = keep_vocoder(voice, head_options=head_overrides(sets))
+    assert kept.entry["head_options"] == {
+        "projections": 48,
+        "projection_momentum": 0.0,
+        "projection_decimation": 8,
+    }
+    assert kept.entry["signature"] == keep_vocoder(voice).entry["signature"]
+    with pytest.raises(ExportError, match=r"\$\.vocoder\.head_options\.projection_decimation: 3"):
+        keep_vocoder(voice, head_options={"projection_decimation": 3})
+    with pytest.raises(ExportError, match=r"\$\.vocoder\.head_options\.iterations: unknown"):
+        keep_vocoder(voice, head_options={"iterations": 3})
+
+
 def test_a_format_1_spectrum_graph_reads_as_istft(tmp_path):
     root = _voice_with(tmp_path, {"head": None, "head_options": None}, version=1)
     stage = VoiceBundle.open(root).stage("vocoder")
-    defaults = {"projections": 0, "projection_momentum": 0.0}
+    defaults = {"projections": 0, "projection_momentum": 0.0, "projection_decimation": 1}
     assert (stage.head, stage.head_options) == ("istft", defaults)
 
 

@@ -411,7 +411,11 @@ def test_the_projections_trained_through_are_the_ones_the_head_runs():
     )
     recipe = _trained_looking(options)
     assert recipe.head == "istft"
-    assert dict(recipe.head_options) == {"projections": 3, "projection_momentum": 0.9}
+    assert dict(recipe.head_options) == {
+        "projections": 3,
+        "projection_momentum": 0.9,
+        "projection_decimation": 1,
+    }
     net = recipe.modules["generator"].eval()
     mel = torch.randn(2, AUDIO.n_mels, 23) - 4
     with torch.no_grad():
@@ -430,6 +434,25 @@ def test_the_projections_trained_through_are_the_ones_the_head_runs():
     torch.testing.assert_close(out["rebuilt"], features.spectrum(plain["wave"])[..., :23])
     with pytest.raises(ConfigError, match=r"\$\.vocoder\.options\.projections"):
         build_recipe(attrs.evolve(SMALL, projections=1), audio=AUDIO, training=TrainingConfig())
+
+
+def test_band_limited_projections_are_a_head_setting_the_recipe_checks():
+    """``projection_decimation`` goes into the head options; one that does not divide the
+    framing, or one asked of training, is a config error naming it."""
+    spectrum = attrs.evolve(SMALL, output="spectrum", projections=8, projection_decimation=8)
+    recipe = _trained_looking(spectrum)
+    assert recipe.head_options["projection_decimation"] == 8
+    where = r"\$\.vocoder\.options\.projection_decimation"
+    with pytest.raises(ConfigError, match=where + r": 3 does not divide the framing"):
+        build_recipe(
+            attrs.evolve(spectrum, projection_decimation=3), audio=AUDIO, training=TrainingConfig()
+        )
+    with pytest.raises(ConfigError, match=where + r": 8: band-limited projections run in"):
+        build_recipe(
+            attrs.evolve(spectrum, projections_in_training=True),
+            audio=AUDIO,
+            training=TrainingConfig(),
+        )
 
 
 def test_flop_counts_include_the_basis_product_of_the_graph():

@@ -34,6 +34,7 @@ __all__ = [
     "MOMENTUM",
     "GriffinLimOptions",
     "PhaseSearch",
+    "decimated_window",
     "griffin_lim",
     "griffin_lim_magnitude",
     "griffin_lim_spectrum",
@@ -46,8 +47,12 @@ Floats = npt.NDArray[np.float32]
 Spectrum = npt.NDArray[np.complex64]
 Wide = npt.NDArray[np.complex128]
 _TINY = np.float32(1e-8)
-CHUNK_FRAMES = 32
-"""Frames of the STFT computed and updated at a time (their scratch stays in cache)."""
+CHUNK_SAMPLES = 32 * 1024
+"""Samples of STFT frames computed and updated at a time (their scratch stays in cache): 32
+frames of 1024, more of a shorter FFT."""
+BLEND = (0.75, 0.85)
+"""Band-limited projections: the fractions of the low band's top frequency between which the
+phase they find gives way to the spectrum's own (a linear blend of the unit phasors)."""
 
 
 MOMENTUM = Check("in [0, 1)", lambda v: 0.0 <= v < 1.0)
@@ -117,32 +122,44 @@ class _Transforms:
     """The inverse STFT (:class:`~autovoice.audio.stft.Synthesis`) and the STFT of one batch
     shape, on buffers allocated once.
 
-    The STFT runs ``CHUNK_FRAMES`` frames at a time, in float64 (numpy's float32 forward FFT is
-    several times slower than its float64 one), so its scratch stays in cache.
+    The STFT runs :meth:`chunk_frames` frames at a time, in float64 (numpy's float32 forward
+    FFT is several times slower than its float64 one), so its scratch stays in cache.
     """
 
-    def __init__(self, batch: int, count: int, n_fft: int, hop: int, window: Floats) -> None:
+    @staticmethod
+    def chunk_frames(count: int, n_fft: int) -> int:
+        """Frames of the STFT that one :meth:`analyse` call takes (at most ``count``)."""
+        return min(count, max(CHUNK_SAMPLES // n_fft, 1))
+
+    def __init__(
+        self, batch: int, count: int, n_fft: int, hop: int, window: Floats, *, free: bool = False
+    ) -> None:
         self.window = window
-        self.synthesis = Synthesis(batch, count, n_fft, hop, window)
-        self.left = self.synthesis.left
+        self.free = free
+        self.synthesis = Synthesis(batch, count, n_fft, hop, window, whole=free)
+        self.left = stft_padding(n_fft, hop)
         self.right = n_fft - hop - self.left
         self.samples = count * hop
         self.padded = np.empty((batch, self.samples + self.left + self.right), np.float32)
         windows = np.lib.stride_tricks.sliding_window_view(self.padded, n_fft, axis=-1)
         self.windows = windows[:, ::hop]
-        self.chunk = np.empty((min(count, CHUNK_FRAMES), n_fft), np.float64)
+        self.chunk = np.empty((self.chunk_frames(count, n_fft), n_fft), np.float64)
         self.rebuilt = np.empty((self.chunk.shape[0], n_fft // 2 + 1), np.complex128)
 
     def synthesise(self, spectrum: Spectrum) -> Floats:
         """``(batch, frames, bins)`` to ``(batch, frames * hop)`` (least-squares inverse STFT),
-        written into the padded buffer, reflected at its ends, and returned as a view of it."""
+        written into the padded buffer, reflected at its ends (``free``: the padding is what
+        the frames make of it too), and returned as a view of it."""
         wave = self.padded[:, self.left : self.left + self.samples]
-        self.synthesis(spectrum, out=wave)
-        self._reflect()
+        if self.free:
+            self.synthesis(spectrum, out=self.padded)
+        else:
+            self.synthesis(spectrum, out=wave)
+            self._reflect()
         return wave
 
     def analyse(self, item: int, start: int, stop: int) -> Wide:
-        """Frames ``start:stop`` (at most ``CHUNK_FRAMES``) of item ``item``'s STFT, of the wave
+        """Frames ``start:stop`` (at most :meth:`chunk_frames`) of item ``item``'s STFT, of the wave
         :meth:`synthesise` left; a view of a scratch buffer."""
         chunk = self.chunk[: stop - start]
         np.multiply(self.windows[item, start:stop], self.window, out=chunk)
@@ -227,20 +244,18 @@ def _update(
     spectrum *= scale
 
 
-def _iterate(
+def _search(
     magnitude: Floats, phase: Spectrum, transforms: _Transforms, iterations: int, momentum: float
-) -> Floats:
-    """The fast Griffin-Lim iteration from ``phase``; the final waveform."""
+) -> Spectrum:
+    """The fast Griffin-Lim iteration from ``phase``: the spectrum whose inverse STFT is its
+    result (the target magnitude, the phase found)."""
     batch, count, bins = magnitude.shape
     weight = momentum / (1.0 + momentum)
     spectrum = magnitude * phase
     previous = np.zeros_like(spectrum)
-    scratch = np.empty((min(count, CHUNK_FRAMES), bins), np.float32)
-    chunks = [
-        (i, s, min(s + CHUNK_FRAMES, count))
-        for i in range(batch)
-        for s in range(0, count, CHUNK_FRAMES)
-    ]
+    step = transforms.chunk.shape[0]
+    scratch = np.empty((step, bins), np.float32)
+    chunks = [(i, s, min(s + step, count)) for i in range(batch) for s in range(0, count, step)]
     for _ in range(iterations):
         transforms.synthesise(spectrum)
         for item, start, stop in chunks:
@@ -248,6 +263,14 @@ def _iterate(
             rows = (item, slice(start, stop))
             scale = scratch[: stop - start]
             _update(spectrum[rows], previous[rows], rebuilt, magnitude[rows], weight, scale)
+    return spectrum
+
+
+def _iterate(
+    magnitude: Floats, phase: Spectrum, transforms: _Transforms, iterations: int, momentum: float
+) -> Floats:
+    """The fast Griffin-Lim iteration from ``phase``; the final waveform."""
+    spectrum = _search(magnitude, phase, transforms, iterations, momentum)
     wave: Floats = transforms.synthesise(spectrum).copy()
     return wave
 
@@ -315,6 +338,53 @@ def griffin_lim_magnitude(
     return wave[0] if single else wave
 
 
+def _unit(spectrum: Spectrum) -> Spectrum:
+    """Unit phasors of ``spectrum`` (1 where it is zero)."""
+    size = np.abs(spectrum).astype(np.float32, copy=False)
+    phase: Spectrum = np.divide(spectrum, np.maximum(size, _TINY), dtype=np.complex64)
+    phase[size <= _TINY] = 1.0
+    return phase
+
+
+def decimated_window(decimation: int, *, n_fft: int, hop_length: int, win_length: int) -> Floats:
+    """The window of the framing at ``1 / decimation`` of the sample rate, which band-limited
+    projections (:func:`griffin_lim_spectrum`) use; an :class:`AudioValueError` when the framing
+    does not decimate: its frame, hop, window and padding must be whole samples at the lower
+    rate, and the decimated window the lower rate's own."""
+    if isinstance(decimation, bool) or not isinstance(decimation, (int, np.integer)):
+        raise AudioValueError(f"decimation: expected an integer, got {decimation!r}")
+    if decimation < 1:
+        raise AudioValueError(f"decimation: must be >= 1, got {decimation}")
+    d = int(decimation)
+    whole = (
+        n_fft % d == 0
+        and hop_length % d == 0
+        and win_length % d == 0
+        and stft_padding(n_fft // d, hop_length // d) * d == stft_padding(n_fft, hop_length)
+        and n_fft // d >= 2
+    )
+    window = hann_window(win_length // d, n_fft // d) if whole else None
+    if window is None or not np.allclose(window, hann_window(win_length, n_fft)[::d], atol=1e-6):
+        raise AudioValueError(
+            f"decimation: {d} does not divide the framing (n_fft {n_fft}, hop_length "
+            f"{hop_length}, win_length {win_length}, padding {stft_padding(n_fft, hop_length)}) "
+            "into whole samples at the lower rate"
+        )
+    return window
+
+
+def _blend(low: Spectrum, own: Spectrum) -> None:
+    """Write into ``own`` (unit phasors of the same shape, ``(batch, frames, bins)``) the phase
+    ``low`` that the band-limited iterations found, given way to ``own``'s across
+    :data:`BLEND` of the band's top bin."""
+    bins = low.shape[-1]
+    top = bins - 1
+    start, stop = BLEND
+    share = np.clip((stop * top - np.arange(bins)) / ((stop - start) * top), 0.0, 1.0)
+    share = share.astype(np.float32)
+    own[...] = _unit(share * low + (1 - share) * own)
+
+
 def griffin_lim_spectrum(
     real: Any,
     imag: Any,
@@ -324,18 +394,37 @@ def griffin_lim_spectrum(
     win_length: int,
     iterations: int,
     momentum: float = 0.0,
+    decimation: int = 1,
 ) -> Floats:
     """Float32 waveform(s) of the complex spectrum ``real + 1j * imag`` (each part ``(n_fft // 2
     + 1, frames)`` or ``(batch, n_fft // 2 + 1, frames)``) after ``iterations`` of Griffin-Lim
     started from its own phase: each takes the STFT of the waveform, keeps its phase and the
     spectrum's magnitude, and inverts again. 0 iterations: the spectrum's inverse STFT
-    (:func:`autovoice.audio.stft.inverse_stft`)."""
+    (:func:`autovoice.audio.stft.inverse_stft`).
+
+    ``decimation`` ``d`` > 1 runs the iterations on the band below ``sample_rate / (2 d)``
+    alone: its ``n_fft // (2 d) + 1`` bins are the STFT of that band at ``1 / d`` of the sample
+    rate (``n_fft // d`` points, hop ``hop_length // d``, the window decimated), so each
+    iteration costs about ``1 / d`` of a full one. The phase found replaces the spectrum's own
+    below 75% of that band's top, blends into it up to 85% (:data:`BLEND`), and the spectrum's
+    phase is kept above; one inverse STFT at the full rate makes the waveform."""
     _check_settings(n_fft, hop_length, iterations, momentum)
-    spectrum, single = stacked_spectrum(real, imag, n_fft // 2 + 1)
-    magnitude = np.abs(spectrum)
-    phase = (spectrum / np.maximum(magnitude, _TINY)).astype(np.complex64)
-    phase[magnitude <= _TINY] = 1.0
     window = hann_window(win_length, n_fft)
-    transforms = _Transforms(spectrum.shape[0], spectrum.shape[1], n_fft, hop_length, window)
-    wave = _iterate(magnitude, phase, transforms, iterations, float(momentum))
+    low_window = decimated_window(
+        decimation, n_fft=n_fft, hop_length=hop_length, win_length=win_length
+    )
+    spectrum, single = stacked_spectrum(real, imag, n_fft // 2 + 1)
+    batch, count, _ = spectrum.shape
+    if decimation == 1 or iterations == 0:
+        magnitude = np.abs(spectrum)
+        transforms = _Transforms(batch, count, n_fft, hop_length, window)
+        wave = _iterate(magnitude, _unit(spectrum), transforms, iterations, float(momentum))
+    else:  # only the low band's bins change; the rest of the spectrum is inverted as it is
+        d = int(decimation)
+        band = spectrum[..., : n_fft // (2 * d) + 1]
+        magnitude, phase = np.abs(band), _unit(band)
+        low = _Transforms(batch, count, n_fft // d, hop_length // d, low_window, free=True)
+        _blend(_unit(_search(magnitude, phase.copy(), low, iterations, float(momentum))), phase)
+        np.multiply(magnitude, phase, out=band)
+        wave = _Transforms(batch, count, n_fft, hop_length, window).synthesise(spectrum).copy()
     return wave[0] if single else wave

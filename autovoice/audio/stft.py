@@ -39,6 +39,7 @@ __all__ = [
     "inverse_stft",
     "overlap_add",
     "stacked_spectrum",
+    "summed_squares",
     "synthesis_gain",
 ]
 
@@ -64,32 +65,53 @@ def overlap_add(frames: Floats, hop: int, out: Floats | None = None) -> Floats:
     return out.reshape(batch, -1)
 
 
+def summed_squares(count: int, hop: int, window: Floats) -> Floats:
+    """``((count + k - 1) * hop,)``: the squared ``window`` (``n`` samples, ``k = ceil(n /
+    hop)``) laid ``hop`` apart ``count`` times and summed, as :func:`overlap_add` sums frames.
+    Away from the ends every hop of it is the same, so only the ends are added up frame by
+    frame; the middle repeats one steady hop."""
+    squares = np.ascontiguousarray(window * window, dtype=np.float32)
+    slabs = -(-squares.size // hop)
+    frames = np.broadcast_to(squares, (1, min(count, 2 * slabs), squares.size)).copy()
+    ends: Floats = overlap_add(frames, hop)[0]
+    if count <= 2 * slabs:
+        return ends
+    edge = (slabs - 1) * hop  # samples at each end under fewer than all slabs
+    middle = np.tile(ends[edge : edge + hop], count - slabs + 1)
+    total: Floats = np.concatenate([ends[:edge], middle, ends[ends.size - edge :]])
+    return total
+
+
 def synthesis_gain(count: int, n_fft: int, hop: int, window: Floats) -> Floats:
     """``(count * hop,)``: one over the summed squared window under each kept sample (0 where
     that sum is not above :data:`WINDOW_FLOOR`)."""
-    squares = np.broadcast_to(window * window, (1, count, n_fft))
-    total = overlap_add(np.ascontiguousarray(squares), hop)[0]
-    start = stft_padding(n_fft, hop)
-    kept = total[start : start + count * hop]
-    floor = WINDOW_FLOOR
-    return np.where(kept > floor, 1.0 / np.maximum(kept, floor), 0.0).astype(np.float32)
+    return Synthesis(1, count, n_fft, hop, window).gain
 
 
 class Synthesis:
     """The inverse STFT of one batch shape ``(batch, count frames)``, on buffers allocated once
-    (Griffin-Lim runs it every iteration)."""
+    (Griffin-Lim runs it every iteration).
 
-    def __init__(self, batch: int, count: int, n_fft: int, hop: int, window: Floats) -> None:
+    ``whole``: every sample the frames cover, ``(count - 1) * hop + n_fft``, the padding
+    included, rather than step 5's crop (for an iteration whose padding is left free instead of
+    reflected: :mod:`autovoice.audio.griffin_lim`'s band-limited projections)."""
+
+    def __init__(
+        self, batch: int, count: int, n_fft: int, hop: int, window: Floats, *, whole: bool = False
+    ) -> None:
         self.n_fft, self.hop, self.window = n_fft, hop, window
-        self.left = stft_padding(n_fft, hop)
-        self.samples = count * hop
-        self.gain = synthesis_gain(count, n_fft, hop, window)
+        self.left = 0 if whole else stft_padding(n_fft, hop)
+        self.samples = (count - 1) * hop + n_fft if whole else count * hop
+        total = summed_squares(count, hop, window)
+        kept = total[self.left : self.left + self.samples]
+        self.gain = np.zeros(kept.shape, np.float32)
+        np.divide(np.float32(1.0), kept, out=self.gain, where=kept > WINDOW_FLOOR)
         self.frames = np.empty((batch, count, n_fft), np.float32)
         self.ola = np.empty((batch, count + -(-n_fft // hop) - 1, hop), np.float32)
 
     def __call__(self, spectrum: npt.NDArray[np.complex64], out: Floats) -> Floats:
-        """``(batch, frames, bins)`` complex to ``(batch, frames * hop)`` samples, written into
-        ``out`` (steps 1-5 of the module docstring)."""
+        """``(batch, frames, bins)`` complex to ``(batch, frames * hop)`` samples (``whole``:
+        all of them), written into ``out`` (steps 1-5 of the module docstring)."""
         np.fft.irfft(spectrum, n=self.n_fft, axis=-1, out=self.frames)  # type: ignore[arg-type]
         self.frames *= self.window
         summed = overlap_add(self.frames, self.hop, self.ola)

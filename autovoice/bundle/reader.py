@@ -388,6 +388,7 @@ def _vocoder_stage(
         )
     try:
         bound = head.bind(table, path=where)
+        bound.check(audio, path=where)
     except AutovoiceError as exc:
         raise BundleError(f"{f.root / MANIFEST}: {exc}") from None
     return attrs.evolve(info, head=head.name, head_options=bound.table)

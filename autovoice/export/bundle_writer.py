@@ -27,7 +27,8 @@ import torch
 
 from autovoice.bundle import VoiceBundle, graphless_vocoder_entry, head_fields
 from autovoice.bundle.writer import build_manifest, write_manifest
-from autovoice.config import Config, ExportConfig, apply_overrides, unstructure
+from autovoice.config import Config, ExportConfig, apply_overrides, parse_override, unstructure
+from autovoice.config.schema import AudioConfig
 from autovoice.errors import AutovoiceError
 from autovoice.export.errors import ExportError
 from autovoice.export.mels import check_audio_match
@@ -63,8 +64,10 @@ __all__ = [
     "export_settings",
     "export_stage_onnx",
     "export_voice",
+    "head_overrides",
     "keep_vocoder",
     "load_stage",
+    "rebind_head",
     "validate_stage",
 ]
 
@@ -113,12 +116,79 @@ def vocoder_head(plugin: str, recipe: Recipe, registry: Registry) -> BoundHead:
     return head
 
 
+HEAD_OPTION = "vocoder.head_options."
+"""The prefix of an export override that sets an option of the vocoder's head."""
+
+
 def export_settings(base: ExportConfig, overrides: Sequence[str]) -> ExportConfig:
-    """``base`` with ``export.KEY=VALUE`` overrides applied (other sections are refused)."""
-    wrong = [text for text in overrides if not text.strip().startswith("export.")]
+    """``base`` with ``export.KEY=VALUE`` overrides applied (head options,
+    ``vocoder.head_options.NAME=VALUE``, are :func:`head_overrides`'; other sections are
+    refused)."""
+    wrong = [text for text in overrides if not text.strip().startswith(("export.", HEAD_OPTION))]
     if wrong:
-        raise ExportError(f"--set {wrong[0]}: only export.* settings apply to an export")
-    return apply_overrides(attrs.evolve(Config(), export=base), overrides).export
+        raise ExportError(
+            f"--set {wrong[0]}: only export.* settings and {HEAD_OPTION}NAME apply to an export"
+        )
+    chosen = [text for text in overrides if text.strip().startswith("export.")]
+    return apply_overrides(attrs.evolve(Config(), export=base), chosen).export
+
+
+def head_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """``{NAME: value}`` of the ``vocoder.head_options.NAME=VALUE`` overrides (TOML values)."""
+    chosen: dict[str, Any] = {}
+    for text in overrides:
+        if not text.strip().startswith(HEAD_OPTION):
+            continue
+        try:
+            keys, value = parse_override(text)
+        except AutovoiceError as exc:
+            raise ExportError(str(exc)) from None
+        if len(keys) != 3:
+            raise ExportError(f"--set {text}: expected {HEAD_OPTION}NAME=VALUE")
+        chosen[keys[2]] = value
+    return chosen
+
+
+def rebind_head(
+    head: BoundHead, changes: Mapping[str, Any], audio: AudioConfig, where: str
+) -> BoundHead:
+    """``head`` with ``changes`` to its options, checked as a bundle's (field names, values,
+    and that they suit a voice of ``audio``): an :class:`ExportError` naming the option."""
+    if not changes:
+        return head
+    path = f"{where}: $.vocoder.head_options"
+    try:
+        bound = head.head.bind({**head.table, **changes}, path=path)
+        bound.check(audio, path=path)
+    except AutovoiceError as exc:
+        raise ExportError(str(exc)) from None
+    return bound
+
+
+def _with_head_options(
+    entry: Mapping[str, Any], head: BoundHead, fields: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A vocoder stage's manifest entry with ``head``'s options, and the plugin options of the
+    same names (which set them at export) made to agree: those in the entry, and those of
+    ``fields`` (the plugin's option names), which an older entry may lack."""
+    options = entry.get("options")
+    if isinstance(options, Mapping):
+        names = set(options) | set(fields)
+        options = {**options, **{k: v for k, v in head.table.items() if k in names}}
+    return {**entry, **({"options": options} if options is not None else {}), **head_fields(head)}
+
+
+def _option_names(plugin: Any) -> tuple[str, ...]:
+    """The option names of the installed vocoder plugin ``plugin`` (none when it is not)."""
+    try:
+        options_type = getattr(
+            Registry.discover().get("vocoder", str(plugin)), "options_type", None
+        )
+    except AutovoiceError:
+        return ()
+    if options_type is None or not attrs.has(options_type):
+        return ()
+    return tuple(attrs.fields_dict(options_type))
 
 
 def _check_folded(module: torch.nn.Module, where: str) -> None:
@@ -246,8 +316,7 @@ def export_stage(
     shutil.copymode(onnx_path, weights)  # safetensors writes 0600; a bundle's files are alike
     shared = share_weights(onnx_path, weights)
     logger.info("%s: %d graph tensors read from %s", source.stage, shared, weights.name)
-    entry = _validation(source, module, onnx_path, settings, lengths)
-    return {
+    entry = {
         "plugin": str(source.section.name),
         "options": unstructure(source.section.options),
         "onnx": onnx_path.name,
@@ -255,9 +324,9 @@ def export_stage(
         "signature": signature.to_dict(),
         "opset": settings.opset,
         "checkpoint": _checkpoint_entry(source),
-        **entry,
-        **(head_fields(source.head) if source.head else {}),
+        **_validation(source, module, onnx_path, settings, lengths),
     }
+    return entry if source.head is None else _with_head_options(entry, source.head)
 
 
 @attrs.frozen(kw_only=True)
@@ -270,9 +339,13 @@ class KeptStage:
     files: tuple[Path, ...]
 
 
-def keep_vocoder(bundle: str | os.PathLike[str]) -> KeptStage:
+def keep_vocoder(
+    bundle: str | os.PathLike[str], *, head_options: Mapping[str, Any] | None = None
+) -> KeptStage:
     """The vocoder stage of the voice bundle ``bundle`` (a directory or ``.tar``), to export
-    with another acoustic model (a re-exported one) and leave unchanged."""
+    with another acoustic model (a re-exported one) and leave unchanged, but for
+    ``head_options``: changes to the options of its head (:func:`rebind_head`), for a voice
+    whose graph stays and whose head should run otherwise."""
     voice = VoiceBundle.open(bundle, verify=True)
     info = voice.stage("vocoder")
     entry = {
@@ -280,6 +353,12 @@ def keep_vocoder(bundle: str | os.PathLike[str]) -> KeptStage:
         "head": info.head,
         "head_options": dict(info.head_options),
     }
+    if head_options and info.head is not None:
+        kept = get_head(info.head).bind(dict(info.head_options), path="$.vocoder.head_options")
+        head = rebind_head(kept, head_options, voice.audio, str(bundle))
+        entry = _with_head_options(entry, head, _option_names(info.plugin))
+    elif head_options:
+        raise ExportError(f"{bundle}: its vocoder stage has no head to set options of")
     files = tuple(path for path in (info.onnx, info.weights) if path is not None)
     return KeptStage(bundle=voice, entry=entry, files=files)
 
@@ -350,16 +429,21 @@ def export_voice(
     """
     registry = registry if registry is not None else Registry.discover()
     acoustic = load_stage(acoustic_checkpoint, FIRST_STAGES, registry)
+    changes = head_overrides(overrides)
+    settings = export_settings(settings or acoustic.config.export, overrides)
+    audio = acoustic.config.audio
     vocoder: StageSource | KeptStage | dict[str, Any]
     if vocoder_checkpoint is None:
-        vocoder = _griffin_lim(griffin_lim)
+        vocoder = _griffin_lim({**(griffin_lim or {}), **changes}, audio)
     elif _is_bundle(vocoder_checkpoint):
-        vocoder = keep_vocoder(vocoder_checkpoint)
-        check_audio_match(acoustic.config.audio, vocoder.bundle.audio, str(vocoder_checkpoint))
+        vocoder = keep_vocoder(vocoder_checkpoint, head_options=changes)
+        check_audio_match(audio, vocoder.bundle.audio, str(vocoder_checkpoint))
     else:
         vocoder = load_stage(vocoder_checkpoint, VOCODER_STAGES, registry)
-        check_audio_match(acoustic.config.audio, vocoder.config.audio, vocoder.ref.location)
-    settings = export_settings(settings or acoustic.config.export, overrides)
+        check_audio_match(audio, vocoder.config.audio, vocoder.ref.location)
+        if vocoder.head is not None:
+            head = rebind_head(vocoder.head, changes, audio, vocoder.ref.location)
+            vocoder = attrs.evolve(vocoder, head=head)
     if settings.tensorrt and not isinstance(vocoder, StageSource):
         raise ExportError(
             "$.export.tensorrt: engines are built for a voice with a vocoder checkpoint; "
@@ -387,12 +471,13 @@ def export_voice(
     return target
 
 
-def _griffin_lim(options: Mapping[str, Any] | None) -> dict[str, Any]:
+def _griffin_lim(options: Mapping[str, Any], audio: AudioConfig) -> dict[str, Any]:
     """The vocoder entry of the mel's Griffin-Lim head, options checked (an
     :class:`ExportError` naming them)."""
     path = "$.vocoder.head_options"
     try:
-        head = get_head(MEL_GRIFFIN_LIM).bind(dict(options or {}), path=path)
+        head = get_head(MEL_GRIFFIN_LIM).bind(dict(options), path=path)
+        head.check(audio, path=path)
     except AutovoiceError as exc:
         raise ExportError(f"Griffin-Lim vocoder: {exc}") from None
     return graphless_vocoder_entry(head)

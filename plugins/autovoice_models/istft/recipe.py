@@ -38,6 +38,7 @@ from typing_extensions import Unpack
 from autovoice.config.fields import hop_multiple
 from autovoice.config.schema import AudioConfig
 from autovoice.errors import ConfigError, ConfigIssue
+from autovoice.heads import HeadError, get_head
 from autovoice.signature import GraphSignature, spectrum_signature, vocoder_signature
 from autovoice.training.recipe import Batch, Recipe, RecipeInputs
 from autovoice_models.hifigan.losses import (
@@ -313,8 +314,37 @@ def _check_audio(options: IstftOptions, audio: AudioConfig) -> None:
                 f"{options.output!r}, whose graph ends in the inverse STFT)",
             )
         )
+    issues += _check_decimation(options, audio)
     if issues:
         raise ConfigError(issues)
+
+
+def head_options(options: IstftOptions) -> dict[str, Any]:
+    """The istft head's options that the vocoder's options of the same names set."""
+    return {name: getattr(options, name) for name in HEAD_FIELDS}
+
+
+def _check_decimation(options: IstftOptions, audio: AudioConfig) -> list[ConfigIssue]:
+    """Band-limited projections need a framing that decimates, and run at synthesis only."""
+    if options.projection_decimation == 1:
+        return []
+    where = "$.vocoder.options"
+    head = get_head("istft").bind(head_options(options), path=where)
+    try:
+        head.check(audio, path=where)
+    except HeadError as exc:
+        path, _, message = str(exc).partition(": ")
+        return [ConfigIssue(path, message)]
+    if options.projections_in_training:
+        return [
+            ConfigIssue(
+                f"{where}.projection_decimation",
+                f"{options.projection_decimation}: band-limited projections run in the istft "
+                "head only; training runs them over the whole band (set it to 1, or "
+                "$.vocoder.options.projections_in_training = false)",
+            )
+        ]
+    return []
 
 
 def build_recipe(options: IstftOptions | None, **inputs: Unpack[RecipeInputs]) -> Recipe:
@@ -338,15 +368,19 @@ def build_recipe(options: IstftOptions | None, **inputs: Unpack[RecipeInputs]) -
         validate=run.validate,
         signature=graph_signature(options, audio),
         head="istft" if options.output == "spectrum" else "waveform",
-        head_options=(
-            {name: getattr(options, name) for name in HEAD_FIELDS}
-            if options.output == "spectrum"
-            else {}
-        ),
+        head_options=(head_options(options) if options.output == "spectrum" else {}),
         export_module=run.export_module,
         media=run.media,
         batch_keys=BATCH_KEYS + ((PITCH_KEY,) if options.harmonic_below_hz > 0 else ()),
     )
 
 
-__all__ = ["PITCH_KEY", "IstftTraining", "build_net", "build_recipe", "f0_loss", "graph_signature"]
+__all__ = [
+    "PITCH_KEY",
+    "IstftTraining",
+    "build_net",
+    "build_recipe",
+    "f0_loss",
+    "graph_signature",
+    "head_options",
+]

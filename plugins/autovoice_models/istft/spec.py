@@ -109,6 +109,16 @@ class IstftOptions:
         "momentum); 0: plain projections.",
         checks=[MOMENTUM],
     )
+    projection_decimation: int = setting(
+        1,
+        doc="Run the projections on the band below sample_rate / (2 * D) alone, at 1 / D of "
+        "the sample rate and about 1 / D of the work (the istft head's "
+        "projection_decimation): the phase they find replaces the predicted one below 75% of "
+        "that band's top, blends into it up to 85%, and the predicted phase is kept above. "
+        "D must divide n_fft, hop_length, win_length and the STFT padding; 1: the whole band "
+        "(docs/istft.md).",
+        checks=[WHOLE, ge(1)],
+    )
     projections_in_training: bool = setting(
         False,
         doc="Train with the projections in the loop: the waveform the losses see is the "
