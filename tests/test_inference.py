@@ -13,6 +13,7 @@ import io
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,7 +31,14 @@ from autovoice.inference import (
     join_with_pauses,
     split_sentences,
 )
-from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
+from autovoice.inference.batching import (
+    TAIL_FRAMES,
+    cut_waves,
+    groups_by_length,
+    groups_by_padding,
+    pad_mels,
+    stack_mels,
+)
 from autovoice.inference.sentences import split_long
 from autovoice.plugins import Registry
 from autovoice.specs import BackendSpec
@@ -100,6 +108,19 @@ def test_mels_are_padded_with_silence_and_audio_cut_per_item():
     assert groups_by_length(["ccc", "a", "bb", "dddd"], 2) == [[1, 2], [0, 3]]
 
 
+def test_items_share_a_call_while_their_padding_stays_small():
+    assert groups_by_padding([40, 10, 12, 50, 13], 0.25) == [[1, 2], [4], [0, 3]]
+    assert groups_by_padding([40, 10, 12, 50, 13], 0.0) == [[1], [2], [4], [0], [3]]
+    assert groups_by_padding([40, 10, 12], None) == [[0, 1, 2]]
+    assert groups_by_padding([], 0.25) == []
+    with pytest.raises(ValueError, match="slack"):
+        groups_by_padding([1], -0.5)
+    stacked = stack_mels([np.ones((3, 4)), np.zeros((3, 2))], pad_value=-9.0, tail=2)
+    assert stacked.shape == (2, 3, 6) and stacked.dtype == np.float32
+    assert (stacked[0, :, :4] == 1).all() and (stacked[0, :, 4:] == -9).all()
+    assert (stacked[1, :, :2] == 0).all() and (stacked[1, :, 2:] == -9).all()
+
+
 # -- a voice trained here -----------------------------------------------------------------------
 
 
@@ -152,6 +173,36 @@ def test_a_batch_gives_what_one_by_one_synthesis_gives(engines, backend):
     for together, single in zip(batch, alone, strict=True):
         assert together.shape == single.shape
         assert np.abs(together - single).max() <= BATCH_TOLERANCE
+
+
+@slow
+def test_on_a_cpu_the_acoustic_stage_runs_a_batch_in_groups_of_similar_length(engines, monkeypatch):
+    """Texts of different lengths share an acoustic call only within the padding slack; the
+    vocoder takes the whole batch in one call; the audio is what one padded call gives. A
+    stage on a GPU takes the batch in one call."""
+    engine = engines["onnxruntime"]
+    calls: dict[str, list[int]] = {"acoustic": [], "vocoder": []}
+    for name in calls:
+        stage = engine.stages[name]
+        real = stage.run
+
+        def counted(feed: Any, real: Any = real, name: str = name) -> Any:
+            calls[name].append(len(feed["mel" if name == "vocoder" else "tokens"]))
+            return real(feed)
+
+        monkeypatch.setattr(stage, "run", counted)
+    texts = [*TEXTS, TEXTS[0]]
+    grouped = engine.synthesize_batch(texts)
+    lengths = [len(engine.front_end.process(text).ids) for text in texts]
+    assert len(groups_by_padding(lengths, 0.25)) == len(calls["acoustic"]) > 1
+    assert sorted(calls["acoustic"]) != [1] * len(texts)  # the two equal texts share a call
+    assert calls["vocoder"] == [len(texts)]
+    monkeypatch.setattr(engine.stages["acoustic"], "device", "cuda")
+    calls["acoustic"].clear()
+    whole = engine.synthesize_batch(texts)
+    assert calls["acoustic"] == [len(texts)]
+    for a, b in zip(grouped, whole, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() <= BATCH_TOLERANCE
 
 
 @slow

@@ -7,7 +7,15 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TAIL_FRAMES", "cut_waves", "groups_by_length", "pad_mels"]
+__all__ = [
+    "PADDING_SLACK",
+    "TAIL_FRAMES",
+    "cut_waves",
+    "groups_by_length",
+    "groups_by_padding",
+    "pad_mels",
+    "stack_mels",
+]
 
 TAIL_FRAMES = 16
 """Silent frames appended after the longest mel of a batch. They cover the vocoder's look-ahead,
@@ -22,6 +30,43 @@ def groups_by_length(texts: Sequence[str], batch_size: int) -> list[list[int]]:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+PADDING_SLACK = 0.25
+"""On a CPU, the items of one batch share an acoustic graph call only while the longest is at
+most this much longer than the shortest: there a graph's cost grows with the padded batch, and a
+call more costs little (``nox -s bench -- --suite dynamic``)."""
+
+
+def groups_by_padding(lengths: Sequence[int], slack: float | None) -> list[list[int]]:
+    """Indices of ``lengths`` in groups of similar length: sorted (stable), a new group begun
+    where an item is more than ``1 + slack`` times the group's first; one group of all (in
+    order) when ``slack`` is None."""
+    if slack is None:
+        return [list(range(len(lengths)))] if len(lengths) else []
+    if slack < 0:
+        raise ValueError(f"slack must be >= 0 or None, got {slack}")
+    groups: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if groups and lengths[index] <= (1 + slack) * max(lengths[groups[-1][0]], 1):
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+def stack_mels(
+    mels: Sequence[npt.NDArray[np.floating]], *, pad_value: float, tail: int
+) -> npt.NDArray[np.float32]:
+    """Mels ``(n_mels, frames_i)`` as one batch ``(batch, n_mels, longest + tail)``, every frame
+    past an item's own set to ``pad_value``."""
+    if not mels:
+        raise ValueError("no mels to stack")
+    longest = max(mel.shape[-1] for mel in mels)
+    out = np.full((len(mels), mels[0].shape[0], longest + tail), pad_value, np.float32)
+    for i, mel in enumerate(mels):
+        out[i, :, : mel.shape[-1]] = mel
+    return out
 
 
 def pad_mels(

@@ -25,7 +25,14 @@ from autovoice.bundle import DEFAULT_VOICE_NAME, VoiceBundle, default_voice_path
 from autovoice.config.schema import Config, InferenceConfig
 from autovoice.config.structure import structure
 from autovoice.inference import checks, convert
-from autovoice.inference.batching import TAIL_FRAMES, cut_waves, groups_by_length, pad_mels
+from autovoice.inference.batching import (
+    PADDING_SLACK,
+    TAIL_FRAMES,
+    cut_waves,
+    groups_by_length,
+    groups_by_padding,
+    stack_mels,
+)
 from autovoice.inference.checks import InferenceError, SpeechControls
 from autovoice.inference.head_stage import check_vocoder_choice, stage_head, with_head
 from autovoice.inference.sentences import join_with_pauses, split_sentences
@@ -443,7 +450,8 @@ class VoiceInferenceEngine:
         **controls: Unpack[SpeechControls],
     ) -> list[Wave]:
         """One waveform per text (float32, at :attr:`sample_rate`), the texts synthesized as one
-        padded batch through both stages, each cut to its own length. No sentence splitting."""
+        batch (on a CPU, the acoustic stage in groups of similar length, :meth:`_run`), each cut
+        to its own length. No sentence splitting."""
         checked = self._texts(texts)
         request = self._request(speaker_id, pace, controls)
         started = time.perf_counter()
@@ -587,13 +595,15 @@ class VoiceInferenceEngine:
 
     def _run(self, texts: Sequence[str], request: _Request) -> _Result:
         """``texts`` as one batch: their waveforms, the seconds each stage took, their tokens
-        and (when the graph gives them) the frames of each token."""
+        and (when the graph gives them) the frames of each token. On a CPU the acoustic stage
+        runs the batch in groups of similar length (:func:`groups_by_padding`), the vocoder
+        the whole batch."""
         processed = [self.front_end.process(text, words=request.timed) for text in texts]
-        batch = self.front_end.collate(processed)
-        if batch["notes"]:  # what normalization dropped, such as emoji: once per batch
-            logger.info("text normalization: %s", "; ".join(batch["notes"]))
+        notes = tuple(dict.fromkeys(note for item in processed for note in item.notes))
+        if notes:  # what normalization dropped, such as emoji: once per batch
+            logger.info("text normalization: %s", "; ".join(notes))
         limit = int(self.bundle.limits.get("max_tokens", 0))
-        longest = int(batch["token_lengths"].max())
+        longest = max(len(item.ids) for item in processed)
         if 0 < limit < longest:
             raise InferenceError(
                 f"a text has {longest} symbols, more than this voice takes at once ({limit}); "
@@ -601,6 +611,37 @@ class VoiceInferenceEngine:
             )
         size = len(texts)
         started = time.perf_counter()
+        mels: list[npt.NDArray[np.float32]] = [np.zeros(0, np.float32)] * size
+        given: dict[int, npt.NDArray[np.int64]] = {}
+        slack = PADDING_SLACK if self.stages["acoustic"].device == "cpu" else None
+        for group in groups_by_padding([len(item.ids) for item in processed], slack):
+            acoustic = self._acoustic([processed[i] for i in group], request)
+            lengths = np.asarray(acoustic["mel_lengths"], np.int64).reshape(len(group))
+            for row, (i, length) in enumerate(zip(group, lengths.tolist(), strict=True)):
+                mels[i] = np.asarray(acoustic["mel"][row, :, :length], np.float32)
+                if DURATIONS in acoustic:
+                    frames = np.asarray(acoustic[DURATIONS], np.int64)
+                    given[i] = frames[row, : len(processed[i].ids)]
+        middle = time.perf_counter()
+        lengths = np.array([mel.shape[-1] for mel in mels], np.int64)
+        mel = stack_mels(mels, pad_value=self.silence, tail=TAIL_FRAMES)
+        feed: dict[str, npt.NDArray[Any]] = {"mel": mel}
+        if "vocoder" in self._headed:  # each item's frames, as if alone
+            feed[MEL_FRAMES] = lengths + TAIL_FRAMES
+        audio = self.stages["vocoder"].run(feed)["audio"]
+        ended = time.perf_counter()
+        durations = [given[i] for i in range(size)] if len(given) == size else None
+        return _Result(
+            waves=cut_waves(audio, lengths * self.hop_length),
+            seconds=(middle - started, ended - middle),
+            tokens=processed,
+            durations=durations,
+        )
+
+    def _acoustic(self, processed: Sequence[Tokens], request: _Request) -> dict[str, Any]:
+        """The acoustic stage's outputs for ``processed`` as one padded batch."""
+        batch = self.front_end.collate(processed)
+        size = len(processed)
         feed: dict[str, npt.NDArray[Any]] = {
             "tokens": batch["tokens"],
             "token_lengths": batch["token_lengths"],
@@ -608,26 +649,7 @@ class VoiceInferenceEngine:
             "pace": np.full(size, request.pace, np.float32),
             **{name: np.full(size, value, np.float32) for name, value in request.controls.items()},
         }
-        acoustic = self.stages["acoustic"].run(feed)
-        middle = time.perf_counter()
-        lengths = np.asarray(acoustic["mel_lengths"], np.int64).reshape(size)
-        mel = pad_mels(acoustic["mel"], lengths, pad_value=self.silence, tail=TAIL_FRAMES)
-        vocoder = self.stages["vocoder"]
-        feed = {"mel": mel}
-        if "vocoder" in self._headed:  # each item's frames, as if alone
-            feed[MEL_FRAMES] = lengths + TAIL_FRAMES
-        audio = vocoder.run(feed)["audio"]
-        ended = time.perf_counter()
-        durations = None
-        if DURATIONS in acoustic:
-            frames = np.asarray(acoustic[DURATIONS], np.int64)
-            durations = [frames[i, : len(item.ids)] for i, item in enumerate(processed)]
-        return _Result(
-            waves=cut_waves(audio, lengths * self.hop_length),
-            seconds=(middle - started, ended - middle),
-            tokens=processed,
-            durations=durations,
-        )
+        return dict(self.stages["acoustic"].run(feed))
 
     # -- conversion ------------------------------------------------------------------------
 
