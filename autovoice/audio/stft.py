@@ -82,10 +82,18 @@ def summed_squares(count: int, hop: int, window: Floats) -> Floats:
     return total
 
 
-def synthesis_gain(count: int, n_fft: int, hop: int, window: Floats) -> Floats:
+def synthesis_gain(
+    count: int, n_fft: int, hop: int, window: Floats, *, whole: bool = False
+) -> Floats:
     """``(count * hop,)``: one over the summed squared window under each kept sample (0 where
-    that sum is not above :data:`WINDOW_FLOOR`)."""
-    return Synthesis(1, count, n_fft, hop, window).gain
+    that sum is not above :data:`WINDOW_FLOOR`); ``whole``: under every sample the frames
+    cover, ``((count - 1) * hop + n_fft,)``, the padding included."""
+    start = 0 if whole else stft_padding(n_fft, hop)
+    size = (count - 1) * hop + n_fft if whole else count * hop
+    kept = summed_squares(count, hop, window)[start : start + size]
+    gain = np.zeros(kept.shape, np.float32)
+    np.divide(np.float32(1.0), kept, out=gain, where=kept > WINDOW_FLOOR)
+    return gain
 
 
 class Synthesis:
@@ -101,11 +109,8 @@ class Synthesis:
     ) -> None:
         self.n_fft, self.hop, self.window = n_fft, hop, window
         self.left = 0 if whole else stft_padding(n_fft, hop)
-        self.samples = (count - 1) * hop + n_fft if whole else count * hop
-        total = summed_squares(count, hop, window)
-        kept = total[self.left : self.left + self.samples]
-        self.gain = np.zeros(kept.shape, np.float32)
-        np.divide(np.float32(1.0), kept, out=self.gain, where=kept > WINDOW_FLOOR)
+        self.gain = synthesis_gain(count, n_fft, hop, window, whole=whole)
+        self.samples = self.gain.size
         self.frames = np.empty((batch, count, n_fft), np.float32)
         self.ola = np.empty((batch, count + -(-n_fft // hop) - 1, hop), np.float32)
 

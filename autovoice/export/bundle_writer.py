@@ -178,12 +178,11 @@ def _with_head_options(
     return {**entry, **({"options": options} if options is not None else {}), **head_fields(head)}
 
 
-def _option_names(plugin: Any) -> tuple[str, ...]:
+def _option_names(plugin: Any, registry: Registry | None) -> tuple[str, ...]:
     """The option names of the installed vocoder plugin ``plugin`` (none when it is not)."""
+    found = registry if registry is not None else Registry.discover()
     try:
-        options_type = getattr(
-            Registry.discover().get("vocoder", str(plugin)), "options_type", None
-        )
+        options_type = getattr(found.get("vocoder", str(plugin)), "options_type", None)
     except AutovoiceError:
         return ()
     if options_type is None or not attrs.has(options_type):
@@ -340,7 +339,10 @@ class KeptStage:
 
 
 def keep_vocoder(
-    bundle: str | os.PathLike[str], *, head_options: Mapping[str, Any] | None = None
+    bundle: str | os.PathLike[str],
+    *,
+    head_options: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
 ) -> KeptStage:
     """The vocoder stage of the voice bundle ``bundle`` (a directory or ``.tar``), to export
     with another acoustic model (a re-exported one) and leave unchanged, but for
@@ -356,7 +358,7 @@ def keep_vocoder(
     if head_options and info.head is not None:
         kept = get_head(info.head).bind(dict(info.head_options), path="$.vocoder.head_options")
         head = rebind_head(kept, head_options, voice.audio, str(bundle))
-        entry = _with_head_options(entry, head, _option_names(info.plugin))
+        entry = _with_head_options(entry, head, _option_names(info.plugin, registry))
     elif head_options:
         raise ExportError(f"{bundle}: its vocoder stage has no head to set options of")
     files = tuple(path for path in (info.onnx, info.weights) if path is not None)
@@ -436,7 +438,7 @@ def export_voice(
     if vocoder_checkpoint is None:
         vocoder = _griffin_lim({**(griffin_lim or {}), **changes}, audio)
     elif _is_bundle(vocoder_checkpoint):
-        vocoder = keep_vocoder(vocoder_checkpoint, head_options=changes)
+        vocoder = keep_vocoder(vocoder_checkpoint, head_options=changes, registry=registry)
         check_audio_match(audio, vocoder.bundle.audio, str(vocoder_checkpoint))
     else:
         vocoder = load_stage(vocoder_checkpoint, VOCODER_STAGES, registry)

@@ -78,10 +78,10 @@ def pad_mels(
     longest = int(lengths.max()) if lengths.size else 0
     if longest > frames:
         raise ValueError(f"a mel length ({longest}) exceeds the mel's {frames} frames")
-    out = np.full((batch, n_mels, longest + tail), pad_value, np.float32)
-    for i, length in enumerate(lengths.tolist()):
-        out[i, :, :length] = mel[i, :, :length]
-    return out
+    if not batch:
+        return np.full((0, n_mels, tail), pad_value, np.float32)
+    items = [mel[i, :, :length] for i, length in enumerate(lengths.tolist())]
+    return stack_mels(items, pad_value=pad_value, tail=tail)
 
 
 def cut_waves(

@@ -617,10 +617,10 @@ class VoiceInferenceEngine:
         for group in groups_by_padding([len(item.ids) for item in processed], slack):
             acoustic = self._acoustic([processed[i] for i in group], request)
             lengths = np.asarray(acoustic["mel_lengths"], np.int64).reshape(len(group))
+            frames = np.asarray(acoustic[DURATIONS], np.int64) if DURATIONS in acoustic else None
             for row, (i, length) in enumerate(zip(group, lengths.tolist(), strict=True)):
                 mels[i] = np.asarray(acoustic["mel"][row, :, :length], np.float32)
-                if DURATIONS in acoustic:
-                    frames = np.asarray(acoustic[DURATIONS], np.int64)
+                if frames is not None:
                     given[i] = frames[row, : len(processed[i].ids)]
         middle = time.perf_counter()
         lengths = np.array([mel.shape[-1] for mel in mels], np.int64)

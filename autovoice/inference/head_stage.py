@@ -160,10 +160,6 @@ def with_head(
     ``<backend>+<label>`` (the graph's backend alone for a head without a label, the label
     alone without a graph)."""
     audio = context.audio
-    try:
-        head.check(audio, path=f"$.{context.name}.head_options")
-    except AutovoiceError as exc:
-        raise InferenceError(str(exc)) from None
     context = attrs.evolve(context, signature=vocoder_signature(audio.n_mels))
     label = head.head.label
     if graph is None:
