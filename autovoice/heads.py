@@ -62,7 +62,7 @@ Floats = npt.NDArray[np.float32]
 Views = Callable[[Mapping[str, np.ndarray], AudioConfig], dict[str, np.ndarray]]
 """``(graph outputs, audio) -> {name: array}``: what export validation compares of a graph's
 outputs (:attr:`Head.compared_as`)."""
-Run = Callable[[Mapping[str, np.ndarray], AudioConfig, Any], Floats]
+Run = Callable[[Mapping[str, np.ndarray], AudioConfig, Any, int], Floats]
 """``(values, audio, options) -> (batch, samples)``: the values are the graph's outputs (the
 stage's inputs for a head with no graph), ``options`` an instance of the head's options type."""
 WAVEFORM = "waveform"
@@ -86,11 +86,15 @@ def _batched(values: Mapping[str, np.ndarray], name: str, shape: str) -> np.ndar
     return value
 
 
-def _waveform(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
+def _waveform(
+    values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any, workers: int
+) -> Floats:
     return _batched(values, AUDIO, "(batch, samples)").astype(np.float32, copy=False)
 
 
-def _griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
+def _griffin_lim(
+    values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any, workers: int
+) -> Floats:
     magnitude = _batched(values, MAGNITUDE, "(batch, n_fft // 2 + 1, frames)")
     return griffin_lim_magnitude(
         np.maximum(magnitude.astype(np.float32, copy=False), 0.0),
@@ -101,6 +105,7 @@ def _griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: 
         momentum=options.momentum,
         rng=np.random.default_rng(options.seed),
         init=options.init,
+        workers=workers,
     )
 
 
@@ -143,7 +148,9 @@ def _spectrum_views(values: Mapping[str, np.ndarray], audio: AudioConfig) -> dic
     }
 
 
-def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
+def _istft(
+    values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any, workers: int
+) -> Floats:
     shape = "(batch, n_fft // 2 + 1, frames)"
     real, imag = _batched(values, REAL, shape), _batched(values, IMAG, shape)
     settings = {
@@ -158,6 +165,7 @@ def _istft(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -
             iterations=options.projections,
             momentum=options.projection_momentum,
             decimation=options.projection_decimation,
+            workers=workers,
             **settings,
         )
     return inverse_stft(real, imag, **settings)
@@ -177,7 +185,9 @@ def _istft_fits(options: Any, audio: AudioConfig) -> None:
         raise HeadError(f"projection_decimation: {str(exc).removeprefix('decimation: ')}") from None
 
 
-def _mel_griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any) -> Floats:
+def _mel_griffin_lim(
+    values: Mapping[str, np.ndarray], audio: AudioConfig, options: Any, workers: int
+) -> Floats:
     return griffin_lim(
         _batched(values, GRAPHLESS_INPUT, "(batch, n_mels, frames)"),
         audio,
@@ -185,6 +195,7 @@ def _mel_griffin_lim(values: Mapping[str, np.ndarray], audio: AudioConfig, optio
         momentum=options.momentum,
         rng=np.random.default_rng(options.seed),
         init=options.init,
+        workers=workers,
     )
 
 
@@ -279,15 +290,19 @@ class BoundHead:
         """The options as a manifest writes them (every field, defaults included)."""
         return {} if self.options is None else dict(unstructure(self.options))
 
-    def synthesise(self, values: Mapping[str, np.ndarray], audio: AudioConfig) -> Floats:
+    def synthesise(
+        self, values: Mapping[str, np.ndarray], audio: AudioConfig, *, workers: int = 1
+    ) -> Floats:
         """``(batch, samples)`` float32 audio of the graph's outputs ``values`` (of the stage's
-        inputs, for a head with no graph); a :class:`HeadError` for values it cannot use."""
+        inputs, for a head with no graph); a :class:`HeadError` for values it cannot use.
+        Griffin-Lim may split its frames between up to ``workers`` threads, with the same
+        result (:mod:`autovoice.audio.projections`)."""
         absent = [name for name in self.head.reads if name not in values]
         if absent:
             names = ", ".join(repr(n) for n in absent)
             raise HeadError(f"no {names} input, got {sorted(values)}")
         try:
-            return self.head.run(values, audio, self.options)
+            return self.head.run(values, audio, self.options, max(int(workers), 1))
         except AutovoiceError as exc:
             if isinstance(exc, HeadError):
                 raise

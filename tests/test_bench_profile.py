@@ -68,9 +68,9 @@ def test_a_slower_head_shows_in_the_head_and_nowhere_else():
         def __getattr__(self, name):
             return getattr(original, name)
 
-        def synthesise(self, values, audio):
+        def synthesise(self, values, audio, **kwargs):
             time.sleep(0.2)
-            return original.synthesise(values, audio)
+            return original.synthesise(values, audio, **kwargs)
 
     texts = texts_of(40, 1)
     profile.run(texts, 1)

@@ -438,12 +438,18 @@ def test_the_engine_tells_the_stage_each_items_frames_and_keeps_them_from_the_gr
         def __getattr__(self, name: str) -> Any:
             return getattr(head, name)
 
-        def synthesise(self, values: Any, audio: Any) -> Any:
+        def synthesise(self, values: Any, audio: Any, *, workers: int = 1) -> Any:
             seen.append(dict(values))
-            return head.synthesise(values, audio)
+            threads.append(workers)
+            return head.synthesise(values, audio, workers=workers)
 
+    threads: list[int] = []
     session.head = Recording()
+    voice.synthesize_batch(texts[1:2])  # one item: its Griffin-Lim may use both threads
+    assert threads == [2]
+    seen.clear(), threads.clear()
     waves = voice.synthesize_batch(texts)  # the graph would refuse an input it does not take
+    assert threads == [1, 1, 1]  # several items: a thread each
     assert [v["real"].shape[0] for v in seen] == [1, 1, 1]  # the istft head, projecting
     frames = sorted(v["real"].shape[-1] for v in seen)
     hop = voice.hop_length

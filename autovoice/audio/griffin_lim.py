@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from autovoice.audio import projections
 from autovoice.audio.features import hann_window, mel_filterbank, stft_padding
 from autovoice.audio.phase import peak_locked_phase
 from autovoice.audio.process import AudioValueError
@@ -45,11 +46,7 @@ __all__ = [
 
 Floats = npt.NDArray[np.float32]
 Spectrum = npt.NDArray[np.complex64]
-Wide = npt.NDArray[np.complex128]
 _TINY = np.float32(1e-8)
-CHUNK_SAMPLES = 32 * 1024
-"""Samples of STFT frames computed and updated at a time (their scratch stays in cache): 32
-frames of 1024, more of a shorter FFT."""
 BLEND = (0.75, 0.85)
 """Band-limited projections: the fractions of the low band's top frequency between which the
 phase they find gives way to the spectrum's own (a linear blend of the unit phasors)."""
@@ -118,64 +115,6 @@ def mel_to_magnitude(log_mel: Any, audio: AudioConfig) -> Floats:
 # -- STFT pair (frames on the second-to-last axis, bins last) -----------------------------------
 
 
-class _Transforms:
-    """The inverse STFT (:class:`~autovoice.audio.stft.Synthesis`) and the STFT of one batch
-    shape, on buffers allocated once.
-
-    The STFT runs :meth:`chunk_frames` frames at a time, in float64 (numpy's float32 forward
-    FFT is several times slower than its float64 one), so its scratch stays in cache.
-    """
-
-    @staticmethod
-    def chunk_frames(count: int, n_fft: int) -> int:
-        """Frames of the STFT that one :meth:`analyse` call takes (at most ``count``)."""
-        return min(count, max(CHUNK_SAMPLES // n_fft, 1))
-
-    def __init__(
-        self, batch: int, count: int, n_fft: int, hop: int, window: Floats, *, free: bool = False
-    ) -> None:
-        self.window = window
-        self.free = free
-        self.synthesis = Synthesis(batch, count, n_fft, hop, window, whole=free)
-        self.left = stft_padding(n_fft, hop)
-        self.right = n_fft - hop - self.left
-        self.samples = count * hop
-        self.padded = np.empty((batch, self.samples + self.left + self.right), np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(self.padded, n_fft, axis=-1)
-        self.windows = windows[:, ::hop]
-        self.chunk = np.empty((self.chunk_frames(count, n_fft), n_fft), np.float64)
-        self.rebuilt = np.empty((self.chunk.shape[0], n_fft // 2 + 1), np.complex128)
-
-    def synthesise(self, spectrum: Spectrum) -> Floats:
-        """``(batch, frames, bins)`` to ``(batch, frames * hop)`` (least-squares inverse STFT),
-        written into the padded buffer, reflected at its ends (``free``: the padding is what
-        the frames make of it too), and returned as a view of it."""
-        wave = self.padded[:, self.left : self.left + self.samples]
-        if self.free:
-            self.synthesis(spectrum, out=self.padded)
-        else:
-            self.synthesis(spectrum, out=wave)
-            self._reflect()
-        return wave
-
-    def analyse(self, item: int, start: int, stop: int) -> Wide:
-        """Frames ``start:stop`` (at most :meth:`chunk_frames`) of item ``item``'s STFT, of the wave
-        :meth:`synthesise` left; a view of a scratch buffer."""
-        chunk = self.chunk[: stop - start]
-        np.multiply(self.windows[item, start:stop], self.window, out=chunk)
-        out = self.rebuilt[: stop - start]
-        return np.fft.rfft(chunk, axis=-1, out=out)
-
-    def _reflect(self) -> None:
-        left, right, n = self.left, self.right, self.samples
-        wave = self.padded[:, left : left + n]
-        if n <= max(left, right):  # shorter than the padding: reflect repeatedly, as numpy does
-            self.padded[:] = np.pad(wave.copy(), ((0, 0), (left, right)), mode="reflect")
-            return
-        self.padded[:, :left] = wave[:, 1 : left + 1][:, ::-1]
-        self.padded[:, left + n :] = wave[:, n - 1 - right : n - 1][:, ::-1]
-
-
 def stft_magnitude(wave: Any, *, n_fft: int, hop_length: int, win_length: int) -> Floats:
     """``(..., bins, frames)`` magnitude of ``(..., frames * hop_length)`` samples, framed as
     :func:`griffin_lim` frames them (for measuring its output against a target)."""
@@ -228,51 +167,32 @@ def _initial_phase(shape: tuple[int, ...], rng: np.random.Generator) -> Spectrum
     return np.broadcast_to(phase, shape)
 
 
-def _update(
-    spectrum: Spectrum, previous: Spectrum, rebuilt: Wide, magnitude: Floats, weight: float,
-    scale: Floats,
-) -> None:  # fmt: skip
-    """One chunk of the fast Griffin-Lim step: extrapolate ``rebuilt`` away from ``previous``,
-    keep its phase and the target ``magnitude`` in ``spectrum``; ``previous`` becomes
-    ``rebuilt``. ``scale`` is scratch of the chunk's shape."""
-    np.multiply(previous, np.float32(-weight), out=spectrum)
-    previous[...] = rebuilt
-    spectrum += previous
-    np.abs(spectrum, out=scale)
-    scale += _TINY
-    np.divide(magnitude, scale, out=scale)
-    spectrum *= scale
-
-
 def _search(
-    magnitude: Floats, phase: Spectrum, transforms: _Transforms, iterations: int, momentum: float
+    magnitude: Floats,
+    phase: Spectrum,
+    framing: tuple[int, int, Floats],
+    iterations: int,
+    momentum: float,
+    *,
+    free: bool = False,
+    workers: int = 1,
 ) -> Spectrum:
-    """The fast Griffin-Lim iteration from ``phase``: the spectrum whose inverse STFT is its
-    result (the target magnitude, the phase found)."""
-    batch, count, bins = magnitude.shape
-    weight = momentum / (1.0 + momentum)
-    spectrum = magnitude * phase
-    previous = np.zeros_like(spectrum)
-    step = transforms.chunk.shape[0]
-    scratch = np.empty((step, bins), np.float32)
-    chunks = [(i, s, min(s + step, count)) for i in range(batch) for s in range(0, count, step)]
-    for _ in range(iterations):
-        transforms.synthesise(spectrum)
-        for item, start, stop in chunks:
-            rebuilt = transforms.analyse(item, start, stop)
-            rows = (item, slice(start, stop))
-            scale = scratch[: stop - start]
-            _update(spectrum[rows], previous[rows], rebuilt, magnitude[rows], weight, scale)
-    return spectrum
+    """The fast Griffin-Lim iteration from ``phase`` on the STFT ``framing`` ``(n_fft, hop,
+    window)``, its frames split between up to ``workers`` threads
+    (:mod:`autovoice.audio.projections`): the spectrum whose inverse STFT is its result."""
+    n_fft, hop, window = framing
+    if iterations == 0:
+        start: Spectrum = magnitude * phase
+        return start
+    split = projections.parts(magnitude.shape, n_fft, hop, window, free=free, workers=workers)
+    return projections.search(magnitude, phase, split, iterations, momentum)
 
 
-def _iterate(
-    magnitude: Floats, phase: Spectrum, transforms: _Transforms, iterations: int, momentum: float
-) -> Floats:
-    """The fast Griffin-Lim iteration from ``phase``; the final waveform."""
-    spectrum = _search(magnitude, phase, transforms, iterations, momentum)
-    wave: Floats = transforms.synthesise(spectrum).copy()
-    return wave
+def _invert(spectrum: Spectrum, n_fft: int, hop: int, window: Floats) -> Floats:
+    """The inverse STFT of ``(batch, frames, bins)``: ``(batch, frames * hop)``."""
+    batch, count, _ = spectrum.shape
+    wave = np.empty((batch, count * hop), np.float32)
+    return Synthesis(batch, count, n_fft, hop, window)(spectrum, out=wave)
 
 
 class PhaseSearch(TypedDict, total=False):
@@ -283,6 +203,7 @@ class PhaseSearch(TypedDict, total=False):
     momentum: float
     rng: np.random.Generator | None
     init: str
+    workers: int
 
 
 def griffin_lim(log_mel: Any, audio: AudioConfig, **search: Unpack[PhaseSearch]) -> Floats:
@@ -306,13 +227,16 @@ def griffin_lim_magnitude(
     momentum: float = 0.99,
     rng: np.random.Generator | None = None,
     init: str = "random",
+    workers: int = 1,
 ) -> Floats:
     """Float32 waveform(s) whose STFT magnitude is near ``magnitude``, a ``(n_fft // 2 + 1,
     frames)`` or ``(batch, n_fft // 2 + 1, frames)`` linear magnitude (a magnitude vocoder's
     output): ``(frames * hop_length,)`` or ``(batch, frames * hop_length)``.
 
     ``rng`` draws the initial phases (None: ``numpy.random.default_rng(0)``, so the result is
-    reproducible); ``init="locked"`` starts from the magnitude's peak-locked phase instead."""
+    reproducible); ``init="locked"`` starts from the magnitude's peak-locked phase instead.
+    ``workers`` threads split the iteration's frames between them
+    (:mod:`autovoice.audio.projections`); the result is the same for any number of them."""
     _check_settings(n_fft, hop_length, iterations, momentum)
     target = np.asarray(magnitude, dtype=np.float32)
     bins = n_fft // 2 + 1
@@ -333,8 +257,9 @@ def griffin_lim_magnitude(
         generator = rng if rng is not None else np.random.default_rng(0)
         phase = _initial_phase(stacked.shape, generator)
     window = hann_window(win_length, n_fft)
-    transforms = _Transforms(stacked.shape[0], stacked.shape[1], n_fft, hop_length, window)
-    wave = _iterate(stacked, phase, transforms, iterations, float(momentum))
+    framing = (n_fft, hop_length, window)
+    found = _search(stacked, phase, framing, iterations, float(momentum), workers=workers)
+    wave = _invert(found, *framing)
     return wave[0] if single else wave
 
 
@@ -395,6 +320,7 @@ def griffin_lim_spectrum(
     iterations: int,
     momentum: float = 0.0,
     decimation: int = 1,
+    workers: int = 1,
 ) -> Floats:
     """Float32 waveform(s) of the complex spectrum ``real + 1j * imag`` (each part ``(n_fft // 2
     + 1, frames)`` or ``(batch, n_fft // 2 + 1, frames)``) after ``iterations`` of Griffin-Lim
@@ -407,24 +333,34 @@ def griffin_lim_spectrum(
     rate (``n_fft // d`` points, hop ``hop_length // d``, the window decimated), so each
     iteration costs about ``1 / d`` of a full one. The phase found replaces the spectrum's own
     below 75% of that band's top, blends into it up to 85% (:data:`BLEND`), and the spectrum's
-    phase is kept above; one inverse STFT at the full rate makes the waveform."""
+    phase is kept above; one inverse STFT at the full rate makes the waveform.
+
+    ``workers`` threads split the iterations' frames between them, with the same result for
+    any number (:mod:`autovoice.audio.projections`)."""
     _check_settings(n_fft, hop_length, iterations, momentum)
     window = hann_window(win_length, n_fft)
     low_window = decimated_window(
         decimation, n_fft=n_fft, hop_length=hop_length, win_length=win_length
     )
     spectrum, single = stacked_spectrum(real, imag, n_fft // 2 + 1)
-    batch, count, _ = spectrum.shape
-    if decimation == 1 or iterations == 0:
+    if iterations == 0:
+        wave = _invert(spectrum, n_fft, hop_length, window)
+    elif decimation == 1:
         magnitude = np.abs(spectrum)
-        transforms = _Transforms(batch, count, n_fft, hop_length, window)
-        wave = _iterate(magnitude, _unit(spectrum), transforms, iterations, float(momentum))
+        framing = (n_fft, hop_length, window)
+        found = _search(
+            magnitude, _unit(spectrum), framing, iterations, float(momentum), workers=workers
+        )
+        wave = _invert(found, *framing)
     else:  # only the low band's bins change; the rest of the spectrum is inverted as it is
         d = int(decimation)
         band = spectrum[..., : n_fft // (2 * d) + 1]
         magnitude, phase = np.abs(band), _unit(band)
-        low = _Transforms(batch, count, n_fft // d, hop_length // d, low_window, free=True)
-        _blend(_unit(_search(magnitude, phase.copy(), low, iterations, float(momentum))), phase)
+        low = (n_fft // d, hop_length // d, low_window)
+        found = _search(
+            magnitude, phase, low, iterations, float(momentum), free=True, workers=workers
+        )
+        _blend(_unit(found), phase)
         np.multiply(magnitude, phase, out=band)
-        wave = _Transforms(batch, count, n_fft, hop_length, window).synthesise(spectrum).copy()
+        wave = _invert(spectrum, n_fft, hop_length, window)
     return wave[0] if single else wave

@@ -92,7 +92,9 @@ class HeadSession:
     batch of one as if the item were alone, never on the padding, up to ``workers`` items at a
     time, the longest first (numpy's FFTs release the GIL; the graph runner's lock keeps one
     graph call at a time, which the other items' heads overlap). Each row is silent past its
-    item's frames. Other heads take the padded batch as one call, and ignore the frames."""
+    item's frames. A batch of one item may split its Griffin-Lim frames between the
+    ``workers`` threads instead (:mod:`autovoice.audio.projections`; the same audio). Other
+    heads take the padded batch as one call, and ignore the frames."""
 
     def __init__(
         self,
@@ -113,13 +115,13 @@ class HeadSession:
         try:
             if MEL_FRAMES in inputs and self.head.per_item:
                 return {AUDIO: self._item_by_item(feed, self._frames(inputs, feed))}
-            return {AUDIO: self._audio(feed)}
+            return {AUDIO: self._audio(feed, self.workers)}
         except AutovoiceError as exc:
             raise InferenceError(f"{self.where}: {exc}") from None
 
-    def _audio(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+    def _audio(self, feed: Mapping[str, np.ndarray], workers: int) -> np.ndarray:
         values = self.graph.run(feed) if self.graph is not None else feed
-        return self.head.synthesise(values, self.audio)
+        return self.head.synthesise(values, self.audio, workers=workers)
 
     def _frames(
         self, inputs: Mapping[str, np.ndarray], feed: Mapping[str, np.ndarray]
@@ -138,12 +140,14 @@ class HeadSession:
         mel = np.asarray(feed[GRAPHLESS_INPUT])
         out = np.zeros((mel.shape[0], mel.shape[-1] * self.audio.hop_length), np.float32)
 
+        order = sorted(range(len(frames)), key=lambda item: -frames[item])
+        inner = self.workers if len(order) == 1 else 1  # several items: one thread each
+
         def fill(item: int) -> None:
             n = frames[item]
-            wave = self._audio({GRAPHLESS_INPUT: mel[item : item + 1, :, :n]})
+            wave = self._audio({GRAPHLESS_INPUT: mel[item : item + 1, :, :n]}, inner)
             out[item, : n * self.audio.hop_length] = wave[0]
 
-        order = sorted(range(len(frames)), key=lambda item: -frames[item])
         if self.workers > 1 and len(order) > 1:
             list(_pool(self.workers).map(fill, order))
         else:
