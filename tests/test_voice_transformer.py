@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -126,10 +127,13 @@ def speaking_model(**overrides: object) -> VoiceTransformer:
         model.duration_predictor.project.bias.fill_(1.5)
         if model.postnet is not None:
             torch.nn.init.normal_(model.postnet.convs[-1].weight, std=0.05)
+        if model.frame_pitch is not None:
+            torch.nn.init.normal_(model.frame_pitch.embedding.weight, std=0.3)
     return model.eval()
 
 
 POSTNET = {"postnet_layers": 3, "postnet_channels": 32, "postnet_kernel": 5}
+FRAME_PITCH = {"decoder_layers": 2, "frame_pitch_block": 1}
 
 
 # -- options --------------------------------------------------------------------------------
@@ -252,7 +256,9 @@ def test_beta_binomial_prior_is_a_distribution_along_the_diagonal():
 # -- masks ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overrides", [{}, POSTNET], ids=["plain", "postnet"])
+@pytest.mark.parametrize(
+    "overrides", [{}, POSTNET, FRAME_PITCH], ids=["plain", "postnet", "frame_pitch"]
+)
 def test_padding_never_changes_another_items_output(overrides):
     model = speaking_model(**overrides)
     tokens, lengths, speakers, pace = text_inputs(4, 9, seed=1)
@@ -287,25 +293,115 @@ def test_teacher_forced_losses_ignore_padding_contents():
         torch.testing.assert_close(dirty[name], value, atol=1e-5, rtol=1e-5)
 
 
-def test_a_postnet_added_to_a_trained_model_starts_as_the_identity_and_then_learns():
+def _grown_from_plain(
+    part: str, **overrides: Any
+) -> tuple[dict, VoiceTransformer, VoiceTransformer]:
+    """A batch, a trained-looking model, and one with ``part`` added loaded from it (every
+    missing tensor is the new part's), after checking that the grown one speaks the same."""
     rng = np.random.default_rng(3)
     batch, _ = synthetic_batch(rng, patterns_for(rng), batch=4)
-    plain = speaking_model()
-    grown = small_model(**POSTNET).eval()
+    sizes = {key: overrides[key] for key in ("decoder_layers",) if key in overrides}
+    plain = speaking_model(**sizes)
+    grown = small_model(**overrides).eval()
     missing = grown.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert missing and all(key.startswith("postnet.") for key in missing)
+    assert missing and all(key.startswith(f"{part}.") for key in missing)
     tokens, lengths, speakers, pace = text_inputs(3, 8, seed=4)
     with torch.no_grad():
         before, _, _ = plain.infer(tokens, lengths, speakers, pace)
         after, _, _ = grown.infer(tokens, lengths, speakers, pace)
-        losses = grown.forward_for_training(batch)
     torch.testing.assert_close(after, before, atol=0, rtol=0)
+    return batch, plain, grown
+
+
+def test_a_postnet_added_to_a_trained_model_starts_as_the_identity_and_then_learns():
+    batch, plain, grown = _grown_from_plain("postnet", **POSTNET)
+    with torch.no_grad():
+        losses = grown.forward_for_training(batch)
     torch.testing.assert_close(losses["decoder_mel_loss"], losses["mel_loss"])
     assert "decoder_mel_loss" not in plain.forward_for_training(batch)
     grown.train()
     total = grown.forward_for_training(batch)["loss"]
     total.backward()
     assert grown.postnet is not None and grown.postnet.convs[-1].weight.grad.abs().sum() > 0
+
+
+def test_frame_pitch_added_to_a_trained_model_starts_as_the_identity_and_then_learns():
+    batch, plain, grown = _grown_from_plain("frame_pitch", **FRAME_PITCH)
+    with torch.no_grad():
+        was, now = plain.forward_for_training(batch), grown.forward_for_training(batch)
+    torch.testing.assert_close(now["mel_loss"], was["mel_loss"], atol=0, rtol=0)
+    assert {"frame_pitch_loss", "frame_voicing_loss"} <= set(now) and "frame_pitch_loss" not in was
+    grown.train()
+    grown.forward_for_training(batch)["loss"].backward()
+    assert grown.frame_pitch is not None
+    for part in (grown.frame_pitch.embedding.weight, grown.frame_pitch.project.weight):
+        assert part.grad is not None and part.grad.abs().sum() > 0
+
+
+def _contour_moved_within_tokens(batch: dict, hard: torch.Tensor) -> dict:
+    """The batch with the pitch of each voiced token (its frames by the hard alignment
+    ``hard``) rising through its frames by a tenth of an octave, evenly around its own log
+    value, so that every token's mean log-pitch is unchanged."""
+    pitch = batch["pitch"].clone()
+    for b, spans in enumerate(hard.sum(1).to(torch.int64).tolist()):
+        start = 0
+        for length in spans:
+            frames = pitch[b, start : start + length]
+            if length > 1 and bool((frames > 0).all()):
+                ramp = torch.exp2(torch.linspace(-0.05, 0.05, length))
+                pitch[b, start : start + length] = frames * ramp
+            start += length
+    return {**batch, "pitch": pitch}
+
+
+def test_with_frame_pitch_the_decoder_reads_the_teachers_contour_within_each_token():
+    rng = np.random.default_rng(5)
+    batch, _ = synthetic_batch(rng, patterns_for(rng), batch=4)
+    for overrides, reads_contour in (({"decoder_layers": 2}, False), (FRAME_PITCH, True)):
+        model = speaking_model(**overrides)
+        with torch.no_grad():
+            same = model.run_teacher_forced(batch)
+            moved = _contour_moved_within_tokens(batch, same.hard)
+            assert not torch.equal(moved["pitch"], batch["pitch"])
+            other = model.run_teacher_forced(moved)  # the aligner reads the mels, not the pitch
+        assert torch.equal(same.hard, other.hard)
+        changed = (same.mel - other.mel).abs().max().item()
+        assert (changed > 1e-3) if reads_contour else (changed < 1e-5), (overrides, changed)
+
+
+def test_pitch_shift_moves_the_predicted_frame_contour_by_its_semitones():
+    model = speaking_model(**FRAME_PITCH)
+    tokens, lengths, speakers, pace = text_inputs(2, 9, seed=6)
+    assert model.frame_pitch is not None
+    seen = []
+    original = model.frame_pitch.embed
+
+    def spy(pitch: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        seen.append(pitch)  # the contour the decoder's later blocks read
+        return original(pitch, *rest)
+
+    model.frame_pitch.embed = spy  # type: ignore[method-assign]
+    shift = torch.tensor([0.0, 0.0]), torch.tensor([3.0, -2.0])
+    with torch.no_grad():
+        first = model.infer(tokens, lengths, speakers, pace, shift[0])
+        second = model.infer(tokens, lengths, speakers, pace, shift[1])
+    assert torch.equal(first[1], second[1])  # the same frames: only the pitch moved
+    mask = torch.arange(seen[0].shape[1])[None] < first[1][:, None]
+    expected = shift[1][:, None] * (math.log(2.0) / 12.0) / model.pitch_norm.std
+    torch.testing.assert_close(
+        (seen[1] - seen[0])[mask], expected.expand_as(seen[0])[mask], atol=1e-5, rtol=0
+    )
+
+
+def test_frame_pitch_after_a_block_the_decoder_does_not_have_is_a_config_error():
+    import attrs
+
+    from autovoice_models.voice_transformer.spec import VoiceTransformerOptions, model_kwargs
+
+    options = VoiceTransformerOptions(preset="tiny", decoder_layers=2, frame_pitch_block=3)
+    with pytest.raises(ConfigError, match=r"frame_pitch_block.*at most decoder_layers \(2\)"):
+        model_kwargs(options)
+    assert model_kwargs(attrs.evolve(options, frame_pitch_block=2))["frame_pitch_block"] == 2
 
 
 def _grown_by_init(**sizes: int) -> tuple[VoiceTransformer, VoiceTransformer]:
@@ -544,6 +640,10 @@ def test_onnx_export_legacy_matches_pytorch(tmp_path):
 
 def test_onnx_export_with_a_postnet_matches_pytorch(tmp_path):
     check_onnx_matches(tmp_path, dynamo=False, **POSTNET)
+
+
+def test_onnx_export_with_frame_pitch_matches_pytorch(tmp_path):
+    check_onnx_matches(tmp_path, dynamo=False, **FRAME_PITCH)
 
 
 @pytest.mark.slow

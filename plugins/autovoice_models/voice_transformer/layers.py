@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, TypedDict
 
 import torch
@@ -28,6 +28,10 @@ __all__ = [
     "sized_stack",
     "start_new_blocks_as_identity",
 ]
+
+
+AfterBlock = Callable[[int, torch.Tensor], torch.Tensor]
+"""What a stack calls after each of its blocks: ``(block index, hidden) -> hidden``."""
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: torch.Tensor | int) -> torch.Tensor:
@@ -158,11 +162,17 @@ class BlockStack(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)  # on what a subclass adds: FFTStack's positions
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, after_block: AfterBlock | None = None
+    ) -> torch.Tensor:
+        """``after_block(index, hidden)``, when given, replaces the hidden frames after each
+        block (0-based index) before the next block reads them."""
         keep = mask[..., None].to(x.dtype)
         x = x * keep
-        for block in self.blocks:
+        for index, block in enumerate(self.blocks):
             x = block(x, mask)
+            if after_block is not None:
+                x = after_block(index, x)
         normed: torch.Tensor = self.norm(x)
         return normed * keep
 
@@ -202,9 +212,11 @@ class PostNet(nn.Module):
 class FFTStack(BlockStack):
     """Positional encoding, ``layers`` FFT blocks and a final layer norm; padding stays zero."""
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, after_block: AfterBlock | None = None
+    ) -> torch.Tensor:
         x = self.dropout(x + positional_encoding(x.shape[1], self.d_model, x.device).to(x.dtype))
-        return super().forward(x, mask)
+        return super().forward(x, mask, after_block)
 
 
 class StackSizes(TypedDict):

@@ -31,7 +31,11 @@ from autovoice_models.voice_transformer.layers import (
     sized_stack,
     start_new_blocks_as_identity,
 )
-from autovoice_models.voice_transformer.predictors import TemporalPredictor, ValueEmbedding
+from autovoice_models.voice_transformer.predictors import (
+    FramePitch,
+    TemporalPredictor,
+    ValueEmbedding,
+)
 from autovoice_models.voice_transformer.regulator import frame_ends, frame_positions, regulate
 from autovoice_models.voice_transformer.targets import (
     RunningNorm,
@@ -103,6 +107,8 @@ class VoiceTransformer(nn.Module):
         postnet_layers: int = 0,
         postnet_channels: int = 256,
         postnet_kernel: int = 5,
+        frame_pitch_block: int = 0,
+        frame_pitch_weight: float = 0.1,
         **sizes: Unpack[StackSizes],
     ) -> None:
         super().__init__()
@@ -119,6 +125,11 @@ class VoiceTransformer(nn.Module):
             "energy_loss": energy_weight,
             "forward_sum_loss": align_weight,
         }
+        if frame_pitch_block:
+            self.weights |= {
+                "frame_pitch_loss": frame_pitch_weight,
+                "frame_voicing_loss": frame_pitch_weight,
+            }
         self.bin_weight = bin_weight
         self.embedding = nn.Embedding(n_symbols, d_model, padding_idx=0)
         self.speaker_embedding = nn.Embedding(n_speakers, d_model)
@@ -134,6 +145,17 @@ class VoiceTransformer(nn.Module):
             PostNet(n_mels=n_mels, channels=postnet_channels, kernel=postnet_kernel,
                     layers=postnet_layers, dropout=dropout)
             if postnet_layers else None
+        )  # fmt: skip
+        if not 0 <= frame_pitch_block <= sizes["decoder_layers"]:
+            raise ValueError(
+                f"frame_pitch_block must be 0 to decoder_layers ({sizes['decoder_layers']}), "
+                f"got {frame_pitch_block}"
+            )
+        self.frame_pitch_block = frame_pitch_block
+        self.frame_pitch = (
+            FramePitch(d_model=d_model, channels=predictor_channels, kernel=predictor_kernel,
+                       dropout=dropout)
+            if frame_pitch_block else None
         )  # fmt: skip
         self.aligner = Aligner(
             text_dim=d_model, n_mels=n_mels, dim=aligner_dim, temperature=aligner_temperature
@@ -173,15 +195,50 @@ class VoiceTransformer(nn.Module):
         return self._decode_both(frames, frame_mask)[0]
 
     def _decode_both(
-        self, frames: torch.Tensor, frame_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mel, and the decoder's own before the post-net refines it (the same tensor
-        without a post-net); ``mel_pad_value`` at padding."""
-        coarse = self.mel_projection(self.decoder(frames, frame_mask)).transpose(1, 2)
+        self,
+        frames: torch.Tensor,
+        frame_mask: torch.Tensor,
+        teacher: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """The mel, the decoder's own before the post-net refines it (the same tensor without
+        a post-net), ``mel_pad_value`` at padding; and with frame pitch, its prediction
+        ``(log-f0, voicing logit)``. With frame pitch, ``frames`` end with two more channels,
+        the token pitch and a pitch shift; the prediction is shifted, and the decoder's later
+        blocks read ``teacher`` (a frame contour and its voicing) when given, else the
+        prediction."""
+        guess: tuple[torch.Tensor, torch.Tensor] | None = None
+        if self.frame_pitch is None:
+            hidden = self.decoder(frames, frame_mask)
+        else:
+            frame_pitch = self.frame_pitch
+            token_pitch, shift, frames = frames[..., -2], frames[..., -1], frames[..., :-2]
+
+            def after_block(index: int, x: torch.Tensor) -> torch.Tensor:
+                nonlocal guess
+                if index != self.frame_pitch_block - 1:
+                    return x
+                contour, logit = frame_pitch.predict(x, token_pitch, frame_mask)
+                guess = contour + shift, logit
+                pitch, voiced = teacher if teacher is not None else (guess[0], logit > 0)
+                return x + frame_pitch.embed(pitch, voiced, frame_mask)
+
+            hidden = self.decoder(frames, frame_mask, after_block)
+        coarse = self.mel_projection(hidden).transpose(1, 2)
         fine = coarse if self.postnet is None else self.postnet(coarse, frame_mask)
         pad = torch.full_like(coarse, self.mel_pad_value)
         keep = frame_mask[:, None, :]
-        return torch.where(keep, fine, pad), torch.where(keep, coarse, pad)
+        return torch.where(keep, fine, pad), torch.where(keep, coarse, pad), guess
+
+    def _with_token_pitch(
+        self, features: torch.Tensor, pitch: torch.Tensor, shift: torch.Tensor
+    ) -> torch.Tensor:
+        """With frame pitch, the token features carry the token pitch and a pitch shift
+        (normalized log-f0) as two more channels, so that regulating them gives the decoder
+        each frame's."""
+        if self.frame_pitch is None:
+            return features
+        extra = torch.stack([pitch, shift], dim=-1).to(features.dtype)
+        return torch.cat([features, extra], dim=-1)
 
     # -- inference -------------------------------------------------------------------------
 
@@ -222,7 +279,8 @@ class VoiceTransformer(nn.Module):
 
         The pitch predictor gives log-f0 normalized by the training statistics, so a shift of
         ``s`` semitones, ``s / 12`` octaves, adds ``s * ln(2) / 12`` to log-f0, that over the
-        statistics' standard deviation to the prediction. Energy is the normalized log of the
+        statistics' standard deviation to the prediction (with frame pitch, to the frame
+        contour alone, which therefore moves by exactly that). Energy is the normalized log of the
         mean mel magnitude; a factor ``k`` adds ``ln(k)`` over its standard deviation. The
         defaults add exactly 0."""
         mask = lengths_to_mask(token_lengths, tokens.shape[1])
@@ -231,12 +289,16 @@ class VoiceTransformer(nn.Module):
         durations = torch.clamp(torch.exp(log_durations) - 1, min=0, max=self.max_duration)
         pitch = self.pitch_predictor(encoded, mask)
         energy = self.energy_predictor(encoded, mask)
+        shift = torch.zeros_like(pitch)
         if pitch_shift is not None:
             octaves = pitch_shift.float()[:, None] * (math.log(2.0) / 12.0)
-            pitch = pitch + octaves / self.pitch_norm.std
+            shift = (octaves / self.pitch_norm.std).expand_as(pitch)
+        if self.frame_pitch is None:
+            pitch = pitch + shift
         if energy_scale is not None:
             energy = energy + torch.log(energy_scale.float()[:, None]) / self.energy_norm.std
         features = self._add_variance(encoded, pitch, energy, mask)
+        features = self._with_token_pitch(features, pitch, shift)
         positions = frame_positions(durations * mask.to(durations.dtype), pace.clamp(min=0.01))
         return features, positions
 
@@ -274,11 +336,12 @@ class VoiceTransformer(nn.Module):
         embedded, encoded = self._encode(tokens, batch["speakers"], token_mask)
         log_probs, hard = self._align(batch, embedded, mels, token_mask, frame_mask)
         durations = hard.sum(1)
-        pitch, energy = self._variance_targets(batch, mels, hard, frame_mask)
+        pitch, energy, contour = self._variance_targets(batch, mels, hard, frame_mask)
         features = self._add_variance(encoded, pitch, energy, token_mask)
         ends = torch.cumsum(durations, dim=1).to(torch.int64)
-        frames, _ = regulate(features, ends, mels.shape[2])
-        mel, coarse = self._decode_both(frames, frame_mask)
+        extended = self._with_token_pitch(features, pitch, torch.zeros_like(pitch))
+        frames, _ = regulate(extended, ends, mels.shape[2])
+        mel, coarse, guess = self._decode_both(frames, frame_mask, contour)
         losses = {
             "mel_loss": _masked_mean((mel.float() - mels).abs(), frame_mask),
             "duration_loss": self._predictor_loss(
@@ -291,6 +354,15 @@ class VoiceTransformer(nn.Module):
             ),
             "bin_loss": binarization_loss(hard, log_probs),
         }
+        if guess is not None:  # frame pitch: the contour where voiced, and the voicing
+            target, voiced = contour
+            losses["frame_pitch_loss"] = _masked_mean((guess[0].float() - target).pow(2), voiced)
+            losses["frame_voicing_loss"] = _masked_mean(
+                nn.functional.binary_cross_entropy_with_logits(
+                    guess[1].float(), voiced.float(), reduction="none"
+                ),
+                frame_mask,
+            )
         if self.postnet is not None:  # the decoder learns the mel too, as Tacotron 2's does
             losses["decoder_mel_loss"] = _masked_mean((coarse.float() - mels).abs(), frame_mask)
         losses["loss"] = self._total(losses)
@@ -329,15 +401,18 @@ class VoiceTransformer(nn.Module):
         mels: torch.Tensor,
         hard: torch.Tensor,
         frame_mask: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalized per-token pitch and energy targets."""
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Normalized per-token pitch and energy targets, and the normalized frame contour
+        (0 where unvoiced) with its voicing ``(batch, frames)``."""
         log_f0, voiced = frame_log_f0(batch["pitch"].float())
         voiced = voiced & frame_mask
         energy = frame_energy(mels)
         self.pitch_norm.update(log_f0, voiced)
         self.energy_norm.update(energy, frame_mask)
-        pitch = token_average(hard, self.pitch_norm.normalize(log_f0), voiced)
-        return pitch, token_average(hard, self.energy_norm.normalize(energy), frame_mask)
+        contour = torch.where(voiced, self.pitch_norm.normalize(log_f0), torch.zeros_like(log_f0))
+        pitch = token_average(hard, contour, voiced)
+        energy = token_average(hard, self.energy_norm.normalize(energy), frame_mask)
+        return pitch, energy, (contour, voiced)
 
     @staticmethod
     def _predictor_loss(

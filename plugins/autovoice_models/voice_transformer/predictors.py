@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TemporalPredictor", "ValueEmbedding"]
+__all__ = ["FramePitch", "TemporalPredictor", "ValueEmbedding"]
 
 
 class _ConvLayer(nn.Module):
@@ -21,6 +21,15 @@ class _ConvLayer(nn.Module):
         return out
 
 
+def _two_layers(*, d_model: int, channels: int, kernel: int, dropout: float) -> nn.ModuleList:
+    return nn.ModuleList(
+        [
+            _ConvLayer(in_dim=d_model, channels=channels, kernel=kernel, dropout=dropout),
+            _ConvLayer(in_dim=channels, channels=channels, kernel=kernel, dropout=dropout),
+        ]
+    )
+
+
 class TemporalPredictor(nn.Module):
     """One value per position: two (conv, ReLU, layer norm, dropout) layers and a projection.
 
@@ -29,11 +38,8 @@ class TemporalPredictor(nn.Module):
 
     def __init__(self, *, d_model: int, channels: int, kernel: int, dropout: float) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(
-            [
-                _ConvLayer(in_dim=d_model, channels=channels, kernel=kernel, dropout=dropout),
-                _ConvLayer(in_dim=channels, channels=channels, kernel=kernel, dropout=dropout),
-            ]
+        self.layers = _two_layers(
+            d_model=d_model, channels=channels, kernel=kernel, dropout=dropout
         )
         self.project = nn.Linear(channels, 1)
 
@@ -57,3 +63,41 @@ class ValueEmbedding(nn.Module):
         keep = mask.to(values.dtype)
         embedded: torch.Tensor = self.conv((values * keep)[:, None, :])
         return embedded.transpose(1, 2) * keep[..., None]
+
+
+class FramePitch(nn.Module):
+    """Pitch at frame rate, read from the decoder's hidden frames after one of its blocks.
+
+    :meth:`predict` maps hidden frames ``(batch, frames, d_model)`` and the token pitch repeated
+    over them ``(batch, frames)`` (normalized log-f0) to each frame's normalized log-f0, the token
+    pitch plus a residual, and a voicing logit (above 0: voiced). :meth:`embed` turns a frame
+    contour and its voicing into what is added to the hidden frames: the teacher's in training,
+    the prediction at inference. The embedding's convolution starts at zero, so a decoder given
+    this module by ``--init`` computes what it did before. Zero at padding."""
+
+    def __init__(self, *, d_model: int, channels: int, kernel: int, dropout: float) -> None:
+        super().__init__()
+        self.layers = _two_layers(
+            d_model=d_model, channels=channels, kernel=kernel, dropout=dropout
+        )
+        self.project = nn.Linear(channels, 2)
+        self.embedding = nn.Conv1d(2, d_model, 3, padding=1, bias=False)
+        nn.init.zeros_(self.embedding.weight)
+
+    def predict(
+        self, hidden: torch.Tensor, token_pitch: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log-f0, voicing logit)``, each ``(batch, frames)``, zero at padding."""
+        keep = mask[..., None].to(hidden.dtype)
+        x = hidden
+        for layer in self.layers:
+            x = layer(x, keep)
+        projected = self.project(x) * keep
+        return token_pitch + projected[..., 0], projected[..., 1]
+
+    def embed(self, pitch: torch.Tensor, voiced: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(batch, frames, d_model)`` from a frame contour and its voicing (bool)."""
+        on = (voiced & mask).to(pitch.dtype)
+        values = torch.stack([pitch * on, on], dim=1)
+        embedded: torch.Tensor = self.embedding(values)
+        return embedded.transpose(1, 2) * mask[..., None].to(pitch.dtype)

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from autovoice.config.fields import ge, gt, setting
+from autovoice.errors import ConfigError, ConfigIssue
 from autovoice.specs import ModelSpec
 from autovoice_models import options as kit
 
@@ -103,6 +104,18 @@ class VoiceTransformerOptions(kit.TransformerSizes):
     postnet_kernel: int = setting(
         5, doc="Width (frames) of the post-net's convolutions (odd).", checks=[gt(0), kit.ODD]
     )
+    frame_pitch_block: int = setting(
+        0,
+        doc="Decoder block after which pitch is predicted at frame rate (the token pitch plus "
+        "a contour within each token, and voicing) and added to the frames the later blocks "
+        "read: the teacher's contour in training, the prediction at inference. Its embedding "
+        "starts at zero, so a model trained without it continues unchanged after --init. "
+        "0: token pitch only.",
+        checks=[ge(0)],
+    )
+    frame_pitch_weight: float = kit.loss_weight(
+        0.1, "frame pitch losses (contour where voiced, voicing)"
+    )
 
 
 RECIPE_FIELDS = ("adversarial_weight", "discriminator_channels")
@@ -117,7 +130,14 @@ _PRESET_SIZES = kit.PresetSizes(
 
 def model_kwargs(options: VoiceTransformerOptions) -> dict[str, Any]:
     """The model's keyword arguments (sizes, loss weights, schedules), checked together."""
-    return _PRESET_SIZES.model_kwargs(options)
+    kwargs = _PRESET_SIZES.model_kwargs(options)
+    if options.frame_pitch_block > kwargs["decoder_layers"]:
+        message = (
+            f"must be at most decoder_layers ({kwargs['decoder_layers']}), "
+            f"got {options.frame_pitch_block}"
+        )
+        raise ConfigError([ConfigIssue("$.model.options.frame_pitch_block", message)])
+    return kwargs
 
 
 SPEC = kit.torch_spec(
