@@ -21,7 +21,12 @@ frame by DTW on their mel cepstra:
 - the acoustic stage's seconds per second of audio (the part a sharper acoustic model costs).
 
 A first row, the teacher's recordings remade from their own log-mels by the voice's vocoder,
-shows what the vocoder alone costs on each measure: the rest is the acoustic model's.
+shows what the vocoder alone costs on each measure: the rest is the acoustic model's. Where torch
+is installed, each voice whose acoustic model can be teacher-forced gets a second row, the
+teacher's prosody: the model run over the teacher's recordings of the same sentences as in
+training (its aligner's durations, the recordings' pitch and energy), its mel through the
+voice's vocoder. What that row still loses is the mel the model makes from the right prosody;
+the way from it to the voice's own row is what predicting durations, pitch and energy costs.
 Systems: the voice of the run (the default voice when installed, see ``benchmarks/_voice.py``),
 the baseline voice (``AUTOVOICE_BENCH_BASELINE``) and every voice bundle named in
 ``AUTOVOICE_BENCH_CANDIDATES`` (``label=path,label=path``), all on ONNX Runtime. With
@@ -123,6 +128,7 @@ class Takes:
     phonemes: list[Phonemes | None]
     acoustic_s: float
     audio_s: float
+    texts: Sequence[str] = ()
 
 
 def record(voice: Voice, texts: Sequence[str]) -> Takes:
@@ -134,7 +140,7 @@ def record(voice: Voice, texts: Sequence[str]) -> Takes:
         phonemes.append(times)
         acoustic += seconds
     audio = sum(len(w) for w in waves) / voice.sample_rate
-    return Takes(waves=waves, phonemes=phonemes, acoustic_s=acoustic, audio_s=audio)
+    return Takes(waves=waves, phonemes=phonemes, acoustic_s=acoustic, audio_s=audio, texts=texts)
 
 
 def compare(takes: Takes, rate: int, teacher: Sequence[Any], teacher_gv: np.ndarray,
@@ -234,6 +240,10 @@ def run(quick: bool = False) -> tuple[dict[str, Any], str]:
         voice = autovoice_voice(label, path, threads)
         takes = record(voice, texts)
         rows[label] = {"path": str(path), **compare(takes, voice.sample_rate, analysed, gv, ms)}
+        forced = teacher_prosody(path, reference, teacher.sample_rate, threads)
+        if forced is not None:
+            scores = compare(forced, voice.sample_rate, analysed, gv, ms)
+            rows[f"{label}{PROSODY}"] = {"path": str(path), **scores}
         if folder:
             written += write_examples(folder, label, takes, voice.sample_rate)
     result = {
@@ -269,6 +279,61 @@ def vocoder_floor(voice: Path, reference: Takes, rate: int, threads: int) -> tup
     seconds = sum(len(w) for w in waves) / audio.sample_rate
     takes = Takes(waves=waves, phonemes=[None] * len(waves), acoustic_s=math.nan, audio_s=seconds)
     return takes, audio.sample_rate
+
+
+PROSODY = ", the teacher's prosody"
+"""What the teacher-forced row of a voice adds to its label."""
+
+
+def teacher_prosody(voice: Path, reference: Takes, rate: int, threads: int) -> Takes | None:
+    """The acoustic model of ``voice`` teacher-forced over the teacher's recordings (written as
+    a corpus in the voice's audio and text settings, features computed as for training), its
+    mels through the voice's vocoder; None without torch, or where the voice's acoustic model
+    has no teacher-forced run (a message says why)."""
+    import tempfile
+
+    import attrs
+
+    from autovoice.audio.io import write_audio
+    from autovoice.bundle import VoiceBundle
+    from autovoice.config import load_config
+    from autovoice.corpus.distill import clean_recording
+    from autovoice.errors import AutovoiceError
+    from autovoice.plugins import Registry
+    from benchmarks.bench_copysynth import bundle_vocoder
+
+    try:
+        from autovoice.training.finetune import predict_mels
+    except ImportError:
+        print("teacher's prosody rows skipped: they need torch (pip install 'autovoice[train]')")
+        return None
+    bundle = VoiceBundle.open(voice)
+    sample_rate = bundle.audio.sample_rate
+    with tempfile.TemporaryDirectory(prefix="autovoice-prosody-") as scratch:
+        corpus = Path(scratch) / "corpus"
+        (corpus / "wavs").mkdir(parents=True)
+        lines = []
+        for number, wave in enumerate(reference.waves):
+            write_audio(corpus / f"wavs/{number:03d}.wav", clean_recording(wave, rate, sample_rate),
+                        sample_rate)  # fmt: skip
+            lines.append(f"{number:03d}|{reference.texts[number]}|{reference.texts[number]}\n")
+        (corpus / "metadata.csv").write_text("".join(lines), encoding="utf-8")
+        config = load_config(None, overrides=[f"data.corpus={corpus}", "data.val_fraction=0"])
+        config = attrs.evolve(config, audio=bundle.audio, text=bundle.text)
+        try:
+            predict_mels(config, voice, Path(scratch) / "mels", registry=Registry.discover())
+        except AutovoiceError as exc:
+            print(f"{voice}: no teacher's prosody row: {exc}")
+            return None
+        vocode, _ = bundle_vocoder(voice, threads)
+        waves = [
+            np.asarray(vocode(np.load(Path(scratch) / f"mels/{number:03d}.npy")[None]),
+                       np.float32)[0]
+            for number in range(len(reference.waves))
+        ]  # fmt: skip
+    seconds = sum(len(w) for w in waves) / sample_rate
+    return Takes(waves=waves, phonemes=[None] * len(waves), acoustic_s=math.nan, audio_s=seconds,
+                 texts=reference.texts)  # fmt: skip
 
 
 def _cell(value: Any, digits: int = 2) -> str:

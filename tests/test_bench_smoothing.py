@@ -29,7 +29,8 @@ def against_itself(monkeypatch, tmp_path):
 
 def test_a_voice_against_itself_is_at_distance_zero(against_itself):
     result, table = bench_smoothing.run(quick=True)
-    assert set(result["systems"]) == {bench_smoothing.FLOOR, "autovoice", "again"}
+    forced = [f"{label}{bench_smoothing.PROSODY}" for label in ("autovoice", "again")]
+    assert set(result["systems"]) == {bench_smoothing.FLOOR, "autovoice", "again", *forced}
     floor = result["systems"][bench_smoothing.FLOOR]  # its own audio through its vocoder: lossy
     assert 0.1 < floor["mcd_db"] < 1.5 and math.isnan(floor["acoustic_rtf"])
     row = result["systems"]["again"]
@@ -45,6 +46,10 @@ def test_a_voice_against_itself_is_at_distance_zero(against_itself):
     assert {"vowel", "stop", "pause"} <= set(row["duration_mae_ms"])  # the voice times phonemes
     assert all(v == pytest.approx(0.0, abs=1e-6) for v in row["duration_mae_ms"].values())
     assert "| again | 0.00 | 1.000 | 1.000 | 0.00 | 0 | 1.000 | 0.000 |" in table
+    for label in forced:  # the model over the teacher's recordings: their frames, their pitch
+        row = result["systems"][label]
+        assert 0.1 < row["mcd_db"] < 3.0 and row["length_ratio"] == pytest.approx(1.0, abs=0.02)
+        assert row["f0_correlation"] > 0.95 and row["f0_rmse_cents"] < 60
     files = sorted(p.name for p in against_itself.iterdir())
     assert {"teacher-0.wav", "hibari-0.wav", "again-1.wav"} - set(files) == {"teacher-0.wav"}
     assert len([f for f in files if f.endswith(".wav")]) == 3 * 2  # 2 sentences × 3 systems
