@@ -178,6 +178,10 @@ class ModelSpec(PluginSpec):
     )
     """``"module:Class"`` wrapping a :attr:`module_class` network as its exported graph
     (called with the network); None when the network is exported as it is."""
+    inference_options: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Names of options that change what the trained network computes at inference and none
+    of its weights (a duration cap, a post-filter): ``autovoice export --set
+    model.options.NAME=VALUE`` may set them on a trained checkpoint."""
 
 
 @attrs.frozen(kw_only=True)

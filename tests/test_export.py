@@ -574,3 +574,68 @@ class _AvailableTensorRT:
     def get(self, kind, name):
         spec = self.registry.get(kind, name)
         return attrs.evolve(spec, requires=(), probe=None)
+
+
+def _acoustic_mel(voice: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The acoustic graph's mel and mel lengths for two fixed texts on ONNX Runtime."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(voice / "acoustic.onnx"))
+    feed = {
+        "tokens": np.array([[3, 5, 7, 9, 4, 6], [8, 2, 5, 0, 0, 0]], np.int64),
+        "token_lengths": np.array([6, 3], np.int64),
+        "speakers": np.array([0, 1], np.int64),
+        "pace": np.full(2, 0.01, np.float32),  # slow: untrained durations are short
+        "pitch_shift": np.zeros(2, np.float32),
+        "energy_scale": np.ones(2, np.float32),
+    }
+    mel, lengths, _ = session.run(None, feed)
+    return mel, lengths
+
+
+def test_an_export_sets_an_inference_option_of_the_model_and_refuses_the_others(
+    runs, registry, bundle, tmp_path
+):
+    """``--set model.options.variance_scale=1.5``: the same weights, each band's spread about
+    its mean over an item's frames 1.5 times the plain export's, and the manifest says so; an
+    option that would need other weights is refused, naming it, and nothing is written."""
+    scaled = bundle_writer.export_voice(
+        runs.acoustic, f"{runs.vocoder}@best", tmp_path / "scaled", registry=registry,
+        overrides=["model.options.variance_scale=1.5", f"export.tolerance={TOLERANCE}"],
+        lengths=LENGTHS,
+    )  # fmt: skip
+    assert VoiceBundle.open(scaled).stage("acoustic").options["variance_scale"] == 1.5
+    assert VoiceBundle.open(bundle).stage("acoustic").options["variance_scale"] == 1.0
+    (plain, lengths), (wide, wide_lengths) = _acoustic_mel(bundle), _acoustic_mel(scaled)
+    np.testing.assert_array_equal(wide_lengths, lengths)
+    for item, frames in enumerate(lengths):
+        a, b = plain[item, :, :frames], wide[item, :, :frames]
+        assert frames > 5 and np.abs(a - a.mean(1, keepdims=True)).max() > 0.1
+        np.testing.assert_allclose(b.mean(1), a.mean(1), atol=1e-4)
+        np.testing.assert_allclose(b - b.mean(1, keepdims=True),
+                                   1.5 * (a - a.mean(1, keepdims=True)), atol=1e-4)  # fmt: skip
+        np.testing.assert_array_equal(wide[item, :, frames:], plain[item, :, frames:])
+    with pytest.raises(ExportError, match=r"model\.options\.decoder_layers: not an option .*"
+                       r"\(those that do: max_duration, variance_scale\)"):  # fmt: skip
+        bundle_writer.export_voice(
+            runs.acoustic, runs.vocoder, tmp_path / "grown", registry=registry,
+            overrides=["model.options.decoder_layers=2"],
+        )  # fmt: skip
+    with pytest.raises(ExportError, match=r"\$\.model\.options\.variance_scale"):
+        bundle_writer.export_voice(
+            runs.acoustic, runs.vocoder, tmp_path / "zero", registry=registry,
+            overrides=["model.options.variance_scale=0"],
+        )  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scaled"]
+
+
+def test_every_inference_option_a_model_declares_is_one_of_its_options(registry):
+    for name in registry.names("model"):
+        spec = registry.get("model", name)
+        declared = getattr(spec, "inference_options", ())
+        fields = {f.name for f in attrs.fields(spec.options_type)} if spec.options_type else set()
+        assert set(declared) <= fields, name
+    assert registry.get("model", "voice_transformer").inference_options == (
+        "max_duration",
+        "variance_scale",
+    )

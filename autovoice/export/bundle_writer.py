@@ -77,13 +77,17 @@ ENGINES_DIR = "engines"
 
 
 def load_stage(
-    text: str | os.PathLike[str], stage: str | tuple[str, ...], registry: Registry
+    text: str | os.PathLike[str],
+    stage: str | tuple[str, ...],
+    registry: Registry,
+    *,
+    model_options: Mapping[str, Any] | None = None,
 ) -> StageSource:
     """The stage of the checkpoint ``text`` names, rebuilt by
-    :func:`autovoice.training.stages.rebuild_stage`, with a vocoder's head bound
-    (:func:`vocoder_head`); what cannot be rebuilt is an :class:`ExportError`."""
+    :func:`autovoice.training.stages.rebuild_stage` (with ``model_options``), with a vocoder's
+    head bound (:func:`vocoder_head`); what cannot be rebuilt is an :class:`ExportError`."""
     try:
-        source = rebuild_stage(text, stage, registry)
+        source = rebuild_stage(text, stage, registry, model_options=model_options)
     except StageError as exc:
         raise ExportError(str(exc)) from None
     if source.stage != "vocoder":
@@ -117,34 +121,38 @@ def vocoder_head(plugin: str, recipe: Recipe, registry: Registry) -> BoundHead:
 
 
 HEAD_OPTION = "vocoder.head_options."
+MODEL_OPTION = "model.options."
 """The prefix of an export override that sets an option of the vocoder's head."""
 
 
 def export_settings(base: ExportConfig, overrides: Sequence[str]) -> ExportConfig:
     """``base`` with ``export.KEY=VALUE`` overrides applied (head options,
-    ``vocoder.head_options.NAME=VALUE``, are :func:`head_overrides`'; other sections are
-    refused)."""
-    wrong = [text for text in overrides if not text.strip().startswith(("export.", HEAD_OPTION))]
+    ``vocoder.head_options.NAME=VALUE``, and the model's inference options,
+    ``model.options.NAME=VALUE``, are :func:`head_overrides`'; other sections are refused)."""
+    known = ("export.", HEAD_OPTION, MODEL_OPTION)
+    wrong = [text for text in overrides if not text.strip().startswith(known)]
     if wrong:
         raise ExportError(
-            f"--set {wrong[0]}: only export.* settings and {HEAD_OPTION}NAME apply to an export"
+            f"--set {wrong[0]}: only export.* settings, {HEAD_OPTION}NAME and {MODEL_OPTION}NAME "
+            "apply to an export"
         )
     chosen = [text for text in overrides if text.strip().startswith("export.")]
     return apply_overrides(attrs.evolve(Config(), export=base), chosen).export
 
 
-def head_overrides(overrides: Sequence[str]) -> dict[str, Any]:
-    """``{NAME: value}`` of the ``vocoder.head_options.NAME=VALUE`` overrides (TOML values)."""
+def head_overrides(overrides: Sequence[str], prefix: str = HEAD_OPTION) -> dict[str, Any]:
+    """``{NAME: value}`` of the ``vocoder.head_options.NAME=VALUE`` overrides (TOML values),
+    or of those under another ``prefix`` (``model.options.``)."""
     chosen: dict[str, Any] = {}
     for text in overrides:
-        if not text.strip().startswith(HEAD_OPTION):
+        if not text.strip().startswith(prefix):
             continue
         try:
             keys, value = parse_override(text)
         except AutovoiceError as exc:
             raise ExportError(str(exc)) from None
         if len(keys) != 3:
-            raise ExportError(f"--set {text}: expected {HEAD_OPTION}NAME=VALUE")
+            raise ExportError(f"--set {text}: expected {prefix}NAME=VALUE")
         chosen[keys[2]] = value
     return chosen
 
@@ -430,7 +438,8 @@ def export_voice(
     are the short, typical and long inputs of the parity check.
     """
     registry = registry if registry is not None else Registry.discover()
-    acoustic = load_stage(acoustic_checkpoint, FIRST_STAGES, registry)
+    model_options = head_overrides(overrides, MODEL_OPTION)
+    acoustic = load_stage(acoustic_checkpoint, FIRST_STAGES, registry, model_options=model_options)
     changes = head_overrides(overrides)
     settings = export_settings(settings or acoustic.config.export, overrides)
     audio = acoustic.config.audio

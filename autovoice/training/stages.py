@@ -139,11 +139,17 @@ def _kept_stage(meta: Mapping[str, Any], accepted: tuple[str, ...]) -> str | Non
 
 
 def rebuild_stage(
-    text: str | os.PathLike[str], stage: str | tuple[str, ...], registry: Registry
+    text: str | os.PathLike[str],
+    stage: str | tuple[str, ...],
+    registry: Registry,
+    *,
+    model_options: Mapping[str, Any] | None = None,
 ) -> StageSource:
     """The stage of the checkpoint ``text`` names (any form :func:`resolve_checkpoint` reads):
     ``stage`` (acoustic, converter or vocoder) or, given several, whichever of them the
-    checkpoint trained; a :class:`StageError` when it trained another."""
+    checkpoint trained; a :class:`StageError` when it trained another. ``model_options`` change
+    options of its model that its spec lists as ``inference_options`` (any other is a
+    :class:`StageError`), before the model is built."""
     accepted = (stage,) if isinstance(stage, str) else tuple(stage)
     ref = resolve_checkpoint(text, registry)
     manager = CheckpointManager(ref.store, registry=registry, recover=False)
@@ -164,6 +170,8 @@ def rebuild_stage(
     config = parse_config(
         checkpoint.config, registry=registry, source=f"{ref.location}/{META_FILE}"
     )
+    if model_options:
+        config = with_inference_options(config, saved, model_options, registry, ref.location)
     speakers = tuple(str(s) for s in checkpoint.extra_state.get("speakers", ()))
     table = SymbolTable.from_dict(checkpoint.symbols)
     info = _DataInfo(n_symbols=len(table), n_speakers=len(speakers))
@@ -178,3 +186,35 @@ def rebuild_stage(
         symbols=dict(checkpoint.symbols),
         speakers=speakers,
     )
+
+
+def with_inference_options(
+    config: Config, stage: str, changes: Mapping[str, Any], registry: Registry, where: str
+) -> Config:
+    """``config`` with ``changes`` to its ``[model.options]``, each one its model's spec lists
+    as changing no weight (``inference_options``), checked as the config's options are; a
+    :class:`StageError` naming the option otherwise."""
+    from autovoice.config import unstructure
+    from autovoice.config.structure import structure
+
+    if stage not in ("acoustic", "converter"):
+        raise StageError(f"{where}: model.options apply to an acoustic model; this checkpoint "
+                         f"trained the {stage}")  # fmt: skip
+    spec = registry.get("model", config.model.name)
+    allowed = tuple(getattr(spec, "inference_options", ()))
+    for name in changes:
+        if name not in allowed:
+            choices = ", ".join(allowed) if allowed else "none"
+            raise StageError(
+                f"model.options.{name}: not an option of {config.model.name} that leaves its "
+                f"weights as trained, so a trained checkpoint cannot take it (those that do: "
+                f"{choices}); train with it instead"
+            )
+    if spec.options_type is None:
+        return config
+    table = {**dict(unstructure(config.model.options) or {}), **changes}
+    try:
+        options: Any = structure(table, spec.options_type, path="$.model.options")
+    except AutovoiceError as exc:
+        raise StageError(str(exc)) from None
+    return attrs.evolve(config, model=attrs.evolve(config.model, options=options))

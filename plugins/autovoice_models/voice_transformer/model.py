@@ -47,7 +47,7 @@ from autovoice_models.voice_transformer.targets import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["TrainingOutputs", "VoiceTransformer", "VoiceTransformerExport"]
+__all__ = ["TrainingOutputs", "VoiceTransformer", "VoiceTransformerExport", "scale_variance"]
 
 BATCH_KEYS = ("tokens", "token_lengths", "mels", "mel_lengths", "speakers", "pitch")
 
@@ -77,6 +77,17 @@ def _longest(lengths: torch.Tensor) -> torch.Tensor:
     return torch.topk(lengths, 1).values[0]
 
 
+def scale_variance(mel: torch.Tensor, frame_mask: torch.Tensor, scale: float) -> torch.Tensor:
+    """``mel`` ``(batch, n_mels, frames)`` with each band's deviation from its mean over the
+    item's frames (``frame_mask``) multiplied by ``scale``, padding as it was: a global-variance
+    post-filter, which gives over-smoothed mels back the variance they lack (``scale`` above 1)
+    and keeps each band's mean level."""
+    keep = frame_mask[:, None, :]
+    weights = keep.to(mel.dtype)
+    mean = (mel * weights).sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1)
+    return torch.where(keep, mean + scale * (mel - mean), mel)
+
+
 class VoiceTransformer(nn.Module):
     """The acoustic model; see the module docstring. All arguments are flat keywords."""
 
@@ -93,6 +104,7 @@ class VoiceTransformer(nn.Module):
         aligner_dim: int,
         dropout: float,
         max_duration: int = 75,
+        variance_scale: float = 1.0,
         prior_scaling: float = 1.0,
         bin_loss_start_step: int = 1000,
         bin_loss_warmup_steps: int = 500,
@@ -116,6 +128,7 @@ class VoiceTransformer(nn.Module):
         predictor = {"d_model": d_model, "channels": predictor_channels, "kernel": predictor_kernel}
         self.n_mels = n_mels
         self.max_duration = max_duration
+        self.variance_scale = variance_scale
         self.prior_scaling = prior_scaling
         self.mel_pad_value = mel_pad_value
         self.bin_schedule = (bin_loss_start_step, bin_loss_warmup_steps)
@@ -191,8 +204,13 @@ class VoiceTransformer(nn.Module):
         start_new_blocks_as_identity(self, missing)
 
     def _decode(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        """Regulated frames ``(batch, frames, d_model)`` to a mel ``(batch, n_mels, frames)``."""
-        return self._decode_both(frames, frame_mask)[0]
+        """Regulated frames ``(batch, frames, d_model)`` to the mel of inference ``(batch,
+        n_mels, frames)``: with ``variance_scale`` other than 1, each band's deviation from its
+        mean over the item's frames scaled by it (:func:`scale_variance`)."""
+        mel = self._decode_both(frames, frame_mask)[0]
+        if self.variance_scale == 1.0:
+            return mel
+        return scale_variance(mel, frame_mask, self.variance_scale)
 
     def _decode_both(
         self,

@@ -56,6 +56,14 @@ class VoiceTransformerOptions(kit.TransformerSizes):
     max_duration: int = setting(
         75, doc="Most mel frames one token may last at inference.", checks=[gt(0)]
     )
+    variance_scale: float = setting(
+        1.0,
+        doc="Inference only: each mel band's deviation from its mean over the utterance is "
+        "multiplied by this, a global-variance post-filter for mels that come out smoother than "
+        "the recordings (above 1: more variance; 1: off). It changes no weight, so export sets "
+        "it on a trained model: autovoice export --set model.options.variance_scale=1.03.",
+        checks=[gt(0)],
+    )
     prior_scaling: float = setting(
         1.0,
         doc="Scale of the beta-binomial alignment prior; smaller is a sharper diagonal.",
@@ -148,4 +156,5 @@ SPEC = kit.torch_spec(
     "learns its own alignment, with duration, pitch and energy predictors and speaker embeddings.",
     module_class="autovoice_models.voice_transformer.model:VoiceTransformer",
     export_class="autovoice_models.voice_transformer.model:VoiceTransformerExport",
+    inference_options=("max_duration", "variance_scale"),
 )
