@@ -75,3 +75,31 @@ def test_a_bundle_becomes_an_acoustic_checkpoint_that_predicts_the_same(voice, t
     other = attrs.evolve(config, model=attrs.evolve(config.model, name="voice_converter"))
     with pytest.raises(AutovoiceError, match="acoustic model"):
         write_acoustic_checkpoint(bundle, other, tmp_path / "no", registry=registry, step=1)
+
+
+@pytest.mark.slow
+def test_the_mels_a_vocoder_fine_tunes_on_have_the_voices_variance_scale(voice, tmp_path):
+    """A voice whose acoustic model scales each band's variance at inference gives the
+    vocoder's fine-tuning teacher-forced mels scaled alike: the same band means, twice the
+    deviations from them."""
+    from autovoice.plugins import Registry
+    from autovoice.training.finetune import predict_mels
+
+    _, bundle, config = voice
+    scaled = tmp_path / "scaled"
+    shutil.copytree(bundle, scaled)
+    manifest = json.loads((scaled / "manifest.json").read_text())
+    manifest["acoustic"]["options"]["variance_scale"] = 2.0
+    (scaled / "manifest.json").write_text(json.dumps(manifest))
+    registry = Registry.discover()
+    predict_mels(config, bundle, tmp_path / "plain", registry=registry)
+    predict_mels(config, scaled, tmp_path / "wide", registry=registry)
+    files = sorted((tmp_path / "plain").glob("*.npy"))
+    assert files
+    for path in files:
+        a, b = np.load(path), np.load(tmp_path / "wide" / path.name)
+        assert a.shape == b.shape and np.abs(a - a.mean(1, keepdims=True)).max() > 0.05
+        np.testing.assert_allclose(b.mean(1), a.mean(1), atol=1e-4)
+        np.testing.assert_allclose(
+            b - b.mean(1, keepdims=True), 2.0 * (a - a.mean(1, keepdims=True)), atol=1e-4
+        )

@@ -88,7 +88,8 @@ def predict_mels(
     batch_size: int = 8,
 ) -> int:
     """Write the teacher-forced mel of every utterance of ``config``'s corpus, predicted by the
-    acoustic checkpoint or voice bundle ``acoustic``, into ``out_dir``; returns how many were
+    acoustic checkpoint or voice bundle ``acoustic`` (and given the model's ``postfilter``, what
+    inference does to its mels, where it has one), into ``out_dir``; returns how many were
     written."""
     model, symbols, where = acoustic_model(acoustic, registry, config)
     if not hasattr(model, "run_teacher_forced"):
@@ -113,7 +114,11 @@ def predict_mels(
             for k, v in collate(items, mel_pad=pad).items()
         }
         with torch.no_grad():
-            mels = model.run_teacher_forced(batch).mel.float().numpy()
+            mel = model.run_teacher_forced(batch).mel
+            if hasattr(model, "postfilter"):  # what inference does to the mel, done here too
+                frames = torch.arange(mel.shape[-1])[None, :] < batch["mel_lengths"][:, None]
+                mel = model.postfilter(mel, frames)
+            mels = mel.float().numpy()
         for item, mel in zip(items, mels, strict=True):
             _save(out / dataset.predicted_mel_name(item["id"]), mel[:, : item["mel"].shape[1]])
     return len(dataset)

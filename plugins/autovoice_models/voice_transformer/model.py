@@ -207,7 +207,12 @@ class VoiceTransformer(nn.Module):
         """Regulated frames ``(batch, frames, d_model)`` to the mel of inference ``(batch,
         n_mels, frames)``: with ``variance_scale`` other than 1, each band's deviation from its
         mean over the item's frames scaled by it (:func:`scale_variance`)."""
-        mel = self._decode_both(frames, frame_mask)[0]
+        return self.postfilter(self._decode_both(frames, frame_mask)[0], frame_mask)
+
+    def postfilter(self, mel: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """What inference does to the decoder's mel before the vocoder hears it: with
+        ``variance_scale`` other than 1, :func:`scale_variance`; else ``mel`` itself. The
+        ``finetune-vocoder`` stage applies it to the teacher-forced mels it trains on."""
         if self.variance_scale == 1.0:
             return mel
         return scale_variance(mel, frame_mask, self.variance_scale)
