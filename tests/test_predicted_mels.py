@@ -78,10 +78,12 @@ def test_a_bundle_becomes_an_acoustic_checkpoint_that_predicts_the_same(voice, t
 
 
 @pytest.mark.slow
-def test_the_mels_a_vocoder_fine_tunes_on_have_the_voices_variance_scale(voice, tmp_path):
+def test_the_mels_a_vocoder_fine_tunes_on_are_the_decoders_before_the_variance_scale(
+    voice, tmp_path
+):
     """A voice whose acoustic model scales each band's variance at inference gives the
-    vocoder's fine-tuning teacher-forced mels scaled alike: the same band means, twice the
-    deviations from them."""
+    vocoder's fine-tuning the decoder's own teacher-forced mels, unscaled: fine-tuned against
+    the recordings on scaled mels, the vocoder learns to undo the scale (docs/default-voice.md)."""
     from autovoice.plugins import Registry
     from autovoice.training.finetune import predict_mels
 
@@ -98,8 +100,9 @@ def test_the_mels_a_vocoder_fine_tunes_on_have_the_voices_variance_scale(voice, 
     assert files
     for path in files:
         a, b = np.load(path), np.load(tmp_path / "wide" / path.name)
-        assert a.shape == b.shape and np.abs(a - a.mean(1, keepdims=True)).max() > 0.05
-        np.testing.assert_allclose(b.mean(1), a.mean(1), atol=1e-4)
-        np.testing.assert_allclose(
-            b - b.mean(1, keepdims=True), 2.0 * (a - a.mean(1, keepdims=True)), atol=1e-4
-        )
+        assert np.abs(a - a.mean(1, keepdims=True)).max() > 0.05
+        np.testing.assert_array_equal(b, a)
+    from autovoice.training.finetune import acoustic_model
+
+    model, _, _ = acoustic_model(scaled, registry, config)
+    assert model.variance_scale == 2.0  # the voice does scale at inference

@@ -88,9 +88,10 @@ def predict_mels(
     batch_size: int = 8,
 ) -> int:
     """Write the teacher-forced mel of every utterance of ``config``'s corpus, predicted by the
-    acoustic checkpoint or voice bundle ``acoustic`` (and given the model's ``postfilter``, what
-    inference does to its mels, where it has one), into ``out_dir``; returns how many were
-    written."""
+    acoustic checkpoint or voice bundle ``acoustic``, into ``out_dir``; returns how many were
+    written. They are the decoder's own mels, before what inference does to them after it
+    (VoiceTransformer's ``variance_scale``): a vocoder fine-tuned against the recordings on
+    post-filtered mels learns to undo the post-filter."""
     model, symbols, where = acoustic_model(acoustic, registry, config)
     if not hasattr(model, "run_teacher_forced"):
         raise AutovoiceError(f"{where}: model cannot predict teacher-forced mels")
@@ -113,12 +114,8 @@ def predict_mels(
             k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
             for k, v in collate(items, mel_pad=pad).items()
         }
-        with torch.no_grad():
-            mel = model.run_teacher_forced(batch).mel
-            if hasattr(model, "postfilter"):  # what inference does to the mel, done here too
-                frames = torch.arange(mel.shape[-1])[None, :] < batch["mel_lengths"][:, None]
-                mel = model.postfilter(mel, frames)
-            mels = mel.float().numpy()
+        with torch.no_grad():  # the model's own mels, before any inference post-filter
+            mels = model.run_teacher_forced(batch).mel.float().numpy()
         for item, mel in zip(items, mels, strict=True):
             _save(out / dataset.predicted_mel_name(item["id"]), mel[:, : item["mel"].shape[1]])
     return len(dataset)

@@ -211,8 +211,8 @@ class VoiceTransformer(nn.Module):
 
     def postfilter(self, mel: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """What inference does to the decoder's mel before the vocoder hears it: with
-        ``variance_scale`` other than 1, :func:`scale_variance`; else ``mel`` itself. The
-        ``finetune-vocoder`` stage applies it to the teacher-forced mels it trains on."""
+        ``variance_scale`` other than 1, :func:`scale_variance`; else ``mel`` itself. Teacher
+        forcing (and so the ``finetune-vocoder`` stage's mels) leaves it out."""
         if self.variance_scale == 1.0:
             return mel
         return scale_variance(mel, frame_mask, self.variance_scale)
