@@ -25,8 +25,9 @@ shows what the vocoder alone costs on each measure: the rest is the acoustic mod
 is installed, each voice whose acoustic model can be teacher-forced gets a second row, the
 teacher's prosody: the model run over the teacher's recordings of the same sentences as in
 training (its aligner's durations, the recordings' pitch and energy), its mel (the decoder's
-own, before any variance scale the voice applies at inference) through the voice's vocoder. What that row still loses is the mel the model makes from the right prosody;
-the way from it to the voice's own row is what predicting durations, pitch and energy costs.
+own, before any variance scale the voice applies at inference) through the voice's vocoder.
+What that row still loses is the mel the model makes from the right prosody; the way from it
+to the voice's own row is what predicting durations, pitch and energy costs.
 Systems: the voice of the run (the default voice when installed, see ``benchmarks/_voice.py``),
 the baseline voice (``AUTOVOICE_BENCH_BASELINE``) and every voice bundle named in
 ``AUTOVOICE_BENCH_CANDIDATES`` (``label=path,label=path``), all on ONNX Runtime. With
