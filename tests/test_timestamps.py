@@ -54,10 +54,10 @@ def test_word_boundaries_fall_where_the_audio_is_silent(
     for left, right in zip(timed.words, timed.words[1:], strict=False):
         gap = rms[at(left.end) : max(at(right.start), at(left.end) + 1)]
         assert right.start > left.end, "a comma or a sentence end between every two words"
-        # a pause, not speech: 0.1 of the words' median level is 20 dB down (measured at pace
-        # 1.3, the shortest comma pause of the shipped voice reaches 0.063 of it; in a word the
-        # level stays near the median)
-        assert gap.min() < 0.1 * loud, f"no silence between {left.text!r} and {right.text!r}"
+        # a pause, not speech: 0.15 of the words' median level is 16 dB down (measured at pace
+        # 1.3, the shortest comma pause reaches 0.113 of it with the voice shipped 2026-12-08 and
+        # 0.063 with the one before; in a word the level stays near the median)
+        assert gap.min() < 0.15 * loud, f"no silence between {left.text!r} and {right.text!r}"
     # the second sentence begins after the first one's audio and the pause
     first = engine.synthesize_speech("One, two, three.", pace=pace)
     assert timed.words[3].start >= (len(first) + engine.pause_samples) / rate - 1e-9

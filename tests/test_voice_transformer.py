@@ -370,9 +370,15 @@ def test_with_frame_pitch_the_decoder_reads_the_teachers_contour_within_each_tok
 
 
 def test_pitch_shift_moves_the_predicted_frame_contour_by_its_semitones():
+    """The frame contour is the token pitch plus a residual: with the residual's projection at
+    zero, a shift moves it by exactly its semitones, and the blocks before it hear the shift
+    too (the voice's f0 follows the token pitch they read)."""
     model = speaking_model(**FRAME_PITCH)
     tokens, lengths, speakers, pace = text_inputs(2, 9, seed=6)
     assert model.frame_pitch is not None
+    with torch.no_grad():
+        model.frame_pitch.project.weight.zero_()
+        model.frame_pitch.project.bias.zero_()
     seen = []
     original = model.frame_pitch.embed
 

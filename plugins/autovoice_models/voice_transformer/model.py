@@ -225,24 +225,21 @@ class VoiceTransformer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """The mel, the decoder's own before the post-net refines it (the same tensor without
         a post-net), ``mel_pad_value`` at padding; and with frame pitch, its prediction
-        ``(log-f0, voicing logit)``. With frame pitch, ``frames`` end with two more channels,
-        the token pitch and a pitch shift; the prediction is shifted, and the decoder's later
-        blocks read ``teacher`` (a frame contour and its voicing) when given, else the
-        prediction."""
+        ``(log-f0, voicing logit)``. With frame pitch, ``frames`` end with the token pitch as
+        one more channel, and the decoder's later blocks read ``teacher`` (a frame contour and
+        its voicing) when given, else the prediction."""
         guess: tuple[torch.Tensor, torch.Tensor] | None = None
         if self.frame_pitch is None:
             hidden = self.decoder(frames, frame_mask)
         else:
-            frame_pitch = self.frame_pitch
-            token_pitch, shift, frames = frames[..., -2], frames[..., -1], frames[..., :-2]
+            frame_pitch, token_pitch, frames = self.frame_pitch, frames[..., -1], frames[..., :-1]
 
             def after_block(index: int, x: torch.Tensor) -> torch.Tensor:
                 nonlocal guess
                 if index != self.frame_pitch_block - 1:
                     return x
-                contour, logit = frame_pitch.predict(x, token_pitch, frame_mask)
-                guess = contour + shift, logit
-                pitch, voiced = teacher if teacher is not None else (guess[0], logit > 0)
+                guess = frame_pitch.predict(x, token_pitch, frame_mask)
+                pitch, voiced = teacher if teacher is not None else (guess[0], guess[1] > 0)
                 return x + frame_pitch.embed(pitch, voiced, frame_mask)
 
             hidden = self.decoder(frames, frame_mask, after_block)
@@ -252,16 +249,13 @@ class VoiceTransformer(nn.Module):
         keep = frame_mask[:, None, :]
         return torch.where(keep, fine, pad), torch.where(keep, coarse, pad), guess
 
-    def _with_token_pitch(
-        self, features: torch.Tensor, pitch: torch.Tensor, shift: torch.Tensor
-    ) -> torch.Tensor:
-        """With frame pitch, the token features carry the token pitch and a pitch shift
-        (normalized log-f0) as two more channels, so that regulating them gives the decoder
+    def _with_token_pitch(self, features: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        """With frame pitch, the token features carry the token pitch (normalized log-f0, any
+        pitch shift included) as one more channel, so that regulating them gives the decoder
         each frame's."""
         if self.frame_pitch is None:
             return features
-        extra = torch.stack([pitch, shift], dim=-1).to(features.dtype)
-        return torch.cat([features, extra], dim=-1)
+        return torch.cat([features, pitch[..., None].to(features.dtype)], dim=-1)
 
     # -- inference -------------------------------------------------------------------------
 
@@ -302,8 +296,8 @@ class VoiceTransformer(nn.Module):
 
         The pitch predictor gives log-f0 normalized by the training statistics, so a shift of
         ``s`` semitones, ``s / 12`` octaves, adds ``s * ln(2) / 12`` to log-f0, that over the
-        statistics' standard deviation to the prediction (with frame pitch, to the frame
-        contour alone, which therefore moves by exactly that). Energy is the normalized log of the
+        statistics' standard deviation to the prediction (with frame pitch, the frame contour
+        is predicted from the shifted token pitch). Energy is the normalized log of the
         mean mel magnitude; a factor ``k`` adds ``ln(k)`` over its standard deviation. The
         defaults add exactly 0."""
         mask = lengths_to_mask(token_lengths, tokens.shape[1])
@@ -312,16 +306,12 @@ class VoiceTransformer(nn.Module):
         durations = torch.clamp(torch.exp(log_durations) - 1, min=0, max=self.max_duration)
         pitch = self.pitch_predictor(encoded, mask)
         energy = self.energy_predictor(encoded, mask)
-        shift = torch.zeros_like(pitch)
         if pitch_shift is not None:
             octaves = pitch_shift.float()[:, None] * (math.log(2.0) / 12.0)
-            shift = (octaves / self.pitch_norm.std).expand_as(pitch)
-        if self.frame_pitch is None:
-            pitch = pitch + shift
+            pitch = pitch + octaves / self.pitch_norm.std
         if energy_scale is not None:
             energy = energy + torch.log(energy_scale.float()[:, None]) / self.energy_norm.std
-        features = self._add_variance(encoded, pitch, energy, mask)
-        features = self._with_token_pitch(features, pitch, shift)
+        features = self._with_token_pitch(self._add_variance(encoded, pitch, energy, mask), pitch)
         positions = frame_positions(durations * mask.to(durations.dtype), pace.clamp(min=0.01))
         return features, positions
 
@@ -362,8 +352,7 @@ class VoiceTransformer(nn.Module):
         pitch, energy, contour = self._variance_targets(batch, mels, hard, frame_mask)
         features = self._add_variance(encoded, pitch, energy, token_mask)
         ends = torch.cumsum(durations, dim=1).to(torch.int64)
-        extended = self._with_token_pitch(features, pitch, torch.zeros_like(pitch))
-        frames, _ = regulate(extended, ends, mels.shape[2])
+        frames, _ = regulate(self._with_token_pitch(features, pitch), ends, mels.shape[2])
         mel, coarse, guess = self._decode_both(frames, frame_mask, contour)
         losses = {
             "mel_loss": _masked_mean((mel.float() - mels).abs(), frame_mask),
