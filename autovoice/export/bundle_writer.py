@@ -121,8 +121,9 @@ def vocoder_head(plugin: str, recipe: Recipe, registry: Registry) -> BoundHead:
 
 
 HEAD_OPTION = "vocoder.head_options."
-MODEL_OPTION = "model.options."
 """The prefix of an export override that sets an option of the vocoder's head."""
+MODEL_OPTION = "model.options."
+"""The prefix of an export override that sets an inference option of the acoustic model."""
 
 
 def export_settings(base: ExportConfig, overrides: Sequence[str]) -> ExportConfig:

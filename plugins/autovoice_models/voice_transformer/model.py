@@ -207,13 +207,8 @@ class VoiceTransformer(nn.Module):
         """Regulated frames ``(batch, frames, d_model)`` to the mel of inference ``(batch,
         n_mels, frames)``: with ``variance_scale`` other than 1, each band's deviation from its
         mean over the item's frames scaled by it (:func:`scale_variance`)."""
-        return self.postfilter(self._decode_both(frames, frame_mask)[0], frame_mask)
-
-    def postfilter(self, mel: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        """What inference does to the decoder's mel before the vocoder hears it: with
-        ``variance_scale`` other than 1, :func:`scale_variance`; else ``mel`` itself. Teacher
-        forcing (and so the ``finetune-vocoder`` stage's mels) leaves it out."""
-        if self.variance_scale == 1.0:
+        mel = self._decode_both(frames, frame_mask)[0]
+        if self.variance_scale == 1.0:  # teacher forcing, and so finetune-vocoder, never scales
             return mel
         return scale_variance(mel, frame_mask, self.variance_scale)
 
